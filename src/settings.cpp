@@ -1,0 +1,146 @@
+#include "settings.h"
+
+#include "pg/server.h"
+
+extern "C" {
+#include "utils/guc.h"
+}
+
+#include <cctype>
+#include <cstring>
+#include <string>
+
+namespace sms_otp::settings {
+
+int code_length = 6;
+int otp_ttl_s = 300;
+int max_attempts = 5;
+int resend_cooldown_s = 30;
+int rate_limit_per_minute = 5;
+int rate_limit_per_day = 10;
+int trusted_proxies = 1;
+int lockout_threshold = 10;
+int lockout_duration_s = 900;
+int verified_ttl_s = 43200;
+char *service_role = nullptr;
+char *webotp_domain = nullptr;
+char *default_region = nullptr;
+char *message_template = nullptr;
+
+char *database = nullptr;
+int poll_interval_ms = 1000;
+int batch_size = 200;
+int max_in_flight = 64;
+int request_timeout_ms = 10000;
+int verify_timeout_ms = 3000;
+int lease_s = 60;
+int max_send_attempts = 5;
+int retry_delay_ms = 2000;
+int breaker_threshold = 5;
+int breaker_cooldown_s = 30;
+
+namespace {
+
+// A host name as WebOTP wants it: labels of letters, digits and hyphens.
+bool check_domain(char **value, void **, GucSource) {
+    if (*value == nullptr || **value == '\0') return true;
+    std::string s(*value);
+    bool ok = s.size() <= 253 && s.front() != '.' && s.back() != '.' && s.front() != '-';
+    for (char c : s)
+        ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':');
+    if (!ok) GUC_check_errdetail("sms_otp.webotp_domain must be a host name such as example.com.");
+    return ok;
+}
+
+// An ISO 3166-1 alpha-2 region such as US or DE, or empty for "international format only".
+bool check_region(char **value, void **, GucSource) {
+    if (*value == nullptr || **value == '\0') return true;
+    bool ok = std::strlen(*value) == 2 && std::isupper(static_cast<unsigned char>((*value)[0])) &&
+              std::isupper(static_cast<unsigned char>((*value)[1]));
+    if (!ok) GUC_check_errdetail("sms_otp.default_region must be a two-letter region code in capitals, such as US.");
+    return ok;
+}
+
+bool check_template(char **value, void **, GucSource) {
+    bool ok = *value != nullptr && std::strstr(*value, "{code}") != nullptr && std::strlen(*value) <= 480;
+    if (!ok) GUC_check_errdetail("sms_otp.message_template must contain {code} and be at most 480 characters.");
+    return ok;
+}
+
+bool check_role(char **value, void **, GucSource) {
+    bool ok = *value != nullptr && **value != '\0' && std::strlen(*value) < NAMEDATALEN;
+    if (!ok) GUC_check_errdetail("sms_otp.service_role must name a role.");
+    return ok;
+}
+
+void define_int(const char *name, const char *desc, int *var, int boot, int min, int max, GucContext ctx,
+                int flags = 0) {
+    DefineCustomIntVariable(name, desc, nullptr, var, boot, min, max, ctx, flags, nullptr, nullptr, nullptr);
+}
+
+}  // namespace
+
+void define() {
+    // API: limits and code shape. PGC_SUSET: only a superuser (or postgresql.conf,
+    // ALTER DATABASE/ROLE by a superuser) may change them.
+    define_int("sms_otp.code_length", "Digits in a one-time code.", &code_length, 6, 4, 10, PGC_SUSET);
+    define_int("sms_otp.otp_ttl", "How long a code stays valid.", &otp_ttl_s, 300, 30, 86400, PGC_SUSET,
+               GUC_UNIT_S);
+    define_int("sms_otp.max_attempts", "Wrong codes allowed per session before it locks.", &max_attempts, 5, 1,
+               100, PGC_SUSET);
+    define_int("sms_otp.resend_cooldown", "Minimum wait between two sends to one user.", &resend_cooldown_s, 30, 0,
+               3600, PGC_SUSET, GUC_UNIT_S);
+    define_int("sms_otp.rate_limit_per_minute", "Sends allowed per user, per IP and per phone in one minute.",
+               &rate_limit_per_minute, 5, 1, 1000000000, PGC_SUSET);
+    define_int("sms_otp.rate_limit_per_day", "Sends allowed per user, per IP and per phone in one day.",
+               &rate_limit_per_day, 10, 1, 1000000000, PGC_SUSET);
+    define_int("sms_otp.trusted_proxies",
+               "Reverse proxies in front of PostgREST that append to X-Forwarded-For (0: ignore the header).",
+               &trusted_proxies, 1, 0, 16, PGC_SUSET);
+    define_int("sms_otp.lockout_threshold", "Wrong codes across sessions that lock a user out.",
+               &lockout_threshold, 10, 1, 1000, PGC_SUSET);
+    define_int("sms_otp.lockout_duration", "How long a user stays locked out.", &lockout_duration_s, 900, 1,
+               7 * 86400, PGC_SUSET, GUC_UNIT_S);
+    define_int("sms_otp.verified_ttl", "How long a verification counts for otp_is_verified() by default.",
+               &verified_ttl_s, 43200, 60, 30 * 86400, PGC_SUSET, GUC_UNIT_S);
+    DefineCustomStringVariable("sms_otp.service_role", "Role allowed to write the sms_otp tables directly.",
+                               nullptr, &service_role, "service_role", PGC_SUSET, 0, check_role, nullptr, nullptr);
+    DefineCustomStringVariable("sms_otp.webotp_domain",
+                               "Domain for the WebOTP line '@domain #code' at the end of each code message.",
+                               nullptr, &webotp_domain, "", PGC_SUSET, 0, check_domain, nullptr, nullptr);
+    DefineCustomStringVariable("sms_otp.default_region",
+                               "Region for phone numbers written without a country code (empty: require +).",
+                               nullptr, &default_region, "", PGC_SUSET, 0, check_region, nullptr, nullptr);
+    DefineCustomStringVariable("sms_otp.message_template",
+                               "Text of a code message; {code} and {minutes} are replaced.", nullptr,
+                               &message_template, "Your verification code is {code}. It expires in {minutes} min.",
+                               PGC_SUSET, 0, check_template, nullptr, nullptr);
+
+    // worker
+    DefineCustomStringVariable("sms_otp.database", "Database the delivery worker connects to.", nullptr, &database,
+                               "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    define_int("sms_otp.poll_interval", "Safety-net poll of the outbox when no commit wakes the worker.",
+               &poll_interval_ms, 1000, 10, 3600000, PGC_SIGHUP, GUC_UNIT_MS);
+    define_int("sms_otp.batch_size", "Messages the worker claims at once.", &batch_size, 200, 1, 10000,
+               PGC_SIGHUP);
+    define_int("sms_otp.max_in_flight", "Provider requests the worker keeps open at once.", &max_in_flight, 64, 1,
+               1024, PGC_SIGHUP);
+    define_int("sms_otp.request_timeout", "Timeout of one provider request.", &request_timeout_ms, 10000, 100,
+               300000, PGC_SIGHUP, GUC_UNIT_MS);
+    define_int("sms_otp.verify_timeout", "Timeout of a synchronous provider code check in otp_verify().",
+               &verify_timeout_ms, 3000, 100, 60000, PGC_SUSET, GUC_UNIT_MS);
+    define_int("sms_otp.lease", "How long a claimed message stays reserved for the worker.", &lease_s, 60, 5, 3600,
+               PGC_SIGHUP, GUC_UNIT_S);
+    define_int("sms_otp.max_send_attempts", "Delivery attempts before a message fails.", &max_send_attempts, 5, 1,
+               100, PGC_SIGHUP);
+    define_int("sms_otp.retry_delay", "Wait before a message is tried again when no provider took it.",
+               &retry_delay_ms, 2000, 10, 3600000, PGC_SIGHUP, GUC_UNIT_MS);
+    define_int("sms_otp.breaker_threshold", "Consecutive failures that open a provider's circuit breaker.",
+               &breaker_threshold, 5, 1, 1000, PGC_SIGHUP);
+    define_int("sms_otp.breaker_cooldown", "How long an open circuit breaker keeps a provider out.",
+               &breaker_cooldown_s, 30, 1, 86400, PGC_SIGHUP, GUC_UNIT_S);
+
+    MarkGUCPrefixReserved("sms_otp");
+}
+
+}  // namespace sms_otp::settings

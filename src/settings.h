@@ -1,0 +1,37 @@
+// The sms_otp.* settings (GUCs). Limits are superuser-only: a client cannot loosen its own.
+#pragma once
+
+namespace sms_otp::settings {
+
+// API
+extern int code_length;
+extern int otp_ttl_s;
+extern int max_attempts;
+extern int resend_cooldown_s;
+extern int rate_limit_per_minute;
+extern int rate_limit_per_day;
+extern int trusted_proxies;
+extern int lockout_threshold;
+extern int lockout_duration_s;
+extern int verified_ttl_s;
+extern char *service_role;
+extern char *webotp_domain;
+extern char *default_region;
+extern char *message_template;
+
+// worker
+extern char *database;
+extern int poll_interval_ms;
+extern int batch_size;
+extern int max_in_flight;
+extern int request_timeout_ms;
+extern int verify_timeout_ms;
+extern int lease_s;
+extern int max_send_attempts;
+extern int retry_delay_ms;
+extern int breaker_threshold;
+extern int breaker_cooldown_s;
+
+void define();
+
+}  // namespace sms_otp::settings

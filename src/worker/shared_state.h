@@ -1,0 +1,53 @@
+// State shared between the backends and the delivery worker: the worker's latch (so a commit
+// that enqueued a message wakes it at once), its counters, and each provider's health.
+#pragma once
+
+#include "pg/server.h"
+
+extern "C" {
+#include "port/atomics.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+}
+
+namespace sms_otp::worker {
+
+constexpr int kMaxProviders = 32;
+
+struct ProviderHealth {
+    char name[64];
+    bool in_use;
+    bool unhealthy;               // the provider refused our credentials (401/403)
+    int consecutive_failures;     // reset by a success; opens the breaker at the threshold
+    TimestampTz backoff_until;    // set from Retry-After on 429
+    TimestampTz breaker_open_until;
+    uint64 sent;
+    uint64 failed;
+    int last_status;
+};
+
+struct SharedState {
+    slock_t mutex;                // guards everything below that is not atomic
+    int worker_procno;            // -1 while no worker runs
+    int worker_pid;
+    TimestampTz started_at;
+    TimestampTz last_batch_at;
+    pg_atomic_uint64 wakeups;
+    pg_atomic_uint64 sent;
+    pg_atomic_uint64 failed;
+    pg_atomic_uint64 attempts;
+    pg_atomic_uint32 in_flight;
+    ProviderHealth providers[kMaxProviders];
+};
+
+// Reserve and attach the shared memory (called from _PG_init's hooks).
+void request_shared_memory();
+void attach_shared_memory();
+SharedState *shared();
+
+// Wake the worker when the current transaction commits (no-op if it aborts).
+void wake_on_commit();
+// Wake the worker now.
+void wake_now();
+
+}  // namespace sms_otp::worker

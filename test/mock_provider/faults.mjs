@@ -1,0 +1,92 @@
+// Fault rules: what the mock does instead of (or before) answering normally.
+// Rules are tried in the order they were added; the first one whose provider
+// matches applies, and a rule with a count disappears once it is used up.
+
+export const FAULT_MODES = ['status', 'slow', 'timeout', 'drop', 'throttle'];
+
+function fail(message) {
+  const err = new Error(message);
+  err.status = 400;
+  return err;
+}
+
+function nonNegativeInt(value, name) {
+  if (!Number.isInteger(value) || value < 0) throw fail(`${name} must be a non-negative integer`);
+  return value;
+}
+
+export function parseFaultRule(spec) {
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw fail('a fault rule must be a JSON object');
+  const provider = spec.provider ?? '*';
+  if (typeof provider !== 'string' || provider === '') throw fail('provider must be a provider name or "*"');
+  if (!FAULT_MODES.includes(spec.mode)) throw fail(`mode must be one of ${FAULT_MODES.join(', ')}`);
+
+  const rule = { provider, mode: spec.mode, count: -1 };
+  if (spec.count !== undefined) {
+    if (!Number.isInteger(spec.count) || spec.count === 0 || spec.count < -1) {
+      throw fail('count must be a positive integer, or -1 for unlimited');
+    }
+    rule.count = spec.count;
+  }
+  if (spec.mode === 'status') {
+    if (!Number.isInteger(spec.status) || spec.status < 100 || spec.status > 599) {
+      throw fail('status mode needs an HTTP status between 100 and 599');
+    }
+    rule.status = spec.status;
+  }
+  if (spec.mode === 'slow') {
+    rule.delay_ms = nonNegativeInt(spec.delay_ms, 'delay_ms');
+  }
+  if (spec.retry_after !== undefined) {
+    if (!(Number.isInteger(spec.retry_after) && spec.retry_after >= 0) && typeof spec.retry_after !== 'string') {
+      throw fail('retry_after must be a number of seconds or an HTTP date');
+    }
+    rule.retry_after = spec.retry_after;
+  }
+  if (spec.body !== undefined) rule.body = spec.body;
+  return rule;
+}
+
+export class Faults {
+  constructor() {
+    this.rules = [];
+    this.nextId = 1;
+  }
+
+  // Accepts one rule or an array of rules; all are checked before any is added.
+  add(spec) {
+    const parsed = (Array.isArray(spec) ? spec : [spec]).map(parseFaultRule);
+    for (const rule of parsed) {
+      rule.id = this.nextId++;
+      this.rules.push(rule);
+    }
+    return parsed;
+  }
+
+  remove(id) {
+    const before = this.rules.length;
+    this.rules = this.rules.filter((r) => r.id !== id);
+    return this.rules.length !== before;
+  }
+
+  clear() {
+    this.rules = [];
+  }
+
+  list() {
+    return this.rules;
+  }
+
+  // The rule that applies to this request, as a snapshot (its count already
+  // taken), or null. Called once per provider request, so it stays cheap when
+  // no rules are set.
+  take(provider) {
+    if (this.rules.length === 0) return null;
+    const i = this.rules.findIndex((r) => r.provider === '*' || r.provider === provider);
+    if (i < 0) return null;
+    const rule = this.rules[i];
+    if (rule.count > 0 && --rule.count === 0) this.rules.splice(i, 1);
+    const { count, ...applied } = rule;
+    return applied;
+  }
+}
