@@ -38,6 +38,16 @@ CREATE FUNCTION sms_otp._parse_ip(address text) RETURNS inet
 CREATE FUNCTION sms_otp._wake_worker_on_commit() RETURNS void
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'sms_otp_wake_on_commit';
 
+-- For providers that keep the code (Twilio Verify): ask them. NULL when they cannot answer.
+CREATE FUNCTION sms_otp._provider_check(provider text, phone text, code text) RETURNS boolean
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'sms_otp_provider_check';
+
+-- The delivery worker's state: in flight, counters, each provider's health (for monitoring).
+CREATE FUNCTION sms_otp.worker_status() RETURNS jsonb
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'sms_otp_worker_status';
+COMMENT ON FUNCTION sms_otp.worker_status() IS
+    'The delivery worker: running, pid, in flight, sent/failed counters and each provider''s health.';
+
 -- Public: E.164 form of a phone number, NULL when it is not a valid number.
 CREATE FUNCTION sms_otp.normalize_phone(phone text) RETURNS text
     LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_normalize_phone';
@@ -552,8 +562,17 @@ BEGIN
                                    ELSE 'This code could not be delivered. Ask for a new one.' END));
     END IF;
 
-    SELECT sms_otp._hash_equal(s.code_hash, sms_otp._hmac(k.key, s.id::text || ':' || otp))
-    INTO matches FROM sms_otp._secret k;
+    IF EXISTS (SELECT 1 FROM sms_otp.api_integrations a
+               WHERE a.name = s.provider_name AND a.kind = 'twilio_verify') THEN
+        -- The provider made and keeps this code; only it can tell.
+        matches := sms_otp._provider_check(s.provider_name, s.phone, otp);
+        IF matches IS NULL THEN
+            PERFORM sms_otp._raise('provider_unavailable', 503, 'The code cannot be checked right now. Try again in a moment.');
+        END IF;
+    ELSE
+        SELECT sms_otp._hash_equal(s.code_hash, sms_otp._hmac(k.key, s.id::text || ':' || otp))
+        INTO matches FROM sms_otp._secret k;
+    END IF;
 
     IF matches THEN
         UPDATE sms_otp.sms_otp_sessions x

@@ -2,6 +2,7 @@
 #include "pg/server.h"
 #include "settings.h"
 #include "worker/shared_state.h"
+#include "worker/main.h"
 
 extern "C" {
 #include "utils/guc.h"
@@ -16,5 +17,6 @@ void _PG_init(void) {
     // works and messages wait in the outbox for a preloaded worker.
     if (!process_shared_preload_libraries_in_progress) return;
     sms_otp::worker::request_shared_memory();
+    sms_otp::worker::register_worker();
 }
 }

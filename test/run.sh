@@ -16,7 +16,7 @@ trap cleanup EXIT
 
 passed=0
 failed=0
-count() { passed=$((passed + $1)); failed=$((failed + $2)); }
+count() { passed=$((passed + ${1:-0})); failed=$((failed + ${2:-0})); }
 
 # The suites read their inputs from a copy the cluster's owner can read.
 cp -r sql expected test "$work/"
@@ -26,6 +26,14 @@ mkdir -p "$work/out"
 # The worker watches another database, so these suites see the outbox as otp_send left it.
 bash test/cluster.sh start "$work/pg" "$port" "sms_otp.database = 'postgres'"
 pg "$work/pg" "$port" -d postgres -f test/roles.sql
+
+echo "== unit tests (adapters, HTTP helpers)"
+set +e
+make -s -C test/unit 2>&1 | tee "$work/unit.log"
+set -e
+count "$(sed -nE 's/^\[  PASSED  \] ([0-9]+) tests?\./\1/p' "$work/unit.log" | tail -1)" \
+      "$(sed -nE 's/^\[  FAILED  \] ([0-9]+) tests?, listed below:/\1/p' "$work/unit.log" | tail -1)"
+grep -q '^\[  PASSED  \]' "$work/unit.log" || failed=$((failed + 1))
 
 echo "== pg_regress"
 regress_tests=$(cd sql && ls [a-z]*.sql | grep -v '^sms_otp--' | sed 's/\.sql$//' | sort)
@@ -50,11 +58,22 @@ tap_bad_files=$(grep -cE 'Wstat|Parse errors|No subtests run' "$work/tap.log" ||
 count "$(( ${tap_total:-0} - tap_failed ))" "$(( tap_failed + tap_bad_files ))"
 grep -q '^Result: PASS' "$work/tap.log" || failed=$((failed + 1))
 
-for suite in test/integration/*.sh; do
-    [ -e "$suite" ] || continue
-    echo "== $suite"
-    if bash "$suite" "$work"; then count 1 0; else count 0 1; fi
-done
+# node:test suites: the mock provider's own, then the worker against it on its own cluster.
+node_suite() {
+    local name=$1
+    shift
+    echo "== $name"
+    set +e
+    node --test --test-reporter=tap --test-concurrency=1 "$@" 2>&1 | tee "$work/$name.tap" | grep -vE '^\s+(---|\.\.\.|duration_ms|type:)' 
+    set -e
+    local p f
+    p=$(sed -nE 's/^# pass ([0-9]+)/\1/p' "$work/$name.tap" | tail -1)
+    f=$(sed -nE 's/^# fail ([0-9]+)/\1/p' "$work/$name.tap" | tail -1)
+    [ -n "$p" ] || f=$((${f:-0} + 1))
+    count "${p:-0}" "${f:-0}"
+}
+node_suite mock_provider test/mock_provider/*.test.mjs
+node_suite integration test/integration/*.test.mjs
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

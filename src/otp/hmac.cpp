@@ -3,6 +3,7 @@
 #include "pg/guard.h"
 
 extern "C" {
+#include "utils/resowner.h"
 #include "common/base64.h"
 #include "common/hmac.h"
 #include "common/sha2.h"
@@ -18,8 +19,26 @@ struct HmacFree {
 };
 }  // namespace
 
+// The server's HMAC (OpenSSL) registers its context with the current resource owner. The
+// worker signs requests between transactions, where there is none: lend it one of its own.
+class OwnerScope {
+public:
+    OwnerScope() : saved_(CurrentResourceOwner) {
+        if (!saved_) {
+            static ResourceOwner idle = nullptr;
+            if (!idle) idle = pg::pg_call([] { return ResourceOwnerCreate(nullptr, "sms_otp hmac"); });
+            CurrentResourceOwner = idle;
+        }
+    }
+    ~OwnerScope() { CurrentResourceOwner = saved_; }
+
+private:
+    ResourceOwner saved_;
+};
+
 std::string hmac_sha256(std::string_view key, std::string_view message) {
-    std::unique_ptr<pg_hmac_ctx, HmacFree> ctx(pg_hmac_create(PG_SHA256));
+    OwnerScope owner;
+    std::unique_ptr<pg_hmac_ctx, HmacFree> ctx(pg::pg_call([] { return pg_hmac_create(PG_SHA256); }));
     if (!ctx) throw std::bad_alloc();
     std::string mac(PG_SHA256_DIGEST_LENGTH, '\0');
     if (pg_hmac_init(ctx.get(), reinterpret_cast<const uint8 *>(key.data()), key.size()) < 0 ||

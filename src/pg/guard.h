@@ -19,12 +19,18 @@ namespace sms_otp::pg {
 // An error raised inside PostgreSQL, carried across C++ frames.
 class PgError : public std::exception {
 public:
-    explicit PgError(ErrorData *data) : data_(data) {}
-    const char *what() const noexcept override { return data_ && data_->message ? data_->message : "error"; }
+    explicit PgError(ErrorData *data)
+        : data_(data), message_(data && data->message ? data->message : "error"), sqlstate_(data ? data->sqlerrcode : 0) {}
+    // A copy: the ErrorData may go with the memory of a transaction aborted since.
+    const char *what() const noexcept override { return message_.c_str(); }
+    int sqlstate() const { return sqlstate_; }
+    // For rethrowing in the same transaction (entry()).
     ErrorData *data() const { return data_; }
 
 private:
     ErrorData *data_;  // palloc'd in the memory context current at the call
+    std::string message_;
+    int sqlstate_;
 };
 
 // An error of ours, with the SQLSTATE it should surface as.

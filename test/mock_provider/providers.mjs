@@ -459,7 +459,8 @@ function webhook(ctx) {
     };
   }
   const record = { signature_valid: check.checked ? true : null };
-  const p = ctx.json;
+  // The message sits at the top level or, as Standard Webhooks events carry it, under "data".
+  const p = ctx.json?.data && typeof ctx.json.data === 'object' ? ctx.json.data : ctx.json;
   const text = p?.text ?? p?.body;
   if (!p || typeof p !== 'object' || !p.to || text == null) {
     return { status: 400, body: { ok: false, error: 'body must be a JSON object with "to" and "text"' }, record };
@@ -477,7 +478,7 @@ const ROUTES = [
   { provider: 'twilio', re: /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/, handle: twilioMessages },
   { provider: 'twilio_verify', re: /^\/v2\/Services\/([^/]+)\/Verifications$/, handle: twilioVerifyStart },
   { provider: 'twilio_verify', re: /^\/v2\/Services\/([^/]+)\/VerificationCheck$/, handle: twilioVerifyCheck },
-  { provider: 'vonage', re: /^\/sms\/json$/, handle: vonageSms },
+  { provider: 'vonage', re: /^\/sms\/json$/, handle: vonageSms, methods: ['GET', 'POST'] },
   { provider: 'messagebird', re: /^\/messages$/, handle: messagebirdMessages },
   { provider: 'plivo', re: /^\/v1\/Account\/([^/]+)\/Message\/?$/, handle: plivoMessage },
   { provider: 'webhook', re: /^\/webhook(?:\/.*)?$/, handle: webhook },
@@ -486,7 +487,7 @@ const ROUTES = [
 export function matchProvider(path) {
   for (const route of ROUTES) {
     const match = route.re.exec(path);
-    if (match) return { provider: route.provider, handle: route.handle, match };
+    if (match) return { provider: route.provider, handle: route.handle, methods: route.methods ?? ['POST'], match };
   }
   return null;
 }

@@ -173,8 +173,8 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
     } else if (ctx.fault && ctx.fault.mode === 'throttle') {
       reply = throttleReply(route.provider);
       if (ctx.fault.body !== undefined) reply.body = ctx.fault.body;
-    } else if (req.method !== 'POST') {
-      reply = { status: 405, body: errorBody(route.provider, 405), headers: { allow: 'POST' } };
+    } else if (!route.methods.includes(req.method)) {
+      reply = { status: 405, body: errorBody(route.provider, 405), headers: { allow: route.methods.join(', ') } };
     } else {
       reply = route.handle(ctx);
     }

@@ -320,6 +320,16 @@ test('vonage: a long text is reported as several parts', async () => {
   assert.equal(res.json.messages.length, 2);
 });
 
+test('vonage: GET with query parameters works; other providers answer GET with 405', async () => {
+  const q = new URLSearchParams({ api_key: 'k', api_secret: 's', from: 'Acme', to: '15551230019', text: 'Code 6060' });
+  const res = await call(`/sms/json?${q}`, { method: 'GET' });
+  assert.equal(res.json.messages[0].status, '0');
+  const twilio = await call(`/2010-04-01/Accounts/${TWILIO.account_sid}/Messages.json`, { method: 'GET' });
+  assert.equal(twilio.status, 405);
+  assert.equal(twilio.json.status, 405);
+  assert.deepEqual((await requests()).map((r) => r.status), [200, 405]);
+});
+
 // ---------------------------------------------------------------- MessageBird
 
 test('messagebird: 201 with a message object', async () => {

@@ -1,0 +1,48 @@
+// The adapters behind adapter_for(), and what they share. Internal to src/providers.
+#pragma once
+
+#include "providers/provider.h"
+
+#include <string>
+#include <string_view>
+
+namespace sms_otp::providers {
+
+const Adapter &twilio_adapter();
+const Adapter &twilio_verify_adapter();
+const Adapter &vonage_adapter();
+const Adapter &messagebird_adapter();
+const Adapter &plivo_adapter();
+const Adapter &webhook_adapter();
+const Adapter &console_adapter();
+
+// Text from a provider's answer, fit for Result::error and the log: credential values of p
+// (6 characters or more) replaced by "***", runs of 4 or more digits masked with '#' (codes,
+// phone numbers), control characters dropped, at most 200 bytes.
+std::string provider_text(const Provider &p, std::string_view text);
+
+// classify(r) with the provider's own explanation appended to its error, as
+// "HTTP 400: error 21211: <message>"; code is the provider's error code (kept as given, at
+// most 16 characters), message goes through provider_text; either may be empty.
+Result classify_with(const Provider &p, const http::Response &r, std::string_view code,
+                     std::string_view message);
+
+// "error <code>: <message>", or whichever part is not empty, made safe as above.
+std::string error_detail(const Provider &p, std::string_view code, std::string_view message);
+
+// A JSON answer, or a discarded value when the body is not JSON.
+nlohmann::json parse_body(const std::string &body);
+
+// A JSON member as a string: strings as they are, numbers in decimal, anything else "".
+std::string json_string(const nlohmann::json &object, const char *key);
+
+// The E.164 number without its leading '+', as Vonage, MessageBird and Plivo take it.
+std::string digits_only(const std::string &e164);
+
+// The serialized JSON of a request body; invalid UTF-8 is replaced rather than thrown on.
+std::string dump_json(const nlohmann::json &value);
+
+// Twilio's error document {code, message}, read the same way by Messages and Verify.
+Result twilio_error(const Provider &p, const http::Response &r);
+
+}  // namespace sms_otp::providers

@@ -1,0 +1,83 @@
+// One interface for every SMS provider: build the HTTP request for a message, and read the
+// answer into an outcome the router acts on. Adapters hold no state and do no I/O.
+#pragma once
+
+#include "http/request.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sms_otp::providers {
+
+// A row of sms_otp.api_integrations.
+struct Provider {
+    std::string name;
+    std::string kind;
+    std::string base_url;   // empty: the provider's public endpoint
+    std::string sender;     // From number / alphanumeric sender
+    nlohmann::json credentials = nlohmann::json::object();
+    std::string version;    // changes whenever the row does (id and updated_at)
+};
+
+// A message taken from sms_otp.sms_outbox.
+struct Message {
+    int64_t id = 0;          // outbox id: our reference at the provider
+    std::string type;        // otp, transactional, promo
+    std::string to;          // E.164
+    std::string body;
+    std::string session_id;  // OTP session, empty otherwise
+    int64_t created_unix = 0;
+};
+
+enum class Outcome {
+    Sent,        // the provider accepted the message
+    Retry,       // 5xx, timeout, refused or dropped connection: try the next provider
+    AuthFailed,  // 401/403 or the provider's "bad credentials": provider unhealthy, try the next
+    Throttled,   // 429 or the provider's throttling answer: back off until retry_after_s
+    Rejected,    // the provider refused this message (bad number, bad request): try the next
+};
+
+struct Result {
+    Outcome outcome = Outcome::Retry;
+    std::string message_id;   // the provider's id for the message (Twilio SM..., Verify VE...)
+    int retry_after_s = 0;    // Throttled: how long to leave the provider alone
+    std::string error;        // short, human-readable; no secrets, no codes
+};
+
+class Adapter {
+public:
+    virtual ~Adapter() = default;
+    // The request that sends the message; nothing for providers that do not use HTTP (console).
+    virtual std::optional<http::Request> request(const Provider &p, const Message &m) const = 0;
+    // What the answer (or its absence: status 0) means.
+    virtual Result interpret(const Provider &p, const http::Response &r) const = 0;
+
+    // Providers that keep the code themselves (Twilio Verify) check it too.
+    virtual bool keeps_code() const { return false; }
+    virtual std::optional<http::Request> check_request(const Provider &, const std::string & /*to*/,
+                                                       const std::string & /*code*/) const {
+        return std::nullopt;
+    }
+    // true: approved; false: wrong code; nothing: the check could not be made (transport, 5xx).
+    virtual std::optional<bool> check_result(const http::Response &) const { return std::nullopt; }
+};
+
+// The adapter of a kind (twilio, twilio_verify, vonage, messagebird, plivo, webhook, console);
+// nullptr for an unknown kind.
+const Adapter *adapter_for(std::string_view kind);
+
+// The reading shared by every adapter of a plain HTTP answer: 2xx Sent, 401/403 AuthFailed,
+// 429 Throttled (Retry-After, default 30 s), 5xx and no answer Retry, other 4xx Rejected.
+Result classify(const http::Response &r);
+
+// base_url when set (trailing slash removed), else the public endpoint's scheme and host.
+std::string endpoint(const Provider &p, std::string_view public_base);
+
+// A credential value, or "" when absent or not a string.
+std::string credential(const Provider &p, const char *key);
+
+}  // namespace sms_otp::providers

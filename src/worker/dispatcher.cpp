@@ -1,0 +1,174 @@
+#include "worker/dispatcher.h"
+
+#include "pg/guard.h"
+#include "settings.h"
+#include "worker/shared_state.h"
+
+extern "C" {
+#include "utils/timestamp.h"
+}
+
+#include <cctype>
+#include <sys/time.h>
+
+namespace sms_otp::worker {
+
+using providers::Outcome;
+
+namespace {
+
+int64_t now_us() {
+    struct timeval tv;
+    gettimeofday(&tv, nullptr);
+    return int64_t(tv.tv_sec) * 1000000 + tv.tv_usec;
+}
+
+const char *outcome_name(Outcome o) {
+    switch (o) {
+        case Outcome::Sent: return "sent";
+        case Outcome::Retry: return "retry";
+        case Outcome::AuthFailed: return "auth_failed";
+        case Outcome::Throttled: return "throttled";
+        case Outcome::Rejected: return "rejected";
+    }
+    return "retry";
+}
+
+}  // namespace
+
+std::string redact(const std::string &text, const std::string &type) {
+    if (type != "otp") return text;
+    std::string out;
+    out.reserve(text.size());
+    for (size_t i = 0; i < text.size();) {
+        size_t j = i;
+        while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) j++;
+        if (j - i >= 4) {
+            out.append(j - i, '*');
+            i = j;
+        } else if (j > i) {
+            out.append(text, i, j - i);
+            i = j;
+        } else {
+            out.push_back(text[i++]);
+        }
+    }
+    return out;
+}
+
+void Dispatcher::start(Claimed claimed) {
+    if (claimed.expired) {
+        finals_.push_back({claimed.message.id, "expired", "", "", "the code expired before it could be sent", 0});
+        return;
+    }
+    Job job;
+    job.route = router_.route(claimed);
+    job.claimed = std::move(claimed);
+    advance(std::move(job));
+}
+
+// Ask the next available provider, or settle the message when none is left.
+void Dispatcher::advance(Job job) {
+    int64_t now = now_us();
+    while (job.next < job.route.size()) {
+        ProviderRef p = job.route[job.next++];
+        if (!router_.available(*p, now)) continue;
+        const providers::Adapter *adapter = providers::adapter_for(p->kind);
+        if (!adapter) continue;
+        job.current = p;
+        auto request = adapter->request(*p, job.claimed.message);
+        if (!request) {
+            // No HTTP (console): the message goes to the server log, for local development.
+            const auto &m = job.claimed.message;
+            pg::pg_call([&] {
+                ereport(LOG, (errmsg("sms_otp console provider \"%s\": to %s: %s", p->name.c_str(), m.to.c_str(),
+                                     m.body.c_str())));
+            });
+            http::Response none;
+            none.status = 200;
+            handle(std::move(job), none);
+            return;
+        }
+        request->timeout_ms = settings::request_timeout_ms;
+        uint64_t tag = next_tag_++;
+        multi_.add(*request, tag);
+        pg_atomic_fetch_add_u32(&shared()->in_flight, 1);
+        in_flight_.emplace(tag, std::move(job));
+        return;
+    }
+    // Every provider of the route failed this round, or none was available.
+    const Claimed &c = job.claimed;
+    Final f{c.message.id, "queued", "", "", "", 0};
+    bool tried_any = job.current != nullptr;
+    if (job.route.empty()) {
+        f.error = "no SMS provider is enabled";
+    } else if (!tried_any) {
+        f.error = "every provider is backing off or unavailable";
+    } else {
+        f.error = "every provider failed this message";
+    }
+    if (c.attempts >= settings::max_send_attempts || (tried_any && job.only_rejections)) {
+        f.status = "failed";
+        pg_atomic_fetch_add_u64(&shared()->failed, 1);
+    } else {
+        int64_t wait_ms = router_.wait_us(job.route, now) / 1000;
+        f.retry_ms = static_cast<int>(std::max<int64_t>(settings::retry_delay_ms, wait_ms));
+    }
+    finals_.push_back(std::move(f));
+}
+
+void Dispatcher::log_attempt(const Job &job, const providers::Result &r, const http::Response &response) {
+    const Claimed &c = job.claimed;
+    Attempt a;
+    a.outbox_id = c.message.id;
+    a.user_id = c.user_id;
+    a.session_id = c.message.session_id;
+    a.to = c.message.to;
+    a.type = c.message.type;
+    a.text = redact(c.message.body, c.message.type);
+    a.provider = job.current->name;
+    a.outcome = outcome_name(r.outcome);
+    a.error = r.outcome == Outcome::Sent ? "" : (r.error.empty() ? response.error : r.error);
+    a.provider_message_id = r.message_id;
+    a.status_code = response.status;
+    a.response_ms = static_cast<int>(response.elapsed_ms + 0.5);
+    attempts_.push_back(std::move(a));
+}
+
+void Dispatcher::handle(Job job, const http::Response &response) {
+    const providers::Adapter *adapter = providers::adapter_for(job.current->kind);
+    providers::Result r = adapter->interpret(*job.current, response);
+    pg_atomic_fetch_add_u64(&shared()->attempts, 1);
+    router_.record(job.current->name, r, response.status, now_us(), settings::breaker_threshold,
+                   settings::breaker_cooldown_s);
+    log_attempt(job, r, response);
+    if (r.outcome == Outcome::Sent) {
+        pg_atomic_fetch_add_u64(&shared()->sent, 1);
+        finals_.push_back({job.claimed.message.id, "sent", job.current->name, r.message_id, "", 0});
+        return;
+    }
+    if (r.outcome != Outcome::Rejected) job.only_rejections = false;
+    advance(std::move(job));
+}
+
+void Dispatcher::run(int timeout_ms) {
+    if (in_flight_.empty()) return;
+    multi_.run(timeout_ms, [&](uint64_t tag, http::Response &&response) {
+        auto it = in_flight_.find(tag);
+        if (it == in_flight_.end()) return;
+        Job job = std::move(it->second);
+        in_flight_.erase(it);
+        pg_atomic_fetch_sub_u32(&shared()->in_flight, 1);
+        handle(std::move(job), response);
+    });
+    router_.publish();
+}
+
+void Dispatcher::take(std::vector<Final> &finals, std::vector<Attempt> &attempts) {
+    finals.swap(finals_);
+    attempts.swap(attempts_);
+    finals_.clear();
+    attempts_.clear();
+}
+
+}  // namespace sms_otp::worker

@@ -1,0 +1,52 @@
+// Claimed messages in flight: each goes to the first available provider of its route, moves
+// on to the next when a provider fails it, and ends sent, failed, expired or queued again.
+#pragma once
+
+#include "http/client.h"
+#include "worker/queue.h"
+#include "worker/router.h"
+
+#include <unordered_map>
+#include <vector>
+
+namespace sms_otp::worker {
+
+class Dispatcher {
+public:
+    explicit Dispatcher(http::Multi &multi) : multi_(multi) {}
+
+    Router &router() { return router_; }
+    void start(Claimed claimed);
+    // Wait up to timeout_ms for answers and act on them.
+    void run(int timeout_ms);
+    int in_flight() const { return static_cast<int>(in_flight_.size()); }
+
+    // Results not yet written, handed over (and forgotten) by take().
+    bool has_results() const { return !finals_.empty() || !attempts_.empty(); }
+    void take(std::vector<Final> &finals, std::vector<Attempt> &attempts);
+
+private:
+    struct Job {
+        Claimed claimed;
+        std::vector<ProviderRef> route;
+        size_t next = 0;            // index in route of the next provider to ask
+        bool only_rejections = true;
+        ProviderRef current;
+    };
+
+    void advance(Job job);
+    void handle(Job job, const http::Response &response);
+    void log_attempt(const Job &job, const providers::Result &r, const http::Response &response);
+
+    http::Multi &multi_;
+    Router router_;
+    std::unordered_map<uint64_t, Job> in_flight_;
+    uint64_t next_tag_ = 1;
+    std::vector<Final> finals_;
+    std::vector<Attempt> attempts_;
+};
+
+// The text of a message as the log keeps it: OTP codes (runs of 4+ digits) masked.
+std::string redact(const std::string &text, const std::string &type);
+
+}  // namespace sms_otp::worker

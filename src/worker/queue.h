@@ -1,0 +1,47 @@
+// The worker's side of the tables: claim due messages with a lease, write results back.
+// Each call is one short transaction; none is open while requests are in flight.
+#pragma once
+
+#include "providers/provider.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sms_otp::worker {
+
+struct Claimed {
+    providers::Message message;
+    std::string user_id;
+    std::string hint;         // provider_hint of otp_send
+    std::string preferred;    // the user's preferred provider
+    int attempts = 0;         // delivery rounds, this one included
+    bool expired = false;     // an OTP whose code expired before it could be sent
+};
+
+struct Batch {
+    bool extension_present = false;
+    std::vector<providers::Provider> providers;  // enabled, by priority
+    std::vector<Claimed> messages;
+};
+
+// One row of sms_messages_log.
+struct Attempt {
+    int64_t outbox_id = 0;
+    std::string user_id, session_id, to, type, text, provider, outcome, error, provider_message_id;
+    long status_code = 0;
+    int response_ms = 0;
+};
+
+// What becomes of a claimed message: sent, failed, expired, or queued again after retry_ms.
+struct Final {
+    int64_t outbox_id = 0;
+    std::string status;
+    std::string provider, provider_message_id, error;
+    int retry_ms = 0;
+};
+
+Batch claim(int limit, int lease_s);
+void write_results(const std::vector<Final> &finals, const std::vector<Attempt> &attempts);
+
+}  // namespace sms_otp::worker

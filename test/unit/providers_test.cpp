@@ -1,0 +1,558 @@
+// The requests each adapter builds and how it reads the answers, checked without a network or
+// a database.
+#include "http/request.h"
+#include "otp/hmac.h"
+#include "providers/provider.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+#include <string>
+#include <vector>
+
+// otp/hmac.cpp needs PostgreSQL's common library; the same functions over OpenSSL stand in for
+// it here. HmacDouble below checks them against the Standard Webhooks test vector.
+namespace sms_otp::otp {
+
+std::string hmac_sha256(std::string_view key, std::string_view message) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char *>(message.data()),
+         message.size(), mac, &len);
+    return std::string(reinterpret_cast<char *>(mac), len);
+}
+
+std::string base64_encode(std::string_view bytes) {
+    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char *>(out.data()),
+                            reinterpret_cast<const unsigned char *>(bytes.data()), static_cast<int>(bytes.size()));
+    out.resize(n);
+    return out;
+}
+
+bool base64_decode(std::string_view text, std::string &out) {
+    if (text.size() % 4 != 0) return false;
+    out.assign(3 * text.size() / 4 + 1, '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char *>(out.data()),
+                            reinterpret_cast<const unsigned char *>(text.data()), static_cast<int>(text.size()));
+    if (n < 0) return false;
+    size_t pad = 0;
+    if (!text.empty() && text.back() == '=') pad++;
+    if (text.size() > 1 && text[text.size() - 2] == '=') pad++;
+    out.resize(n - pad);
+    return true;
+}
+
+}  // namespace sms_otp::otp
+
+namespace {
+
+using namespace sms_otp;
+using providers::Message;
+using providers::Outcome;
+using providers::Provider;
+using providers::Result;
+
+const providers::Adapter &adapter(const char *kind) {
+    const providers::Adapter *a = providers::adapter_for(kind);
+    if (!a) std::abort();
+    return *a;
+}
+
+Provider provider(const char *kind, nlohmann::json credentials, std::string sender = "+15550001111",
+                  std::string base_url = "") {
+    Provider p;
+    p.name = std::string(kind) + "-test";
+    p.kind = kind;
+    p.sender = std::move(sender);
+    p.base_url = std::move(base_url);
+    p.credentials = std::move(credentials);
+    return p;
+}
+
+Message message() {
+    Message m;
+    m.id = 42;
+    m.type = "otp";
+    m.to = "+14155550123";
+    m.body = "Your code is 493817";
+    m.session_id = "7d3f2c1e-0000-4000-8000-000000000001";
+    m.created_unix = 1700000000;
+    return m;
+}
+
+http::Response answer(long status, std::string body = "", std::string retry_after = "") {
+    http::Response r;
+    r.status = status;
+    r.body = std::move(body);
+    r.retry_after = std::move(retry_after);
+    return r;
+}
+
+http::Response timeout() {
+    http::Response r;
+    r.timed_out = true;
+    r.error = "Operation timed out after 10000 milliseconds";
+    return r;
+}
+
+bool has_header(const http::Request &r, const std::string &header) {
+    return std::find(r.headers.begin(), r.headers.end(), header) != r.headers.end();
+}
+
+std::string header_value(const http::Request &r, const std::string &name) {
+    for (const auto &h : r.headers) {
+        if (h.compare(0, name.size() + 2, name + ": ") == 0) return h.substr(name.size() + 2);
+    }
+    return "";
+}
+
+std::string http_date(time_t t) {
+    char buf[64];
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return buf;
+}
+
+// An error must say nothing of the credentials nor of the code in the body.
+void expect_clean(const Result &r, const Provider &p) {
+    EXPECT_EQ(r.error.find("493817"), std::string::npos) << r.error;
+    for (const auto &item : p.credentials.items()) {
+        if (item.value().is_string()) {
+            EXPECT_EQ(r.error.find(item.value().get<std::string>()), std::string::npos) << r.error;
+        }
+    }
+    EXPECT_LE(r.error.size(), 400u);
+}
+
+const nlohmann::json kTwilioCreds = {{"account_sid", "AC0123456789abcdef0123456789abcdef"},
+                                     {"auth_token", "tok_secret_twilio"}};
+
+// ------------------------------------------------------------------ http helpers
+
+TEST(UrlEncode, KeepsUnreservedAndEscapesTheRest) {
+    EXPECT_EQ(http::url_encode("AZaz09-._~"), "AZaz09-._~");
+    EXPECT_EQ(http::url_encode("+1 415/5&=?"), "%2B1%20415%2F5%26%3D%3F");
+    EXPECT_EQ(http::url_encode("é"), "%C3%A9");
+    EXPECT_EQ(http::url_encode(std::string("a\0b", 3)), "a%00b");
+    EXPECT_EQ(http::url_encode(""), "");
+}
+
+TEST(RetryAfter, DeltaSeconds) {
+    EXPECT_EQ(http::retry_after_seconds("120", 30), 120);
+    EXPECT_EQ(http::retry_after_seconds(" 7 ", 30), 7);
+    EXPECT_EQ(http::retry_after_seconds("0", 30), 0);
+    EXPECT_EQ(http::retry_after_seconds("90000", 30), 86400);
+    EXPECT_EQ(http::retry_after_seconds("99999999999999999999999", 30), 86400);
+}
+
+TEST(RetryAfter, HttpDate) {
+    time_t now = time(nullptr);
+    int s = http::retry_after_seconds(http_date(now + 120), 30);
+    EXPECT_GE(s, 118);
+    EXPECT_LE(s, 120);
+    EXPECT_EQ(http::retry_after_seconds(http_date(now - 3600), 30), 0);
+    EXPECT_EQ(http::retry_after_seconds(http_date(now + 10 * 86400), 30), 86400);
+}
+
+TEST(RetryAfter, FallbackOnGarbage) {
+    EXPECT_EQ(http::retry_after_seconds("", 30), 30);
+    EXPECT_EQ(http::retry_after_seconds("   ", 30), 30);
+    EXPECT_EQ(http::retry_after_seconds("-5", 30), 30);
+    EXPECT_EQ(http::retry_after_seconds("1.5", 30), 30);
+    EXPECT_EQ(http::retry_after_seconds("soon", 1), 1);
+}
+
+// ------------------------------------------------------------------ common
+
+TEST(Common, AdapterForEveryKind) {
+    for (const char *kind : {"twilio", "twilio_verify", "vonage", "messagebird", "plivo", "webhook", "console"})
+        EXPECT_NE(providers::adapter_for(kind), nullptr) << kind;
+    EXPECT_EQ(providers::adapter_for("sendgrid"), nullptr);
+    EXPECT_EQ(providers::adapter_for(""), nullptr);
+    EXPECT_EQ(providers::adapter_for("twilio"), providers::adapter_for("twilio"));
+    EXPECT_TRUE(providers::adapter_for("twilio_verify")->keeps_code());
+    EXPECT_FALSE(providers::adapter_for("twilio")->keeps_code());
+}
+
+TEST(Common, EndpointAndCredential) {
+    Provider p = provider("twilio", {{"account_sid", "AC1"}, {"n", 5}});
+    EXPECT_EQ(providers::endpoint(p, "https://api.twilio.com"), "https://api.twilio.com");
+    p.base_url = "http://127.0.0.1:8025//";
+    EXPECT_EQ(providers::endpoint(p, "https://api.twilio.com"), "http://127.0.0.1:8025");
+    EXPECT_EQ(providers::credential(p, "account_sid"), "AC1");
+    EXPECT_EQ(providers::credential(p, "n"), "");
+    EXPECT_EQ(providers::credential(p, "missing"), "");
+    p.credentials = nlohmann::json::array();
+    EXPECT_EQ(providers::credential(p, "account_sid"), "");
+}
+
+TEST(Common, Classify) {
+    EXPECT_EQ(providers::classify(answer(200)).outcome, Outcome::Sent);
+    EXPECT_EQ(providers::classify(answer(202)).outcome, Outcome::Sent);
+    EXPECT_EQ(providers::classify(answer(401)).outcome, Outcome::AuthFailed);
+    EXPECT_EQ(providers::classify(answer(403)).outcome, Outcome::AuthFailed);
+    EXPECT_EQ(providers::classify(answer(400)).outcome, Outcome::Rejected);
+    EXPECT_EQ(providers::classify(answer(404)).outcome, Outcome::Rejected);
+    EXPECT_EQ(providers::classify(answer(500)).outcome, Outcome::Retry);
+    EXPECT_EQ(providers::classify(answer(503)).outcome, Outcome::Retry);
+    EXPECT_EQ(providers::classify(answer(302)).outcome, Outcome::Retry);
+
+    Result t = providers::classify(answer(429, "", "7"));
+    EXPECT_EQ(t.outcome, Outcome::Throttled);
+    EXPECT_EQ(t.retry_after_s, 7);
+    EXPECT_EQ(providers::classify(answer(429)).retry_after_s, 30);
+    EXPECT_EQ(providers::classify(answer(429, "", "junk")).retry_after_s, 30);
+
+    Result none = providers::classify(timeout());
+    EXPECT_EQ(none.outcome, Outcome::Retry);
+    EXPECT_EQ(none.error, "no answer: timed out");
+    http::Response refused;
+    refused.error = "Failed to connect to 127.0.0.1 port 9: Connection refused";
+    EXPECT_EQ(providers::classify(refused).outcome, Outcome::Retry);
+    EXPECT_NE(providers::classify(refused).error.find("Connection refused"), std::string::npos);
+}
+
+// ------------------------------------------------------------------ twilio
+
+TEST(Twilio, Request) {
+    Provider p = provider("twilio", kTwilioCreds);
+    auto r = adapter("twilio").request(p, message());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->method, "POST");
+    EXPECT_EQ(r->url, "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json");
+    EXPECT_EQ(r->basic_user, "AC0123456789abcdef0123456789abcdef");
+    EXPECT_EQ(r->basic_password, "tok_secret_twilio");
+    EXPECT_TRUE(has_header(*r, "Accept: application/json"));
+    EXPECT_TRUE(has_header(*r, "Content-Type: application/x-www-form-urlencoded"));
+    EXPECT_EQ(r->body, "To=%2B14155550123&From=%2B15550001111&Body=Your%20code%20is%20493817");
+    EXPECT_EQ(r->timeout_ms, http::Request().timeout_ms);
+}
+
+TEST(Twilio, RequestThroughMessagingServiceAndBaseUrl) {
+    Provider p = provider("twilio", kTwilioCreds, "MG0123456789abcdef0123456789abcdef", "http://127.0.0.1:8025/");
+    auto r = adapter("twilio").request(p, message());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->url, "http://127.0.0.1:8025/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json");
+    EXPECT_EQ(r->body,
+              "To=%2B14155550123&MessagingServiceSid=MG0123456789abcdef0123456789abcdef&Body=Your%20code%20is%20493817");
+
+    // An alphanumeric sender that merely starts with MG stays From.
+    p.sender = "MGMResorts";
+    EXPECT_NE(adapter("twilio").request(p, message())->body.find("&From=MGMResorts&"), std::string::npos);
+}
+
+TEST(Twilio, StatusCallbackCarriesOurId) {
+    nlohmann::json creds = kTwilioCreds;
+    creds["status_callback"] = "https://example.com/sms/status?src=twilio";
+    auto r = adapter("twilio").request(provider("twilio", creds), message());
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->body.find("&StatusCallback=https%3A%2F%2Fexample.com%2Fsms%2Fstatus%3Fsrc%3Dtwilio%26outbox_id%3D42"),
+              std::string::npos)
+        << r->body;
+}
+
+TEST(Twilio, Interpret) {
+    Provider p = provider("twilio", kTwilioCreds);
+    const auto &a = adapter("twilio");
+
+    Result ok = a.interpret(p, answer(201, R"({"sid":"SM0123456789abcdef0123456789abcdef","status":"queued"})"));
+    EXPECT_EQ(ok.outcome, Outcome::Sent);
+    EXPECT_EQ(ok.message_id, "SM0123456789abcdef0123456789abcdef");
+    EXPECT_EQ(a.interpret(p, answer(201, "not json")).outcome, Outcome::Sent);
+
+    Result auth = a.interpret(p, answer(401, R"({"code":20003,"message":"Authenticate","status":401})"));
+    EXPECT_EQ(auth.outcome, Outcome::AuthFailed);
+    EXPECT_EQ(auth.error, "HTTP 401: error 20003: Authenticate");
+
+    Result busy = a.interpret(p, answer(429, R"({"code":20429,"message":"Too Many Requests"})", "3"));
+    EXPECT_EQ(busy.outcome, Outcome::Throttled);
+    EXPECT_EQ(busy.retry_after_s, 3);
+    EXPECT_EQ(a.interpret(p, answer(429, R"({"code":20429})")).retry_after_s, 30);
+
+    EXPECT_EQ(a.interpret(p, answer(503, "<html>down</html>")).outcome, Outcome::Retry);
+    EXPECT_EQ(a.interpret(p, timeout()).outcome, Outcome::Retry);
+
+    Result bad = a.interpret(
+        p, answer(400, R"({"code":21211,"message":"Invalid 'To' Phone Number: +14155550123","status":400})"));
+    EXPECT_EQ(bad.outcome, Outcome::Rejected);
+    EXPECT_EQ(bad.error, "HTTP 400: error 21211: Invalid 'To' Phone Number: +###########");
+    expect_clean(bad, p);
+}
+
+TEST(Twilio, ErrorsNeverCarrySecretsOrCodes) {
+    Provider p = provider("twilio", kTwilioCreds);
+    std::string echo = R"({"code":21617,"message":"Body 'Your code is 493817' rejected for account )"
+                       R"(AC0123456789abcdef0123456789abcdef with token tok_secret_twilio"})";
+    Result r = adapter("twilio").interpret(p, answer(400, echo));
+    EXPECT_EQ(r.outcome, Outcome::Rejected);
+    expect_clean(r, p);
+    EXPECT_NE(r.error.find("error 21617"), std::string::npos);
+
+    Result longer = adapter("twilio").interpret(p, answer(400, R"({"message":")" + std::string(1000, 'x') + "\"}"));
+    EXPECT_LE(longer.error.size(), 220u);
+
+    http::Response curl;
+    curl.error = "URL rejected: https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/x";
+    expect_clean(adapter("twilio").interpret(p, curl), p);
+}
+
+// ------------------------------------------------------------------ twilio_verify
+
+TEST(TwilioVerify, Request) {
+    nlohmann::json creds = kTwilioCreds;
+    creds["service_sid"] = "VA0123456789abcdef0123456789abcdef";
+    Provider p = provider("twilio_verify", creds);
+    auto r = adapter("twilio_verify").request(p, message());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->url, "https://verify.twilio.com/v2/Services/VA0123456789abcdef0123456789abcdef/Verifications");
+    EXPECT_EQ(r->basic_user, "AC0123456789abcdef0123456789abcdef");
+    EXPECT_EQ(r->basic_password, "tok_secret_twilio");
+    EXPECT_TRUE(has_header(*r, "Content-Type: application/x-www-form-urlencoded"));
+    EXPECT_EQ(r->body, "To=%2B14155550123&Channel=sms");
+
+    p.base_url = "http://127.0.0.1:8025";
+    auto c = adapter("twilio_verify").check_request(p, "+14155550123", "493817");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->method, "POST");
+    EXPECT_EQ(c->url, "http://127.0.0.1:8025/v2/Services/VA0123456789abcdef0123456789abcdef/VerificationCheck");
+    EXPECT_EQ(c->basic_user, "AC0123456789abcdef0123456789abcdef");
+    EXPECT_EQ(c->body, "To=%2B14155550123&Code=493817");
+}
+
+TEST(TwilioVerify, Interpret) {
+    Provider p = provider("twilio_verify", kTwilioCreds);
+    const auto &a = adapter("twilio_verify");
+    Result ok = a.interpret(p, answer(201, R"({"sid":"VE0123456789abcdef0123456789abcdef","status":"pending"})"));
+    EXPECT_EQ(ok.outcome, Outcome::Sent);
+    EXPECT_EQ(ok.message_id, "VE0123456789abcdef0123456789abcdef");
+    EXPECT_EQ(a.interpret(p, answer(401, R"({"code":20003})")).outcome, Outcome::AuthFailed);
+    EXPECT_EQ(a.interpret(p, answer(429, R"({"code":20429})", "4")).retry_after_s, 4);
+    // Too many sends to this one number: refuse the message, leave the provider alone.
+    EXPECT_EQ(a.interpret(p, answer(429, R"({"code":60203,"message":"Max send attempts reached"})")).outcome,
+              Outcome::Rejected);
+    EXPECT_EQ(a.interpret(p, answer(500)).outcome, Outcome::Retry);
+    EXPECT_EQ(a.interpret(p, timeout()).outcome, Outcome::Retry);
+}
+
+TEST(TwilioVerify, CheckResult) {
+    const auto &a = adapter("twilio_verify");
+    EXPECT_EQ(a.check_result(answer(200, R"({"status":"approved","valid":true})")), std::optional<bool>(true));
+    EXPECT_EQ(a.check_result(answer(200, R"({"valid":true})")), std::optional<bool>(true));
+    EXPECT_EQ(a.check_result(answer(200, R"({"status":"pending","valid":false})")), std::optional<bool>(false));
+    EXPECT_EQ(a.check_result(answer(404, R"({"code":20404})")), std::optional<bool>(false));
+    EXPECT_EQ(a.check_result(answer(429, R"({"code":60202})")), std::optional<bool>(false));
+    EXPECT_EQ(a.check_result(answer(429, R"({"code":20429})")), std::nullopt);
+    EXPECT_EQ(a.check_result(answer(200, "garbage")), std::nullopt);
+    EXPECT_EQ(a.check_result(answer(500)), std::nullopt);
+    EXPECT_EQ(a.check_result(answer(401)), std::nullopt);
+    EXPECT_EQ(a.check_result(timeout()), std::nullopt);
+    // Providers that do not keep the code have nothing to check.
+    EXPECT_FALSE(adapter("twilio").check_request(provider("twilio", kTwilioCreds), "+14155550123", "1"));
+}
+
+// ------------------------------------------------------------------ vonage
+
+const nlohmann::json kVonageCreds = {{"api_key", "abcd1234"}, {"api_secret", "vonage_secret_1"}};
+
+TEST(Vonage, Request) {
+    Provider p = provider("vonage", kVonageCreds, "AcmeInc");
+    auto r = adapter("vonage").request(p, message());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->url, "https://rest.nexmo.com/sms/json");
+    EXPECT_TRUE(r->basic_user.empty());
+    EXPECT_TRUE(has_header(*r, "Content-Type: application/x-www-form-urlencoded"));
+    EXPECT_EQ(r->body,
+              "api_key=abcd1234&api_secret=vonage_secret_1&from=AcmeInc&to=14155550123"
+              "&text=Your%20code%20is%20493817&client-ref=42");
+
+    Message m = message();
+    m.body = "Código 493817";
+    EXPECT_NE(adapter("vonage").request(p, m)->body.find("&type=unicode"), std::string::npos);
+}
+
+TEST(Vonage, Interpret) {
+    Provider p = provider("vonage", kVonageCreds, "AcmeInc");
+    const auto &a = adapter("vonage");
+    auto reply = [](const std::string &parts) { return R"({"message-count":"1","messages":[)" + parts + "]}"; };
+
+    Result ok = a.interpret(p, answer(200, reply(R"({"to":"14155550123","message-id":"0A0000000123ABCD","status":"0"})")));
+    EXPECT_EQ(ok.outcome, Outcome::Sent);
+    EXPECT_EQ(ok.message_id, "0A0000000123ABCD");
+
+    Result slow = a.interpret(p, answer(200, reply(R"({"status":"1","error-text":"Throttled"})")));
+    EXPECT_EQ(slow.outcome, Outcome::Throttled);
+    EXPECT_EQ(slow.retry_after_s, 1);
+    EXPECT_EQ(a.interpret(p, answer(200, reply(R"({"status":"1"})"), "5")).retry_after_s, 5);
+
+    Result creds = a.interpret(p, answer(200, reply(R"({"status":"4","error-text":"Bad Credentials"})")));
+    EXPECT_EQ(creds.outcome, Outcome::AuthFailed);
+    EXPECT_EQ(creds.error, "HTTP 200: error status 4: Bad Credentials");
+    EXPECT_EQ(a.interpret(p, answer(200, reply(R"({"status":"9","error-text":"Partner quota exceeded"})"))).outcome,
+              Outcome::AuthFailed);
+
+    Result bad = a.interpret(p, answer(200, reply(R"({"status":"3","error-text":"Invalid to address"})")));
+    EXPECT_EQ(bad.outcome, Outcome::Rejected);
+    EXPECT_EQ(bad.error, "HTTP 200: error status 3: Invalid to address");
+    EXPECT_EQ(a.interpret(p, answer(200, reply(R"({"status":"5"})"))).outcome, Outcome::Retry);
+
+    // A two-part text whose second part failed.
+    Result partly = a.interpret(p, answer(200, reply(R"({"status":"0","message-id":"A"},{"status":"6"})")));
+    EXPECT_EQ(partly.outcome, Outcome::Rejected);
+
+    EXPECT_EQ(a.interpret(p, answer(200, "<html/>")).outcome, Outcome::Retry);
+    EXPECT_EQ(a.interpret(p, answer(200, R"({"messages":[]})")).outcome, Outcome::Retry);
+    EXPECT_EQ(a.interpret(p, answer(401, R"({"title":"Unauthorized"})")).outcome, Outcome::AuthFailed);
+    EXPECT_EQ(a.interpret(p, answer(429, "", "9")).retry_after_s, 9);
+    EXPECT_EQ(a.interpret(p, answer(502)).outcome, Outcome::Retry);
+    EXPECT_EQ(a.interpret(p, timeout()).outcome, Outcome::Retry);
+    expect_clean(a.interpret(p, answer(200, reply(R"({"status":"3","error-text":"bad text 493817 for abcd1234"})"))), p);
+}
+
+// ------------------------------------------------------------------ messagebird
+
+TEST(MessageBird, Request) {
+    Provider p = provider("messagebird", {{"access_key", "live_mb_key"}}, "Acme");
+    auto r = adapter("messagebird").request(p, message());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->url, "https://rest.messagebird.com/messages");
+    EXPECT_TRUE(has_header(*r, "Authorization: AccessKey live_mb_key"));
+    EXPECT_TRUE(has_header(*r, "Content-Type: application/json"));
+    EXPECT_EQ(r->body, R"({"body":"Your code is 493817","originator":"Acme","recipients":[14155550123],"reference":"42"})");
+}
+
+TEST(MessageBird, Interpret) {
+    Provider p = provider("messagebird", {{"access_key", "live_mb_key"}}, "Acme");
+    const auto &a = adapter("messagebird");
+    Result ok = a.interpret(p, answer(201, R"({"id":"e8077d803532c0b5937c639b60216938","reference":"42"})"));
+    EXPECT_EQ(ok.outcome, Outcome::Sent);
+    EXPECT_EQ(ok.message_id, "e8077d803532c0b5937c639b60216938");
+
+    Result auth = a.interpret(p, answer(401, R"j({"errors":[{"code":2,"description":"Request not allowed (incorrect access_key)","parameter":"access_key"}]})j"));
+    EXPECT_EQ(auth.outcome, Outcome::AuthFailed);
+    EXPECT_EQ(auth.error, "HTTP 401: error 2: Request not allowed (incorrect access_key)");
+
+    Result bad = a.interpret(p, answer(422, R"j({"errors":[{"code":9,"description":"no (correct) recipients found"}]})j"));
+    EXPECT_EQ(bad.outcome, Outcome::Rejected);
+    EXPECT_EQ(bad.error, "HTTP 422: error 9: no (correct) recipients found");
+
+    Result busy = a.interpret(p, answer(429, "", "12"));
+    EXPECT_EQ(busy.outcome, Outcome::Throttled);
+    EXPECT_EQ(busy.retry_after_s, 12);
+    EXPECT_EQ(a.interpret(p, answer(500, R"({"errors":[{"code":99}]})")).outcome, Outcome::Retry);
+    EXPECT_EQ(a.interpret(p, timeout()).outcome, Outcome::Retry);
+}
+
+// ------------------------------------------------------------------ plivo
+
+TEST(Plivo, Request) {
+    Provider p = provider("plivo", {{"auth_id", "MAXXXXXXXXXXXXXXXXXX"}, {"auth_token", "plivo_token_1"}}, "14155550100");
+    auto r = adapter("plivo").request(p, message());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->url, "https://api.plivo.com/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/");
+    EXPECT_EQ(r->basic_user, "MAXXXXXXXXXXXXXXXXXX");
+    EXPECT_EQ(r->basic_password, "plivo_token_1");
+    EXPECT_TRUE(has_header(*r, "Content-Type: application/json"));
+    EXPECT_EQ(r->body, R"({"dst":"14155550123","src":"14155550100","text":"Your code is 493817"})");
+}
+
+TEST(Plivo, Interpret) {
+    Provider p = provider("plivo", {{"auth_id", "MAXXXXXXXXXXXXXXXXXX"}, {"auth_token", "plivo_token_1"}});
+    const auto &a = adapter("plivo");
+    Result ok = a.interpret(p, answer(202, R"({"api_id":"x","message":"message(s) queued","message_uuid":["db3ce55a-7f1d-11e1-8ea7-1231380bc196"]})"));
+    EXPECT_EQ(ok.outcome, Outcome::Sent);
+    EXPECT_EQ(ok.message_id, "db3ce55a-7f1d-11e1-8ea7-1231380bc196");
+
+    Result auth = a.interpret(p, answer(401, R"({"api_id":"x","error":"Authentication failed"})"));
+    EXPECT_EQ(auth.outcome, Outcome::AuthFailed);
+    EXPECT_EQ(auth.error, "HTTP 401: Authentication failed");
+    Result bad = a.interpret(p, answer(400, R"({"api_id":"x","error":"dst parameter is required"})"));
+    EXPECT_EQ(bad.outcome, Outcome::Rejected);
+    EXPECT_EQ(bad.error, "HTTP 400: dst parameter is required");
+    EXPECT_EQ(a.interpret(p, answer(429, "", "2")).retry_after_s, 2);
+    EXPECT_EQ(a.interpret(p, answer(500)).outcome, Outcome::Retry);
+    EXPECT_EQ(a.interpret(p, timeout()).outcome, Outcome::Retry);
+}
+
+// ------------------------------------------------------------------ webhook
+
+TEST(HmacDouble, StandardWebhooksVector) {
+    std::string key;
+    ASSERT_TRUE(otp::base64_decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", key));
+    std::string mac = otp::hmac_sha256(key, R"(msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330.{"test": 2432232314})");
+    EXPECT_EQ(otp::base64_encode(mac), "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+}
+
+TEST(Webhook, RequestIsSigned) {
+    Provider p = provider("webhook", {{"secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}, "",
+                          "http://127.0.0.1:8025/webhook/sms/");
+    time_t before = time(nullptr);
+    auto r = adapter("webhook").request(p, message());
+    time_t after = time(nullptr);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->url, "http://127.0.0.1:8025/webhook/sms/");
+    EXPECT_TRUE(r->basic_user.empty());
+    EXPECT_TRUE(has_header(*r, "Content-Type: application/json"));
+    EXPECT_TRUE(has_header(*r, "webhook-id: msg_42"));
+    EXPECT_EQ(r->body,
+              R"({"data":{"message_id":42,"session_id":"7d3f2c1e-0000-4000-8000-000000000001",)"
+              R"("text":"Your code is 493817","to":"+14155550123"},"id":"msg_42","timestamp":1700000000,)"
+              R"("type":"sms.otp"})");
+
+    std::string ts = header_value(*r, "webhook-timestamp");
+    long long t = std::stoll(ts);
+    EXPECT_GE(t, before);
+    EXPECT_LE(t, after);
+
+    std::string key;
+    ASSERT_TRUE(otp::base64_decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", key));
+    std::string expected = "v1," + otp::base64_encode(otp::hmac_sha256(key, "msg_42." + ts + "." + r->body));
+    EXPECT_EQ(header_value(*r, "webhook-signature"), expected);
+}
+
+TEST(Webhook, PlainSecretAndNoSession) {
+    Provider p = provider("webhook", {{"secret", "not-a-whsec-secret"}}, "", "https://hooks.example.com/sms");
+    Message m = message();
+    m.session_id.clear();
+    m.type = "transactional";
+    auto r = adapter("webhook").request(p, m);
+    ASSERT_TRUE(r);
+    nlohmann::json doc = nlohmann::json::parse(r->body);
+    EXPECT_TRUE(doc["data"]["session_id"].is_null());
+    EXPECT_EQ(doc["type"], "sms.transactional");
+    std::string ts = header_value(*r, "webhook-timestamp");
+    std::string expected = "v1," + otp::base64_encode(otp::hmac_sha256("not-a-whsec-secret", "msg_42." + ts + "." + r->body));
+    EXPECT_EQ(header_value(*r, "webhook-signature"), expected);
+}
+
+TEST(Webhook, Interpret) {
+    Provider p = provider("webhook", {{"secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}, "", "http://x/webhook");
+    const auto &a = adapter("webhook");
+    Result ok = a.interpret(p, answer(200, R"({"ok":true,"id":"msg_abc"})"));
+    EXPECT_EQ(ok.outcome, Outcome::Sent);
+    EXPECT_EQ(ok.message_id, "msg_abc");
+    EXPECT_EQ(a.interpret(p, answer(204)).outcome, Outcome::Sent);
+    Result auth = a.interpret(p, answer(401, R"({"ok":false,"error":"signature mismatch"})"));
+    EXPECT_EQ(auth.outcome, Outcome::AuthFailed);
+    EXPECT_EQ(auth.error, "HTTP 401: signature mismatch");
+    EXPECT_EQ(a.interpret(p, answer(429, "", "6")).retry_after_s, 6);
+    EXPECT_EQ(a.interpret(p, answer(500)).outcome, Outcome::Retry);
+    EXPECT_EQ(a.interpret(p, answer(400)).outcome, Outcome::Rejected);
+    EXPECT_EQ(a.interpret(p, timeout()).outcome, Outcome::Retry);
+}
+
+// ------------------------------------------------------------------ console
+
+TEST(Console, NoRequestAlwaysSent) {
+    Provider p = provider("console", nlohmann::json::object());
+    EXPECT_FALSE(adapter("console").request(p, message()));
+    EXPECT_EQ(adapter("console").interpret(p, answer(200)).outcome, Outcome::Sent);
+    EXPECT_EQ(adapter("console").interpret(p, http::Response()).outcome, Outcome::Sent);
+}
+
+}  // namespace
