@@ -1,8 +1,10 @@
 -- Every error a client can meet, each with its stable code, its message and the HTTP status
 -- PostgREST sends. Raised errors (SQLSTATE PGRST) save nothing; returned ones save the attempt.
 \set SHOW_CONTEXT never
-CREATE EXTENSION sms_otp;
 SET client_min_messages = warning;
+-- Each file starts from a fresh install.
+DROP EXTENSION IF EXISTS sms_otp CASCADE;
+CREATE EXTENSION sms_otp;
 INSERT INTO sms_otp.api_integrations (name, kind, priority) VALUES ('console', 'console', 10);
 INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled) VALUES
     ('a0000000-0000-4000-8000-00000000000a', '+14155550100', true),

@@ -1,8 +1,10 @@
 -- The whole flow as a frontend drives it through PostgREST: the claims PostgREST would set,
 -- a send, the message in the outbox, a wrong code, the right code, and what the user can see.
 \set SHOW_CONTEXT never
-CREATE EXTENSION sms_otp;
 SET client_min_messages = warning;
+-- Each file starts from a fresh install.
+DROP EXTENSION IF EXISTS sms_otp CASCADE;
+CREATE EXTENSION sms_otp;
 
 -- A provider, and two users: Alice with SMS codes on, Bob without.
 INSERT INTO sms_otp.api_integrations (name, kind, priority) VALUES ('console', 'console', 10);

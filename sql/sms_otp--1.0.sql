@@ -127,8 +127,10 @@ DECLARE
 BEGIN
     IF hops > 0 THEN
         forwarded := nullif(pg_catalog.current_setting('request.headers', true), '')::jsonb ->> 'x-forwarded-for';
-        IF forwarded IS NOT NULL AND length(forwarded) <= 4096 THEN
-            entries := pg_catalog.string_to_array(forwarded, ',');
+        IF forwarded IS NOT NULL THEN
+            -- Only the right-hand end matters: the entries the trusted proxies appended. A
+            -- client can pad the left as much as it likes.
+            entries := pg_catalog.string_to_array(right(forwarded, 64 * hops), ',');
             picked := sms_otp._parse_ip(btrim(entries[greatest(cardinality(entries) - hops + 1, 1)]));
             IF picked IS NOT NULL THEN
                 RETURN picked;
