@@ -171,5 +171,7 @@ void sms_otp_worker_main(Datum) {
     before_shmem_exit(worker::on_exit, 0);
     worker::announce();
     pg::entry([] { worker::loop(); });
-    proc_exit(0);
+    // Exit code 1: the postmaster starts a new worker after bgw_restart_time, so a worker
+    // stopped with pg_terminate_backend() comes back; at shutdown nothing is restarted.
+    proc_exit(1);
 }

@@ -4,6 +4,7 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Mock, waitFor, enqueue, outbox, delivered } from './harness.mjs';
 
@@ -192,6 +193,49 @@ test('vonage throttling (HTTP 200, status "1") is a backoff too', async () => {
   assert.equal((await delivered(cluster, id)).provider, 'twilio');
   const [[outcome]] = cluster.sql(`SELECT outcome FROM sms_otp.sms_messages_log WHERE outbox_id = ${id} AND provider_name = 'vonage'`);
   assert.equal(outcome, 'throttled');
+});
+
+test('a dropped connection moves the message on', async () => {
+  providers([{ ...twilio, priority: 1 }, { ...vonage, priority: 2 }]);
+  // Two: libcurl retries once by itself when a reused keep-alive connection was closed.
+  await mock.fault({ provider: 'twilio', mode: 'drop', count: 2 });
+  const id = enqueue(cluster);
+  assert.equal((await delivered(cluster, id)).provider, 'vonage');
+  const [[status, outcome]] = cluster.sql(`SELECT status_code, outcome FROM sms_otp.sms_messages_log WHERE outbox_id = ${id} AND provider_name = 'twilio'`);
+  assert.deepEqual([status, outcome], ['0', 'retry']);
+});
+
+test('repeated failures open the circuit breaker: the provider is skipped until the cooldown', async () => {
+  providers([{ ...twilio, priority: 1 }, { ...vonage, priority: 2 }]);
+  cluster.reload({ 'sms_otp.breaker_threshold': '3', 'sms_otp.breaker_cooldown': '2s' });
+  try {
+    await sleep(300);
+    await mock.fault({ provider: 'twilio', mode: 'status', status: 502, count: 3 });
+    for (let i = 0; i < 3; i++) assert.equal((await delivered(cluster, enqueue(cluster))).provider, 'vonage');
+    const tw = JSON.parse(cluster.value('SELECT sms_otp.worker_status()')).providers.find((p) => p.name === 'twilio');
+    assert.equal(tw.available, false);
+    assert.ok(tw.breaker_open_until);
+    // Open: twilio is not asked even though it would answer now.
+    assert.equal((await delivered(cluster, enqueue(cluster))).provider, 'vonage');
+    assert.equal((await mock.requests('twilio')).length, 3);
+    await sleep(2200);
+    // Half-open after the cooldown: one success closes it.
+    assert.equal((await delivered(cluster, enqueue(cluster))).provider, 'twilio');
+  } finally {
+    cluster.reload({ 'sms_otp.breaker_threshold': '5', 'sms_otp.breaker_cooldown': '30s' });
+  }
+});
+
+test('SIGTERM: the worker exits cleanly and a new one takes over', async () => {
+  providers([twilio]);
+  const pid = cluster.workerPid();
+  cluster.sql(`SELECT pg_terminate_backend(${pid})`, 'postgres');
+  await waitFor('a new worker', () => { const p = cluster.workerPid(); return p > 0 && p !== pid; });
+  const log = readFileSync(`${cluster.dir}/pg/server.log`, 'utf8');
+  assert.match(log, new RegExp(`\\(PID ${pid}\\) exited with exit code 1`));
+  assert.doesNotMatch(log, new RegExp(`\\(PID ${pid}\\) was terminated by signal`));
+  const id = enqueue(cluster);
+  assert.equal((await delivered(cluster, id)).status, 'sent');
 });
 
 test('401: credentials refused mark the provider unhealthy and the next one sends', async () => {
