@@ -42,7 +42,8 @@ std::string digits_only(const std::string &e164);
 // The serialized JSON of a request body; invalid UTF-8 is replaced rather than thrown on.
 std::string dump_json(const nlohmann::json &value);
 
-// Twilio's error document {code, message}, read the same way by Messages and Verify.
-Result twilio_error(const Provider &p, const http::Response &r);
+// A Twilio answer, read the same way by Messages and Verify: the resource's "sid" on
+// success, the error document {code, message} otherwise.
+Result twilio_answer(const Provider &p, const http::Response &r);
 
 }  // namespace sms_otp::providers

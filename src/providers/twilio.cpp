@@ -42,20 +42,18 @@ public:
         return req;
     }
 
-    Result interpret(const Provider &p, const http::Response &r) const override {
-        if (r.status >= 200 && r.status < 300) {
-            Result out = classify(r);
-            out.message_id = json_string(parse_body(r.body), "sid");
-            return out;
-        }
-        return twilio_error(p, r);
-    }
+    Result interpret(const Provider &p, const http::Response &r) const override { return twilio_answer(p, r); }
 };
 
 }  // namespace
 
-Result twilio_error(const Provider &p, const http::Response &r) {
+Result twilio_answer(const Provider &p, const http::Response &r) {
     nlohmann::json doc = parse_body(r.body);
+    if (r.status >= 200 && r.status < 300) {
+        Result out = classify(r);
+        out.message_id = json_string(doc, "sid");
+        return out;
+    }
     std::string code = json_string(doc, "code");
     Result out = classify_with(p, r, code, json_string(doc, "message"));
     // Verify answers 429 for limits on one phone number (too many sends to it, too many

@@ -29,14 +29,7 @@ public:
         return form_post(p, service_url(p, "Verifications"), "To=" + http::url_encode(m.to) + "&Channel=sms");
     }
 
-    Result interpret(const Provider &p, const http::Response &r) const override {
-        if (r.status >= 200 && r.status < 300) {
-            Result out = classify(r);
-            out.message_id = json_string(parse_body(r.body), "sid");
-            return out;
-        }
-        return twilio_error(p, r);
-    }
+    Result interpret(const Provider &p, const http::Response &r) const override { return twilio_answer(p, r); }
 
     bool keeps_code() const override { return true; }
 

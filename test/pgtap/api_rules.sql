@@ -10,40 +10,7 @@ SELECT plan(135);
 -- Helpers
 --------------------------------------------------------------------------------------------
 
--- One PostgREST request: role, claims and headers, then the call. Returns what the client gets:
--- {"status", "body", "headers"} when the function returned, {"status", "error", "headers"} for a
--- raised PGRST error (PostgREST rolls that transaction back, as the subtransaction here does),
--- {"sqlstate", "error"} for any other error.
-CREATE FUNCTION pg_temp.request(role text, claims jsonb, headers jsonb, call text) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    body   jsonb;
-    result jsonb;
-    msg    text;
-    detail text;
-BEGIN
-    PERFORM set_config('request.jwt.claims', coalesce(claims::text, ''), true);
-    PERFORM set_config('request.headers', coalesce(headers::text, ''), true);
-    PERFORM set_config('response.status', '', true);
-    PERFORM set_config('response.headers', '', true);
-    BEGIN
-        EXECUTE format('SET LOCAL ROLE %I', role);
-        EXECUTE 'SELECT to_jsonb(' || call || ')' INTO body;
-        RESET ROLE;
-        result := jsonb_build_object(
-            'status', coalesce(nullif(current_setting('response.status', true), '')::int, 200),
-            'body', body,
-            'headers', nullif(current_setting('response.headers', true), '')::jsonb);
-    EXCEPTION
-        WHEN SQLSTATE 'PGRST' THEN
-            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
-            result := jsonb_build_object('status', (detail::jsonb ->> 'status')::int, 'error', msg::jsonb,
-                                         'headers', detail::jsonb -> 'headers');
-        WHEN OTHERS THEN
-            result := jsonb_build_object('sqlstate', SQLSTATE, 'error', SQLERRM);
-    END;
-    RETURN result;
-END $$;
+\ir request.psql
 
 CREATE FUNCTION pg_temp.uid(n int) RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
     SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid

@@ -26,33 +26,24 @@ $$;
 -- with the code of the raised PGRST error (its JSON MESSAGE, the status from DETAIL) or the
 -- "error"/"reason" of a returned body (then "body" too); {"sqlstate", "wrote"} for any other error.
 -- "wrote" compares every table before and after, so a write that survives the call shows.
+\ir request.psql
+
 CREATE FUNCTION pg_temp.attempt(role text, claims jsonb, headers jsonb, call text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     before text := pg_temp.state();
-    body   jsonb;
+    r      jsonb := pg_temp.request(role, claims, headers, call);
     result jsonb;
-    msg    text;
-    detail text;
 BEGIN
-    PERFORM set_config('request.jwt.claims', coalesce(claims::text, ''), true);
-    PERFORM set_config('request.headers', coalesce(headers::text, ''), true);
-    PERFORM set_config('response.status', '', true);
-    BEGIN
-        EXECUTE format('SET LOCAL ROLE %I', role);
-        EXECUTE 'SELECT to_jsonb(' || call || ')' INTO body;
-        RESET ROLE;
-        result := jsonb_build_object(
-            'status', coalesce(nullif(current_setting('response.status', true), '')::int, 200),
-            'code', coalesce(body ->> 'error', body ->> 'reason'),
-            'body', body);
-    EXCEPTION
-        WHEN SQLSTATE 'PGRST' THEN
-            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
-            result := jsonb_build_object('status', (detail::jsonb ->> 'status')::int, 'code', msg::jsonb ->> 'code');
-        WHEN OTHERS THEN
-            result := jsonb_build_object('sqlstate', SQLSTATE);
-    END;
+    IF r ? 'sqlstate' THEN
+        result := jsonb_build_object('sqlstate', r -> 'sqlstate');
+    ELSIF r ? 'error' THEN
+        result := jsonb_build_object('status', r -> 'status', 'code', r -> 'error' -> 'code');
+    ELSE
+        result := jsonb_build_object('status', r -> 'status',
+                                     'code', coalesce(r -> 'body' -> 'error', r -> 'body' -> 'reason'),
+                                     'body', r -> 'body');
+    END IF;
     RETURN result || jsonb_build_object('wrote', pg_temp.state() IS DISTINCT FROM before);
 END $$;
 
