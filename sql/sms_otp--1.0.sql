@@ -325,8 +325,12 @@ SELECT pg_catalog.pg_extension_config_dump('sms_otp.api_integrations', '');
 SELECT pg_catalog.pg_extension_config_dump('sms_otp.user_contact_settings', '');
 SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_otp_sessions', '');
 SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_messages_log', '');
-SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_outbox', '');
+-- Queued codes are left out: the restored install has a new secret, so they could not be verified.
+SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_outbox', 'WHERE kind <> ''otp'' OR status <> ''queued''');
 SELECT pg_catalog.pg_extension_config_dump('sms_otp.user_lockouts', '');
+SELECT pg_catalog.pg_extension_config_dump('sms_otp.api_integrations_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_messages_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_outbox_id_seq', '');
 
 --------------------------------------------------------------------------------------------
 -- The API (contract)
@@ -541,7 +545,7 @@ BEGIN
 
     locked := sms_otp._lockout_wait(uid);
     IF locked IS NOT NULL THEN
-        RETURN sms_otp._locked_out_body(locked);
+        RETURN sms_otp._locked_out_body(locked) || jsonb_build_object('verified', false);
     END IF;
 
     IF s.status IN ('pending', 'sent') AND s.expires_at <= now() THEN

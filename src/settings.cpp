@@ -41,13 +41,20 @@ int breaker_cooldown_s = 30;
 
 namespace {
 
-// A host name as WebOTP wants it: labels of letters, digits and hyphens.
+// A host name as WebOTP wants it: dot-separated labels of letters, digits and inner hyphens.
 bool check_domain(char **value, void **, GucSource) {
     if (*value == nullptr || **value == '\0') return true;
     std::string s(*value);
-    bool ok = s.size() <= 253 && s.front() != '.' && s.back() != '.' && s.front() != '-';
-    for (char c : s)
-        ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':');
+    bool ok = s.size() <= 253;
+    size_t start = 0;
+    while (ok && start <= s.size()) {
+        size_t end = s.find('.', start);
+        if (end == std::string::npos) end = s.size();
+        std::string label = s.substr(start, end - start);
+        ok = !label.empty() && label.size() <= 63 && label.front() != '-' && label.back() != '-';
+        for (char c : label) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-');
+        start = end + 1;
+    }
     if (!ok) GUC_check_errdetail("sms_otp.webotp_domain must be a host name such as example.com.");
     return ok;
 }

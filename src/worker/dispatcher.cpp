@@ -58,7 +58,8 @@ std::string redact(const std::string &text, const std::string &type) {
 
 void Dispatcher::start(Claimed claimed) {
     if (claimed.expired) {
-        finals_.push_back({claimed.message.id, "expired", "", "", "the code expired before it could be sent", 0});
+        finals_.push_back(
+            {claimed.message.id, claimed.attempts, "expired", "", "", "the code expired before it could be sent", 0});
         return;
     }
     Job job;
@@ -98,7 +99,7 @@ void Dispatcher::advance(Job job) {
     }
     // Every provider of the route failed this round, or none was available.
     const Claimed &c = job.claimed;
-    Final f{c.message.id, "queued", "", "", "", 0};
+    Final f{c.message.id, c.attempts, "queued", "", "", "", 0};
     bool tried_any = job.current != nullptr;
     if (job.route.empty()) {
         f.error = "no SMS provider is enabled";
@@ -144,7 +145,7 @@ void Dispatcher::handle(Job job, const http::Response &response) {
     log_attempt(job, r, response);
     if (r.outcome == Outcome::Sent) {
         pg_atomic_fetch_add_u64(&shared()->sent, 1);
-        finals_.push_back({job.claimed.message.id, "sent", job.current->name, r.message_id, "", 0});
+        finals_.push_back({job.claimed.message.id, job.claimed.attempts, "sent", job.current->name, r.message_id, "", 0});
         return;
     }
     if (r.outcome != Outcome::Rejected) job.only_rejections = false;
@@ -161,7 +162,6 @@ void Dispatcher::run(int timeout_ms) {
         pg_atomic_fetch_sub_u32(&shared()->in_flight, 1);
         handle(std::move(job), response);
     });
-    router_.publish();
 }
 
 void Dispatcher::take(std::vector<Final> &finals, std::vector<Attempt> &attempts) {

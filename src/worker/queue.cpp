@@ -43,12 +43,14 @@ const char *kClaim = R"sql(
                         WHERE u.user_id = o.user_id), ''),
               extract(epoch FROM o.created_at)::bigint)sql";
 
-// Results in one statement: outbox rows the lease still holds (a row cancelled by a newer
-// send stays cancelled), the sessions still pending, and one log row per attempt.
+// Results in one statement: outbox rows still held by this claim (a row cancelled by a newer
+// send stays cancelled; one claimed again after its lease ran out belongs to the new claim),
+// the sessions still pending, and one log row per attempt.
 const char *kResults = R"sql(
     WITH f AS (
         SELECT * FROM jsonb_to_recordset($1::jsonb)
-            AS f(id bigint, status text, provider text, provider_message_id text, error text, retry_ms int)),
+            AS f(id bigint, claim int, status text, provider text, provider_message_id text, error text,
+                 retry_ms int)),
     o AS (
         UPDATE sms_otp.sms_outbox o
         SET status = f.status,
@@ -62,7 +64,7 @@ const char *kResults = R"sql(
             last_error = f.error,
             updated_at = now()
         FROM f
-        WHERE o.id = f.id AND o.status = 'queued'
+        WHERE o.id = f.id AND o.status = 'queued' AND o.attempts = f.claim
         RETURNING o.session_id, f.status, f.provider, f.provider_message_id),
     s AS (
         UPDATE sms_otp.sms_otp_sessions s
@@ -144,7 +146,7 @@ Batch claim(int limit, int lease_s) {
 void write_results(const std::vector<Final> &finals, const std::vector<Attempt> &attempts) {
     nlohmann::json f = nlohmann::json::array();
     for (const auto &x : finals)
-        f.push_back({{"id", x.outbox_id}, {"status", x.status}, {"provider", or_null(x.provider)},
+        f.push_back({{"id", x.outbox_id}, {"claim", x.claim}, {"status", x.status}, {"provider", or_null(x.provider)},
                      {"provider_message_id", or_null(x.provider_message_id)}, {"error", or_null(x.error)},
                      {"retry_ms", x.retry_ms}});
     nlohmann::json a = nlohmann::json::array();

@@ -15,7 +15,7 @@ struct Claimed {
     std::string user_id;
     std::string hint;         // provider_hint of otp_send
     std::string preferred;    // the user's preferred provider
-    int attempts = 0;         // delivery rounds, this one included
+    int attempts = 0;         // delivery rounds, this one included: also the claim's token
     bool expired = false;     // an OTP whose code expired before it could be sent
 };
 
@@ -36,6 +36,7 @@ struct Attempt {
 // What becomes of a claimed message: sent, failed, expired, or queued again after retry_ms.
 struct Final {
     int64_t outbox_id = 0;
+    int claim = 0;            // Claimed::attempts: a result lands only if no later claim took the row
     std::string status;
     std::string provider, provider_message_id, error;
     int retry_ms = 0;

@@ -21,6 +21,7 @@ void Router::set_providers(std::vector<providers::Provider> list) {
     for (auto it = health_.begin(); it != health_.end();)
         it = versions.count(it->first) ? std::next(it) : health_.erase(it);
     versions_ = std::move(versions);
+    publish();
 }
 
 std::vector<ProviderRef> Router::route(const Claimed &c) const {
@@ -55,7 +56,12 @@ int64_t Router::wait_us(const std::vector<ProviderRef> &route, int64_t now_us) c
 
 void Router::record(const std::string &provider, const providers::Result &r, long status, int64_t now_us,
                     int breaker_threshold, int breaker_cooldown_s) {
-    Health &h = health_[provider];
+    update(health_[provider], r, status, now_us, breaker_threshold, breaker_cooldown_s);
+    publish();
+}
+
+void Router::update(Health &h, const providers::Result &r, long status, int64_t now_us, int breaker_threshold,
+                    int breaker_cooldown_s) {
     h.last_status = status;
     switch (r.outcome) {
         case Outcome::Sent:

@@ -46,6 +46,9 @@ public:
     void publish() const;
 
 private:
+    static void update(Health &h, const providers::Result &r, long status, int64_t now_us, int breaker_threshold,
+                       int breaker_cooldown_s);
+
     std::vector<ProviderRef> providers_;
     std::map<std::string, Health> health_;
     std::map<std::string, std::string> versions_;

@@ -1,5 +1,6 @@
 // sms_otp.worker_status(): what the worker is doing, from shared memory.
 #include "pg/guard.h"
+#include "settings.h"
 #include "worker/shared_state.h"
 
 extern "C" {
@@ -51,6 +52,7 @@ Datum sms_otp_worker_status(PG_FUNCTION_ARGS) {
             }
             out = {{"running", copy.worker_procno >= 0},
                    {"preloaded", true},
+                   {"database", sms_otp::settings::database ? sms_otp::settings::database : ""},
                    {"pid", copy.worker_procno >= 0 ? nlohmann::json(copy.worker_pid) : nlohmann::json()},
                    {"started_at", timestamp(copy.started_at)},
                    {"last_batch_at", timestamp(copy.last_batch_at)},

@@ -204,7 +204,7 @@ SELECT is(pg_temp.seen(pg_temp.verify(5, :'s5b', :'wrong5b')),
           '{"status": 400, "verified": false, "reason": "invalid_code", "attempts_remaining": 4}',
           'one wrong code in a new session (a new code does not reset the count)');
 SELECT r AS locked5v FROM pg_temp.verify(5, :'s5b', :'code5b') AS r \gset
-SELECT is(pg_temp.seen(:'locked5v') - 'retry_after_seconds', '{"status": 429, "error": "locked_out"}',
+SELECT is(pg_temp.seen(:'locked5v') - 'retry_after_seconds', '{"status": 429, "error": "locked_out", "verified": false}',
           'after the third failure the user is locked out: otp_verify answers 429 locked_out, even for the right code');
 SELECT is((:'locked5v'::jsonb #>> '{body,retry_after_seconds}')::int, 900,
           'otp_verify: retry_after_seconds is what remains of sms_otp.lockout_duration');
