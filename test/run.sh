@@ -74,6 +74,10 @@ node_suite() {
 }
 node_suite mock_provider test/mock_provider/*.test.mjs
 node_suite integration test/integration/*.test.mjs
+# The real PostgREST in front of the extension, with the real postgrest-js client.
+bash test/postgrest/install.sh >/dev/null
+(cd test/http && npm ci --no-audit --no-fund --loglevel=error)
+node_suite http test/http/*.test.mjs
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# The local stack that the demo, the HTTP tests, the browser tests and the benchmarks share:
+# a throwaway PostgreSQL cluster with sms_otp and its delivery worker, the mock SMS provider,
+# and the real PostgREST 12.0.2 in front of the database.
+#
+#   test/stack.sh start DIR    set DIR up (or restart a stopped stack there) and start it
+#   test/stack.sh stop DIR     stop everything start started in DIR
+#
+# DIR gets: pg/ (the cluster), postgrest.conf, *.pid, *.log, and stack.env, which a shell
+# reads with `set -a; . DIR/stack.env; set +a` and node with process.loadEnvFile():
+#   PGHOST PGPORT PGDATABASE PGUSER POSTGREST_URL MOCK_URL JWT_SECRET DIR
+#
+# Environment:
+#   STACK_API_PORT     PostgREST port (default 3000)
+#   STACK_MOCK_PORT    mock SMS provider port (default 8025)
+#   STACK_PG_PORT      PostgreSQL port (default: the first free one from 55432)
+#   STACK_PG_SETTINGS  extra postgresql.conf lines for a new cluster, separated by ';' or
+#                      newlines, e.g. "sms_otp.resend_cooldown = 1; sms_otp.rate_limit_per_minute = 1000"
+#   STACK_LOG_LEVEL    PostgREST log-level (default info: one line per request)
+#   POSTGREST_BIN      a PostgREST binary to use instead of test/postgrest/install.sh's
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/test/lib.sh"
+
+database=sms_otp_demo
+
+say() { echo "stack: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# spawn NAME COMMAND...: run in the background in a session of its own (a Ctrl-C in the
+# terminal goes to whoever started the stack, which then stops it), pid in DIR/NAME.pid.
+spawn() {
+    local name=$1
+    shift
+    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$dir/$name.pid" "$@" >"$dir/$name.log" 2>&1 </dev/null &
+    local i
+    for i in $(seq 100); do [ -s "$dir/$name.pid" ] && return 0; sleep 0.01; done
+    die "$name did not start"
+}
+
+# wait_http NAME PORT PATH: until GET PATH answers 200, or fail with the end of the log.
+wait_http() {
+    local name=$1 port=$2 path=$3 i
+    for i in $(seq 300); do
+        [ "$(http_status "$port" "$path")" = 200 ] && return 0
+        alive "$dir/$name.pid" || { tail -n 20 "$dir/$name.log" >&2; die "$name exited (log: $dir/$name.log)"; }
+        sleep 0.1
+    done
+    tail -n 20 "$dir/$name.log" >&2
+    die "$name did not answer on port $port within 30 s (log: $dir/$name.log)"
+}
+
+stop_process() {
+    local name=$1 pidfile="$dir/$1.pid" pid i
+    [ -f "$pidfile" ] || return 0
+    pid=$(cat "$pidfile")
+    if kill -TERM "$pid" 2>/dev/null; then
+        for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then
+            say "$name ($pid) ignored SIGTERM for 10 s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$pidfile"
+}
+
+stop() {
+    stop_process postgrest
+    stop_process mock
+    bash "$root/test/cluster.sh" stop "$dir/pg"
+}
+
+random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+
+setup_database() {
+    local secret=$1 sid=$2 token=$3
+    pg "$dir/pg" "$pg_port" -d postgres -f "$root/test/roles.sql" -c "
+        DO \$\$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticator') THEN
+                CREATE ROLE authenticator LOGIN NOINHERIT NOCREATEDB NOCREATEROLE NOSUPERUSER;
+            END IF;
+        END \$\$;
+        GRANT anon, authenticated, service_role TO authenticator;" \
+        -c "CREATE DATABASE $database"
+    pg "$dir/pg" "$pg_port" -d "$database" -1 \
+        -v mock_url="$mock_url" -v twilio_sid="$sid" -v twilio_token="$token" -v jwt_secret="$secret" \
+        -c "CREATE EXTENSION sms_otp" \
+        -c "CREATE SCHEMA extensions" \
+        -c "CREATE EXTENSION pgcrypto SCHEMA extensions" \
+        -f "$root/test/demo/login.sql" \
+        -f "$root/test/demo/seed.sql"
+}
+
+start() {
+    if alive "$dir/postgrest.pid" || alive "$dir/mock.pid"; then
+        die "a stack is already running in $dir (test/stack.sh stop $dir)"
+    fi
+
+    local api_port=${STACK_API_PORT:-3000} mock_port=${STACK_MOCK_PORT:-8025}
+    if [ -n "${STACK_PG_PORT:-}" ]; then
+        pg_port=$STACK_PG_PORT
+    elif [ -f "$dir/pg/data/postgresql.conf" ]; then
+        pg_port=$(sed -nE 's/^port = ([0-9]+)$/\1/p' "$dir/pg/data/postgresql.conf" | tail -1)
+    else
+        pg_port=$(free_port 55432)
+    fi
+    local name port
+    for name in api mock pg; do
+        case $name in api) port=$api_port ;; mock) port=$mock_port ;; pg) port=$pg_port ;; esac
+        [[ "$port" =~ ^[0-9]+$ ]] || die "bad $name port: $port"
+        if port_taken "$port" && ! { [ $name = pg ] && [ -f "$dir/pg/data/postmaster.pid" ]; }; then
+            die "port $port ($name) is taken; choose another with STACK_${name^^}_PORT"
+        fi
+    done
+    mock_url="http://127.0.0.1:$mock_port"
+    local api_url="http://127.0.0.1:$api_port"
+
+    local postgrest=${POSTGREST_BIN:-}
+    [ -n "$postgrest" ] || postgrest=$(bash "$root/test/postgrest/install.sh")
+
+    # From here on, a failure stops whatever was already started.
+    trap 'status=$?; if [ $status -ne 0 ]; then say "start failed; stopping"; stop || true; fi' EXIT
+
+    # Secrets: made once per stack directory, kept for a restart.
+    (
+        umask 077
+        [ -s "$dir/jwt_secret" ] || head -c 48 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=' >"$dir/jwt_secret"
+        [ -s "$dir/mock_config.json" ] ||
+            printf '{"twilio": {"account_sid": "AC%s", "auth_token": "%s"}}\n' "$(random_hex 16)" "$(random_hex 16)" \
+                >"$dir/mock_config.json"
+    )
+    local secret sid token
+    secret=$(cat "$dir/jwt_secret")
+    sid=$(sed -nE 's/.*"account_sid": "([^"]+)".*/\1/p' "$dir/mock_config.json")
+    token=$(sed -nE 's/.*"auth_token": "([^"]+)".*/\1/p' "$dir/mock_config.json")
+
+    spawn mock node "$root/test/mock_provider/server.mjs" --port "$mock_port" --config "$dir/mock_config.json"
+
+    local settings=("sms_otp.database = '$database'" "sms_otp.poll_interval = 200ms") line
+    while IFS= read -r line; do
+        line=$(echo "$line" | sed -E 's/^[[:space:]]+|[[:space:]]+$//g')
+        [ -n "$line" ] && settings+=("$line")
+    done < <(printf '%s\n' "${STACK_PG_SETTINGS:-}" | tr ';' '\n')
+    bash "$root/test/cluster.sh" start "$dir/pg" "$pg_port" "${settings[@]}"
+    if [ -z "$(pg "$dir/pg" "$pg_port" -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$database'")" ]; then
+        if ! setup_database "$secret" "$sid" "$token" >"$dir/setup.log" 2>&1; then
+            cat "$dir/setup.log" >&2
+            pg "$dir/pg" "$pg_port" -d postgres -c "DROP DATABASE IF EXISTS $database" || true
+            die "database setup failed"
+        fi
+    fi
+
+    cat >"$dir/postgrest.conf" <<EOF
+# PostgREST for the sms_otp local stack (written by test/stack.sh).
+db-uri = "postgres://authenticator@127.0.0.1:$pg_port/$database"
+db-schemas = "sms_otp,demo"
+db-anon-role = "anon"
+db-pool = 10
+jwt-secret = "$secret"
+server-host = "127.0.0.1"
+server-port = $api_port
+log-level = "${STACK_LOG_LEVEL:-info}"
+EOF
+    chmod 600 "$dir/postgrest.conf"
+    spawn postgrest "$postgrest" "$dir/postgrest.conf"
+
+    wait_http mock "$mock_port" /_mock/health
+    wait_http postgrest "$api_port" /
+    local i
+    for i in $(seq 200); do
+        [ -n "$(pg "$dir/pg" "$pg_port" -d postgres -Atc \
+            "SELECT 1 FROM pg_stat_activity WHERE backend_type = 'sms_otp delivery worker'")" ] && break
+        [ "$i" -eq 200 ] && die "the sms_otp delivery worker did not start (log: $dir/pg/server.log)"
+        sleep 0.1
+    done
+
+    cat >"$dir/stack.env" <<EOF
+PGHOST=$dir/pg
+PGPORT=$pg_port
+PGDATABASE=$database
+PGUSER=postgres
+POSTGREST_URL=$api_url
+MOCK_URL=$mock_url
+JWT_SECRET=$secret
+DIR=$dir
+EOF
+    trap - EXIT
+    say "up: API $api_url, SMS inbox $mock_url/, PostgreSQL port $pg_port; env in $dir/stack.env"
+}
+
+cmd=${1:-}
+if [ $# -ne 2 ] || { [ "$cmd" != start ] && [ "$cmd" != stop ]; }; then
+    echo "usage: $0 start|stop DIR" >&2
+    exit 2
+fi
+[[ "$2" =~ ^[A-Za-z0-9_./-]+$ ]] || die "DIR may hold only letters, digits and _ . / - (it goes into stack.env)"
+if [ "$cmd" = stop ] && [ ! -d "$2" ]; then exit 0; fi
+mkdir -p "$2"
+dir=$(cd "$2" && pwd)
+# As root the cluster runs as postgres, which must reach DIR/pg.
+[ "$(id -u)" -ne 0 ] || chmod a+x "$dir"
+
+case "$cmd" in
+start) start ;;
+stop) stop; rm -f "$dir/stack.env" ;;
+esac
