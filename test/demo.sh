@@ -42,7 +42,8 @@ cleanup() {
 trap 'cleanup; exit 0' INT TERM
 trap 'status=$?; cleanup; exit $status' EXIT
 
-bash test/stack.sh start "$work"
+# The SMS ends with the WebOTP line for the demo's origin, so browsers that support it fill the code in.
+STACK_PG_SETTINGS="${STACK_PG_SETTINGS:-sms_otp.webotp_domain = '127.0.0.1'}" bash test/stack.sh start "$work"
 
 if $with_web; then
     echo "demo: installing and starting the web demo (web/)"

@@ -79,5 +79,19 @@ bash test/postgrest/install.sh >/dev/null
 (cd test/http && npm ci --no-audit --no-fund --loglevel=error)
 node_suite http test/http/*.test.mjs
 
+# The React overlay: unit tests (Vitest), then Chromium driving the built app on the real stack.
+echo "== web unit tests"
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
+set +e
+(cd web && npx --no-install vitest run) 2>&1 | tee "$work/web-unit.log"
+set -e
+tests_line=$(grep -E '^ *Tests +[0-9]' "$work/web-unit.log" | tail -1 || true)
+web_passed=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$tests_line")
+web_failed=$(sed -nE 's/.*Tests +([0-9]+) failed.*/\1/p' <<<"$tests_line")
+[ -n "$web_passed$web_failed" ] || web_failed=1
+count "${web_passed:-0}" "${web_failed:-0}"
+export SCREENSHOTS=${SCREENSHOTS:-0}  # CI keeps the committed screenshots as they are
+node_suite web_e2e web/e2e/*.test.mjs
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,106 @@
+// The three sms_otp calls over @supabase/postgrest-js, each answering a typed result
+// instead of throwing: {ok: true, data} or {ok: false, error} (see errors.ts).
+import { PostgrestClient } from '@supabase/postgrest-js';
+import { classifyError, type OtpError } from './errors';
+
+/** The active code request as otp_status() describes it. Times are the server's ISO 8601. */
+export interface StatusSessionBody {
+  session_id: string;
+  status: 'pending' | 'sent';
+  expires_at: string;
+  resend_available_at: string;
+  attempts_remaining: number;
+}
+
+/** What otp_status() returns. */
+export interface StatusBody {
+  otp_required: boolean;
+  verified: boolean;
+  phone_hint?: string | null;
+  session: StatusSessionBody | null;
+  next_send_at?: string;
+  server_time: string;
+}
+
+/** What otp_send() returns on success. */
+export interface SendBody {
+  session_id: string;
+  expires_at: string;
+  resend_available_at: string;
+  attempts_remaining: number;
+}
+
+/** What otp_verify() returns on success. */
+export interface VerifyBody {
+  verified: true;
+  session_id?: string;
+}
+
+export type ApiResult<T> =
+  | { ok: true; status: number; data: T; requestedAt: number; receivedAt: number }
+  | { ok: false; status: number; error: OtpError; requestedAt: number; receivedAt: number };
+
+export interface OtpApi {
+  status(signal?: AbortSignal): Promise<ApiResult<StatusBody>>;
+  send(options?: { phone?: string; providerHint?: string }, signal?: AbortSignal): Promise<ApiResult<SendBody>>;
+  verify(sessionId: string, code: string, signal?: AbortSignal): Promise<ApiResult<VerifyBody>>;
+}
+
+export interface OtpApiOptions {
+  /** PostgREST's base URL, e.g. http://127.0.0.1:3000 (Supabase: https://<project>.supabase.co/rest/v1). */
+  url: string;
+  /** The signed-in user's JWT; PostgREST reads the user from its "sub" claim. */
+  token: string;
+  /** Schema the extension lives in (the Content-Profile header). */
+  schema?: string;
+  /** Extra headers, e.g. Supabase's apikey. */
+  headers?: Record<string, string>;
+  fetch?: typeof fetch;
+}
+
+/** An aborted call: the caller went away and wants no result. */
+export class OtpAbortError extends Error {
+  constructor() {
+    super('The request was cancelled.');
+    this.name = 'AbortError';
+  }
+}
+
+function isAbort(value: unknown): boolean {
+  const e = value as { name?: string; code?: string } | null;
+  return e?.name === 'AbortError' || e?.code === 'ABORT_ERR';
+}
+
+export function createOtpApi(options: OtpApiOptions): OtpApi {
+  const client = new PostgrestClient(options.url, {
+    schema: options.schema ?? 'sms_otp',
+    headers: { ...options.headers, Authorization: `Bearer ${options.token}` },
+    fetch: options.fetch,
+  });
+
+  async function call<T>(fn: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<ApiResult<T>> {
+    const requestedAt = Date.now();
+    let builder = client.rpc(fn, args);
+    if (signal) builder = builder.abortSignal(signal);
+    // postgrest-js hands back a non-2xx body (parsed JSON) as `error`, and a request that got
+    // no answer as status 0: both become an OtpError.
+    const res = await builder;
+    const receivedAt = Date.now();
+    if (signal?.aborted || (res.status === 0 && isAbort(res.error))) throw new OtpAbortError();
+    if (res.error || res.status < 200 || res.status >= 300) {
+      return { ok: false, status: res.status, error: classifyError(res.status, res.error), requestedAt, receivedAt };
+    }
+    return { ok: true, status: res.status, data: res.data as T, requestedAt, receivedAt };
+  }
+
+  return {
+    status: (signal) => call<StatusBody>('otp_status', {}, signal),
+    send: (opts = {}, signal) => {
+      const args: Record<string, unknown> = {};
+      if (opts.phone) args.phone = opts.phone;
+      if (opts.providerHint) args.provider_hint = opts.providerHint;
+      return call<SendBody>('otp_send', args, signal);
+    },
+    verify: (sessionId, code, signal) => call<VerifyBody>('otp_verify', { session_id: sessionId, otp: code }, signal),
+  };
+}

@@ -1,0 +1,184 @@
+import { describe, expect, it } from 'vitest';
+import { classifyError } from '../src/otp/errors';
+import { initialOtpState, isOtpSatisfied, otpReducer, type OtpEvent, type OtpState } from '../src/otp/machine';
+import { at, sendBody, statusBody } from './fakeApi';
+
+const T = Date.parse('2030-01-01T12:00:00Z');
+
+function run(events: OtpEvent[], from: OtpState = initialOtpState): OtpState {
+  return events.reduce(otpReducer, from);
+}
+
+function loaded(body = statusBody(T), clientNow = T, background = false): OtpEvent {
+  return { type: 'STATUS_LOADED', body, requestedAt: clientNow, receivedAt: clientNow, background };
+}
+
+const codeSent = run([{ type: 'STATUS_REQUESTED' }, loaded(), { type: 'SEND_REQUESTED' }, { type: 'SEND_SUCCEEDED', body: sendBody(T) }]);
+
+describe('otpReducer', () => {
+  it('starts signed out and checks when asked', () => {
+    expect(initialOtpState.phase).toBe('signed_out');
+    expect(run([{ type: 'STATUS_REQUESTED' }]).phase).toBe('checking');
+  });
+
+  it('lets an account without SMS codes straight through', () => {
+    const s = run([{ type: 'STATUS_REQUESTED' }, loaded({ ...statusBody(T), otp_required: false, verified: true })]);
+    expect(s.phase).toBe('not_required');
+    expect(isOtpSatisfied(s)).toBe(true);
+  });
+
+  it('knows a sign-in that already passed the step', () => {
+    const s = run([{ type: 'STATUS_REQUESTED' }, loaded({ ...statusBody(T), verified: true })]);
+    expect(s.phase).toBe('verified');
+    expect(isOtpSatisfied(s)).toBe(true);
+  });
+
+  it('offers a send when no code is pending, keeping the server-side wait', () => {
+    const s = run([{ type: 'STATUS_REQUESTED' }, loaded(statusBody(T, { next_send_at: at(T, 12) }))]);
+    expect(s).toMatchObject({ phase: 'idle', session: null, phoneHint: '+14•••••••01', otpRequired: true });
+    expect(s.nextSendAt).toBe(T + 12_000);
+    expect(isOtpSatisfied(s)).toBe(false);
+  });
+
+  it('resumes a pending code from otp_status', () => {
+    const body = statusBody(T, {
+      session: {
+        session_id: 's1',
+        status: 'sent',
+        expires_at: at(T, 200),
+        resend_available_at: at(T, 20),
+        attempts_remaining: 3,
+      },
+      next_send_at: at(T, 20),
+    });
+    const s = run([{ type: 'STATUS_REQUESTED' }, loaded(body)]);
+    expect(s.phase).toBe('code_sent');
+    expect(s.session).toEqual({ sessionId: 's1', status: 'sent', expiresAt: T + 200_000, resendAvailableAt: T + 20_000, attemptsRemaining: 3 });
+    expect(s.nextSendAt).toBe(T + 20_000);
+  });
+
+  it('learns the clock offset from server_time', () => {
+    const skewed = T + 3600_000; // the client runs an hour fast
+    const s = run([{ type: 'STATUS_REQUESTED' }, loaded(statusBody(T), skewed)]);
+    expect(s.clockOffsetMs).toBe(-3600_000);
+  });
+
+  it('keeps the clock reading with the shortest round trip', () => {
+    // The client's clock is right; a slow first call (preflight) misplaces the server's by 400 ms.
+    const slow: OtpEvent = { type: 'STATUS_LOADED', body: statusBody(T), requestedAt: T - 800, receivedAt: T + 10 };
+    const s1 = run([{ type: 'STATUS_REQUESTED' }, slow]);
+    expect(s1.clockOffsetMs).toBe(395);
+    expect(s1.clockRttMs).toBe(810);
+    const fast: OtpEvent = { type: 'CLOCK_SAMPLE', serverTime: at(T, 1), requestedAt: T + 998, receivedAt: T + 1002 };
+    const s2 = run([fast], s1);
+    expect(s2.clockOffsetMs).toBe(0);
+    expect(s2.clockRttMs).toBe(4);
+    // Another slow reading does not spoil it; an ordinary one refreshes it.
+    const s3 = run([{ ...slow, body: statusBody(T + 5000), requestedAt: T + 4200, receivedAt: T + 5010 }], s2);
+    expect(s3.clockOffsetMs).toBe(0);
+    const s4 = run([{ type: 'CLOCK_SAMPLE', serverTime: at(T, 9), requestedAt: T + 8950, receivedAt: T + 9010 }], s3);
+    expect(s4.clockOffsetMs).toBe(20);
+  });
+
+  it('moves to code_sent after a send', () => {
+    expect(codeSent.phase).toBe('code_sent');
+    expect(codeSent.session).toMatchObject({ status: 'pending', attemptsRemaining: 5, expiresAt: T + 300_000 });
+    expect(codeSent.nextSendAt).toBe(T + 30_000);
+  });
+
+  it('waits retry_after_seconds after a rate-limited send', () => {
+    const error = classifyError(429, { error: 'rate_limited', limit: 'cooldown', retry_after_seconds: 20 });
+    const idle = run([{ type: 'STATUS_REQUESTED' }, loaded()]);
+    const s = run([{ type: 'SEND_REQUESTED' }, { type: 'SEND_FAILED', error, receivedAt: T + 1000 }], idle);
+    expect(s).toMatchObject({ phase: 'idle', error, failedAction: 'send' });
+    expect(s.nextSendAt).toBe(T + 21_000);
+  });
+
+  it('keeps the pending code when a resend is refused', () => {
+    const error = classifyError(429, { error: 'rate_limited', retry_after_seconds: 5 });
+    const s = run([{ type: 'SEND_REQUESTED' }, { type: 'SEND_FAILED', error, receivedAt: T }], codeSent);
+    expect(s.phase).toBe('code_sent');
+    expect(s.session?.sessionId).toBe(codeSent.session?.sessionId);
+    expect(s.nextSendAt).toBe(T + 30_000); // the later of the two waits
+  });
+
+  it('counts down attempts on a wrong code and stays on the code', () => {
+    const error = classifyError(400, { verified: false, reason: 'invalid_code', attempts_remaining: 4 });
+    const s = run([{ type: 'VERIFY_REQUESTED' }, { type: 'VERIFY_FAILED', error, receivedAt: T }], codeSent);
+    expect(s.phase).toBe('code_sent');
+    expect(s.session?.attemptsRemaining).toBe(4);
+    expect(s.error?.kind).toBe('invalid_code');
+  });
+
+  it.each(['expired', 'locked', 'already_used', 'superseded', 'failed'])('drops the code after %s', (reason) => {
+    const error = classifyError(409, { verified: false, reason, attempts_remaining: 0 });
+    const s = run([{ type: 'VERIFY_REQUESTED' }, { type: 'VERIFY_FAILED', error, receivedAt: T }], codeSent);
+    expect(s.phase).toBe('idle');
+    expect(s.session).toBeNull();
+    expect(s.error).toBe(error);
+  });
+
+  it('locks sends for the lockout period', () => {
+    const error = classifyError(429, { error: 'locked_out', retry_after_seconds: 900 });
+    const s = run([{ type: 'VERIFY_REQUESTED' }, { type: 'VERIFY_FAILED', error, receivedAt: T }], codeSent);
+    expect(s).toMatchObject({ phase: 'idle', session: null });
+    expect(s.nextSendAt).toBe(T + 900_000);
+  });
+
+  it('keeps the code after a network failure, to retry', () => {
+    const error = classifyError(0, {});
+    const s = run([{ type: 'VERIFY_REQUESTED' }, { type: 'VERIFY_FAILED', error, receivedAt: T }], codeSent);
+    expect(s).toMatchObject({ phase: 'code_sent', failedAction: 'verify' });
+    expect(s.session).not.toBeNull();
+  });
+
+  it('verifies', () => {
+    const s = run([{ type: 'VERIFY_REQUESTED' }, { type: 'VERIFY_SUCCEEDED' }], codeSent);
+    expect(s.phase).toBe('verified');
+    expect(isOtpSatisfied(s)).toBe(true);
+  });
+
+  it('ends the code when its time runs out', () => {
+    const s = run([{ type: 'SESSION_EXPIRED' }], codeSent);
+    expect(s).toMatchObject({ phase: 'idle', session: null, error: { kind: 'expired' } });
+    // Nothing to expire elsewhere.
+    const idle = run([{ type: 'STATUS_REQUESTED' }, loaded()]);
+    expect(run([{ type: 'SESSION_EXPIRED' }], idle)).toBe(idle);
+  });
+
+  it('reports a status failure as unavailable, to retry', () => {
+    const s = run([{ type: 'STATUS_REQUESTED' }, { type: 'STATUS_FAILED', error: classifyError(0, {}) }]);
+    expect(s).toMatchObject({ phase: 'unavailable', failedAction: 'status' });
+  });
+
+  it('notices a queued code that no provider could deliver', () => {
+    const s = run([loaded(statusBody(T, { session: null }), T + 2000, true)], codeSent);
+    expect(s.phase).toBe('idle');
+    expect(s.error?.kind).toBe('delivery_failed');
+  });
+
+  it('marks a queued code as sent when a poll says so', () => {
+    const body = statusBody(T, {
+      session: { session_id: codeSent.session!.sessionId, status: 'sent', expires_at: at(T, 300), resend_available_at: at(T, 30), attempts_remaining: 5 },
+    });
+    const s = run([loaded(body, T + 1000, true)], codeSent);
+    expect(s.session?.status).toBe('sent');
+    expect(s.phase).toBe('code_sent');
+  });
+
+  it('ignores a delivery poll that lands while another call runs', () => {
+    const verifying = run([{ type: 'VERIFY_REQUESTED' }], codeSent);
+    expect(run([loaded(statusBody(T), T, true)], verifying)).toBe(verifying);
+    expect(run([{ type: 'STATUS_FAILED', error: classifyError(0, {}), background: true }], verifying)).toBe(verifying);
+  });
+
+  it('forgets everything on sign-out', () => {
+    expect(run([{ type: 'SIGNED_OUT' }], codeSent)).toBe(initialOtpState);
+  });
+
+  it('dismisses an error', () => {
+    const error = classifyError(0, {});
+    const s = run([{ type: 'SEND_REQUESTED' }, { type: 'SEND_FAILED', error, receivedAt: T }, { type: 'ERROR_DISMISSED' }], codeSent);
+    expect(s.error).toBeNull();
+  });
+});
