@@ -83,7 +83,7 @@ node_suite http test/http/*.test.mjs
 echo "== web unit tests"
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
 set +e
-(cd web && npx --no-install vitest run) 2>&1 | tee "$work/web-unit.log"
+(cd web && NO_COLOR=1 npx --no-install vitest run) 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | tee "$work/web-unit.log"
 set -e
 tests_line=$(grep -E '^ *Tests +[0-9]' "$work/web-unit.log" | tail -1 || true)
 web_passed=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$tests_line")
