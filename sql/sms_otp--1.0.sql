@@ -33,8 +33,6 @@ CREATE FUNCTION sms_otp._hmac(key bytea, message text) RETURNS bytea
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_hmac';
 CREATE FUNCTION sms_otp._hash_equal(a bytea, b bytea) RETURNS boolean
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_hash_equal';
-CREATE FUNCTION sms_otp._parse_ip(address text) RETURNS inet
-    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_parse_ip';
 CREATE FUNCTION sms_otp._wake_worker_on_commit() RETURNS void
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'sms_otp_wake_on_commit';
 
@@ -86,22 +84,14 @@ END $$;
 
 -- The caller's user id: the JWT's "sub" claim when it is a uuid, else NULL.
 CREATE FUNCTION sms_otp.current_user_id() RETURNS uuid
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN sub ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'
-                THEN sub::uuid END
-    FROM (SELECT coalesce(
-            nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub',
-            nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), '')) AS sub) AS claims
-$$;
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_current_user_id';
 COMMENT ON FUNCTION sms_otp.current_user_id() IS
     'The caller''s user id: the "sub" claim of the PostgREST JWT when it is a uuid, else NULL.';
 
 -- The login session a verification belongs to: the JWT's "session_id" claim (Supabase and
 -- the demo login set it). NULL when the token has none.
 CREATE FUNCTION sms_otp._login_session() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT left(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'session_id', 128)
-$$;
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_login_session';
 
 -- True when the current role is (a member of) the service role named by sms_otp.service_role.
 CREATE FUNCTION sms_otp.is_service_role() RETURNS boolean
@@ -115,30 +105,11 @@ COMMENT ON FUNCTION sms_otp.is_service_role() IS
     'True when the current role is a member of the role named by sms_otp.service_role.';
 
 -- The client's address: counted from the right of X-Forwarded-For past sms_otp.trusted_proxies
--- hops (entries further left are written by the client and can be forged), else the address
--- of the connection.
+-- hops (entries further left are written by the client and can be forged; only the right-hand
+-- end of the header is read, so padding cannot hide the proxies' entries), else the address of
+-- the connection.
 CREATE FUNCTION sms_otp.client_ip() RETURNS inet
-LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = '' AS $$
-DECLARE
-    hops int := (sms_otp._settings()).trusted_proxies;
-    forwarded text;
-    entries text[];
-    picked inet;
-BEGIN
-    IF hops > 0 THEN
-        forwarded := nullif(pg_catalog.current_setting('request.headers', true), '')::jsonb ->> 'x-forwarded-for';
-        IF forwarded IS NOT NULL THEN
-            -- Only the right-hand end matters: the entries the trusted proxies appended. A
-            -- client can pad the left as much as it likes.
-            entries := pg_catalog.string_to_array(right(forwarded, 64 * hops), ',');
-            picked := sms_otp._parse_ip(btrim(entries[greatest(cardinality(entries) - hops + 1, 1)]));
-            IF picked IS NOT NULL THEN
-                RETURN picked;
-            END IF;
-        END IF;
-    END IF;
-    RETURN pg_catalog.inet_client_addr();
-END $$;
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_client_ip';
 COMMENT ON FUNCTION sms_otp.client_ip() IS
     'The client address: X-Forwarded-For counted from the right past sms_otp.trusted_proxies, else the connection address.';
 
@@ -338,9 +309,11 @@ SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_outbox_id_seq', '');
 
 -- Seconds until the caller may send again (cooldown, then per-minute and per-day limits per
 -- user, phone and address), with the limit that applies; NULL when a send is allowed now.
+-- PL/pgSQL rather than SQL: its plan is kept for the session instead of made per transaction.
 CREATE FUNCTION sms_otp._send_wait(uid uuid, phone text, ip inet, cfg sms_otp._config,
                                    OUT reason text, OUT wait_seconds int)
-LANGUAGE sql STABLE SET search_path = '' AS $$
+LANGUAGE plpgsql STABLE SET search_path = '' AS $$
+BEGIN
     SELECT w.reason, ceil(extract(epoch FROM w.until - now()))::int
     FROM (
         SELECT 'cooldown' AS reason,
@@ -380,15 +353,17 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
     WHERE w.until > now()
     ORDER BY w.until DESC
     LIMIT 1
-$$;
+    INTO reason, wait_seconds;
+END $$;
 
 -- Seconds the user stays locked out after too many wrong codes, or NULL.
 CREATE FUNCTION sms_otp._lockout_wait(uid uuid) RETURNS int
-LANGUAGE sql STABLE SET search_path = '' AS $$
-    SELECT ceil(extract(epoch FROM l.locked_until - now()))::int
-    FROM sms_otp.user_lockouts l
-    WHERE l.user_id = uid AND l.locked_until > now()
-$$;
+LANGUAGE plpgsql STABLE SET search_path = '' AS $$
+BEGIN
+    RETURN (SELECT ceil(extract(epoch FROM l.locked_until - now()))::int
+            FROM sms_otp.user_lockouts l
+            WHERE l.user_id = uid AND l.locked_until > now());
+END $$;
 
 CREATE FUNCTION sms_otp._locked_out_body(wait int) RETURNS jsonb
 LANGUAGE sql VOLATILE SET search_path = '' AS $$
@@ -423,8 +398,10 @@ BEGIN
         PERFORM sms_otp._raise('unknown_provider', 400, 'There is no enabled SMS provider by that name.',
                                'Leave provider_hint empty to use the configured order.');
     END IF;
-    -- Locking the user's row serialises their sends, so two at once cannot both pass the limits.
-    SELECT * INTO contact FROM sms_otp.user_contact_settings c WHERE c.user_id = uid FOR UPDATE;
+    -- Sends of one user are serialised, so two at once cannot both pass the limits (a lock in
+    -- memory: cheaper than locking the user's row, which would write it).
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('sms_otp.user:' || uid::text, 0));
+    SELECT * INTO contact FROM sms_otp.user_contact_settings c WHERE c.user_id = uid;
     IF NOT FOUND OR NOT contact.otp_enabled THEN
         PERFORM sms_otp._raise('otp_not_enabled', 409, 'SMS codes are not turned on for this account.');
     END IF;
@@ -448,7 +425,7 @@ BEGIN
     END IF;
     -- Sends from one address across users are serialised too, for the per-address limits.
     IF ip IS NOT NULL THEN
-        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sms_otp.ip:' || host(ip)));
+        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('sms_otp.ip:' || host(ip), 0));
     END IF;
     SELECT * INTO wait FROM sms_otp._send_wait(uid, contact.phone, ip, cfg);
     IF wait.reason IS NOT NULL THEN

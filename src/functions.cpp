@@ -1,6 +1,6 @@
 // SQL-callable functions. The API itself (otp_send, otp_verify, ...) is PL/pgSQL in
 // sql/sms_otp--1.0.sql; these are the pieces that need C++: randomness, keyed hashes,
-// phone numbers, addresses, settings and waking the worker.
+// phone numbers, settings and waking the worker (identity and origin: request.cpp).
 #include "pg/guard.h"
 #include "settings.h"
 #include "otp/code.h"
@@ -10,10 +10,8 @@
 
 extern "C" {
 #include "access/htup_details.h"
-#include "utils/inet.h"
 }
 
-#include <arpa/inet.h>
 #include <string>
 #include <string_view>
 
@@ -50,7 +48,6 @@ PG_FUNCTION_INFO_V1(sms_otp_random_bytes);
 PG_FUNCTION_INFO_V1(sms_otp_hmac);
 PG_FUNCTION_INFO_V1(sms_otp_hash_equal);
 PG_FUNCTION_INFO_V1(sms_otp_normalize_phone);
-PG_FUNCTION_INFO_V1(sms_otp_parse_ip);
 PG_FUNCTION_INFO_V1(sms_otp_wake_on_commit);
 
 // _settings(): every API setting in one call, typed (sms_otp._config).
@@ -139,18 +136,6 @@ Datum sms_otp_normalize_phone(PG_FUNCTION_ARGS) {
         auto e164 = sms_otp::otp::normalize_phone(text_arg(fcinfo, 0), region);
         if (!e164) PG_RETURN_NULL();
         return text_result(*e164);
-    });
-}
-
-// _parse_ip(text): the address, or NULL when the text is not a plain IPv4/IPv6 address.
-Datum sms_otp_parse_ip(PG_FUNCTION_ARGS) {
-    return entry([&]() -> Datum {
-        std::string_view in = text_arg(fcinfo, 0);
-        if (in.empty() || in.size() > INET6_ADDRSTRLEN) PG_RETURN_NULL();
-        std::string s(in);
-        unsigned char buf[sizeof(struct in6_addr)];
-        if (inet_pton(AF_INET, s.c_str(), buf) != 1 && inet_pton(AF_INET6, s.c_str(), buf) != 1) PG_RETURN_NULL();
-        return pg_call([&] { return DirectFunctionCall1(inet_in, CStringGetDatum(s.c_str())); });
     });
 }
 
