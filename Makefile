@@ -27,3 +27,5 @@ test:
 	bash test/run.sh
 demo:
 	bash test/demo.sh
+bench:
+	bash bench/run.sh
