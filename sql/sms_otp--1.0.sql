@@ -316,8 +316,10 @@ LANGUAGE plpgsql STABLE SET search_path = '' AS $$
 BEGIN
     SELECT w.reason, ceil(extract(epoch FROM w.until - now()))::int
     FROM (
+        -- No cooldown means none: a send that waited for this user's previous one to commit
+        -- would otherwise see that one's start as later than its own.
         SELECT 'cooldown' AS reason,
-               (SELECT s.created_at FROM sms_otp.sms_otp_sessions s WHERE s.user_id = uid
+               (SELECT s.created_at FROM sms_otp.sms_otp_sessions s WHERE s.user_id = uid AND cfg.resend_cooldown > 0
                 ORDER BY s.created_at DESC LIMIT 1) + make_interval(secs => cfg.resend_cooldown) AS until
         UNION ALL
         SELECT 'user_per_minute',
@@ -372,40 +374,61 @@ LANGUAGE sql VOLATILE SET search_path = '' AS $$
         'message', 'Too many wrong codes. Try again in ' || wait || ' seconds.'), wait)
 $$;
 
+-- Three statements against the tables: one read, the rate-limit query, one write. Each costs
+-- an executor start, so the work is gathered into as few as the rules allow; generic plans
+-- spare the planner on every call.
 CREATE FUNCTION sms_otp.otp_send(phone text DEFAULT NULL, provider_hint text DEFAULT NULL)
 RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-    cfg        sms_otp._config := sms_otp._settings();
-    uid        uuid := sms_otp.current_user_id();
-    ip         inet := sms_otp.client_ip();
-    contact    sms_otp.user_contact_settings;
-    wanted     text;
-    wait       record;
-    locked     int;
-    session    uuid := gen_random_uuid();
-    code       text;
-    message    text;
-    expires    timestamptz := now() + make_interval(secs => cfg.otp_ttl);
-    resend_at  timestamptz := now() + make_interval(secs => cfg.resend_cooldown);
-    queued     bigint;
+    cfg          sms_otp._config := sms_otp._settings();
+    uid          uuid := sms_otp.current_user_id();
+    ip           inet := sms_otp.client_ip();
+    registered   text;
+    enabled      boolean;
+    locked       int;
+    any_provider boolean;
+    hinted       boolean;
+    wanted       text;
+    wait         record;
+    session      uuid := gen_random_uuid();
+    code         text;
+    message      text;
+    expires      timestamptz := now() + make_interval(secs => cfg.otp_ttl);
+    resend_at    timestamptz := now() + make_interval(secs => cfg.resend_cooldown);
 BEGIN
     IF uid IS NULL THEN
         PERFORM sms_otp._raise('not_authenticated', 401, 'Sign in before asking for a code.');
     END IF;
-    IF provider_hint IS NOT NULL AND (length(provider_hint) > 64 OR NOT EXISTS (
-            SELECT 1 FROM sms_otp.api_integrations a WHERE a.name = provider_hint AND a.enabled)) THEN
+    IF length(provider_hint) > 64 THEN
         PERFORM sms_otp._raise('unknown_provider', 400, 'There is no enabled SMS provider by that name.',
                                'Leave provider_hint empty to use the configured order.');
     END IF;
-    -- Sends of one user are serialised, so two at once cannot both pass the limits (a lock in
-    -- memory: cheaper than locking the user's row, which would write it).
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('sms_otp.user:' || uid::text, 0));
-    SELECT * INTO contact FROM sms_otp.user_contact_settings c WHERE c.user_id = uid;
-    IF NOT FOUND OR NOT contact.otp_enabled THEN
+    -- Sends of one user are serialised, so two at once cannot both pass the limits, and so are
+    -- sends from one address, for the per-address limits (locks in memory: cheaper than locking
+    -- the user's row, which would write it).
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('sms_otp.user:' || uid::text, 0)),
+            CASE WHEN ip IS NOT NULL
+                 THEN pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('sms_otp.ip:' || host(ip), 0)) END;
+
+    SELECT c.phone, c.otp_enabled,
+           (SELECT ceil(extract(epoch FROM l.locked_until - now()))::int FROM sms_otp.user_lockouts l
+            WHERE l.user_id = uid AND l.locked_until > now()),
+           EXISTS (SELECT 1 FROM sms_otp.api_integrations a WHERE a.enabled),
+           provider_hint IS NULL OR EXISTS (SELECT 1 FROM sms_otp.api_integrations a
+                                            WHERE a.name = provider_hint AND a.enabled)
+    INTO registered, enabled, locked, any_provider, hinted
+    FROM (SELECT) AS one
+    LEFT JOIN sms_otp.user_contact_settings c ON c.user_id = uid;
+
+    IF NOT hinted THEN
+        PERFORM sms_otp._raise('unknown_provider', 400, 'There is no enabled SMS provider by that name.',
+                               'Leave provider_hint empty to use the configured order.');
+    END IF;
+    IF NOT coalesce(enabled, false) THEN
         PERFORM sms_otp._raise('otp_not_enabled', 409, 'SMS codes are not turned on for this account.');
     END IF;
-    IF contact.phone IS NULL THEN
+    IF registered IS NULL THEN
         PERFORM sms_otp._raise('no_phone', 409, 'This account has no phone number for SMS codes.');
     END IF;
     IF otp_send.phone IS NOT NULL THEN
@@ -414,20 +437,15 @@ BEGIN
             PERFORM sms_otp._raise('invalid_phone', 400, 'That is not a valid phone number.',
                                    'Write it in international format, such as +14155550123.');
         END IF;
-        IF wanted <> contact.phone THEN
+        IF wanted <> registered THEN
             PERFORM sms_otp._raise('phone_mismatch', 400, 'That is not the phone number registered for this account.');
         END IF;
     END IF;
 
-    locked := sms_otp._lockout_wait(uid);
     IF locked IS NOT NULL THEN
         RETURN sms_otp._locked_out_body(locked);
     END IF;
-    -- Sends from one address across users are serialised too, for the per-address limits.
-    IF ip IS NOT NULL THEN
-        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('sms_otp.ip:' || host(ip), 0));
-    END IF;
-    SELECT * INTO wait FROM sms_otp._send_wait(uid, contact.phone, ip, cfg);
+    wait := sms_otp._send_wait(uid, registered, ip, cfg);
     IF wait.reason IS NOT NULL THEN
         RETURN sms_otp._respond(429, jsonb_build_object(
             'error', 'rate_limited', 'limit', wait.reason,
@@ -436,22 +454,10 @@ BEGIN
                             ELSE 'Too many codes requested. Try again in ' || wait.wait_seconds || ' seconds.' END),
             wait.wait_seconds);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM sms_otp.api_integrations a WHERE a.enabled) THEN
+    IF NOT any_provider THEN
         PERFORM sms_otp._raise('no_provider', 503, 'No SMS provider is available right now.',
                                'An administrator must enable a provider in sms_otp.api_integrations.');
     END IF;
-
-    -- The pending code, if any, is replaced: it can no longer be verified, and if it has not
-    -- left yet it never will.
-    WITH old AS (
-        UPDATE sms_otp.sms_otp_sessions s
-        SET status = 'superseded', code_hash = NULL, updated_at = now()
-        WHERE s.user_id = uid AND s.status IN ('pending', 'sent')
-        RETURNING s.outbox_id)
-    UPDATE sms_otp.sms_outbox o
-    SET status = 'cancelled', body = NULL, lease_until = NULL, updated_at = now()
-    FROM old
-    WHERE o.id = old.outbox_id AND o.status = 'queued';
 
     code := sms_otp._generate_code(cfg.code_length);
     message := replace(replace(cfg.message_template, '{code}', code), '{minutes}', ceil(cfg.otp_ttl / 60.0)::text);
@@ -459,14 +465,27 @@ BEGIN
         message := message || E'\n\n@' || cfg.webotp_domain || ' #' || code;
     END IF;
 
-    INSERT INTO sms_otp.sms_outbox (kind, user_id, session_id, "to", body, provider_hint, expires_at)
-    VALUES ('otp', uid, session, contact.phone, message, provider_hint, expires)
-    RETURNING id INTO queued;
+    -- One write: the pending code, if any, is replaced (it can no longer be verified, and if it
+    -- has not left yet it never will), the message is queued and the session recorded.
+    WITH old AS (
+        UPDATE sms_otp.sms_otp_sessions s
+        SET status = 'superseded', code_hash = NULL, updated_at = now()
+        WHERE s.user_id = uid AND s.status IN ('pending', 'sent')
+        RETURNING s.outbox_id),
+    cancelled AS (
+        UPDATE sms_otp.sms_outbox o
+        SET status = 'cancelled', body = NULL, lease_until = NULL, updated_at = now()
+        FROM old
+        WHERE o.id = old.outbox_id AND o.status = 'queued'),
+    queued AS (
+        INSERT INTO sms_otp.sms_outbox (kind, user_id, session_id, "to", body, provider_hint, expires_at)
+        VALUES ('otp', uid, session, registered, message, provider_hint, expires)
+        RETURNING id)
     INSERT INTO sms_otp.sms_otp_sessions (id, user_id, phone, client_ip, login_session, status, attempts,
                                           max_attempts, code_hash, outbox_id, expires_at, resend_available_at)
-    SELECT session, uid, contact.phone, ip, sms_otp._login_session(), 'pending', 0,
-           cfg.max_attempts, sms_otp._hmac(k.key, session::text || ':' || code), queued, expires, resend_at
-    FROM sms_otp._secret k;
+    SELECT session, uid, registered, ip, sms_otp._login_session(), 'pending', 0,
+           cfg.max_attempts, sms_otp._hmac(k.key, session::text || ':' || code), queued.id, expires, resend_at
+    FROM queued, sms_otp._secret k;
     PERFORM sms_otp._wake_worker_on_commit();
 
     RETURN jsonb_build_object(

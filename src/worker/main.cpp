@@ -102,46 +102,41 @@ void loop() {
 
         int room = settings::max_in_flight - dispatcher.in_flight();
         bool due = (rc & WL_LATCH_SET) || backlog || GetCurrentTimestamp() >= next_poll;
-        if (due && room > 0) {
-            int want = std::min(settings::batch_size, room);
-            try {
-                Batch batch = claim(want, settings::lease_s);
-                next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
-                if (!batch.extension_present) {
-                    if (!said_missing)
-                        pg::pg_call([] {
-                            ereport(LOG, (errmsg("sms_otp worker: extension sms_otp is not installed in database \"%s\"; waiting",
-                                                 settings::database)));
-                        });
-                    said_missing = true;
-                    backlog = false;
-                    continue;
-                }
-                said_missing = false;
-                backlog = static_cast<int>(batch.messages.size()) == want;
-                dispatcher.router().set_providers(std::move(batch.providers));
-                for (auto &c : batch.messages) dispatcher.start(std::move(c));
-                if (!batch.messages.empty()) mark_batch();
-            } catch (const std::exception &e) {
-                warn(e, "claim messages");
-                backlog = false;
-                next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
-            }
-        }
-
-        // While requests are in flight, come back often enough to notice new commits.
-        dispatcher.run(backlog ? 0 : 5);
-
-        if (dispatcher.has_results()) {
+        int want = due && room > 0 ? std::min(settings::batch_size, room) : 0;
+        if (want > 0 || dispatcher.has_results()) {
+            // Results and the next claim share one transaction (one commit per round).
             dispatcher.take(finals, attempts);
             try {
-                write_results(finals, attempts);
+                Batch batch = round(finals, attempts, want, settings::lease_s);
+                if (want > 0) {
+                    next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
+                    if (!batch.extension_present) {
+                        if (!said_missing)
+                            pg::pg_call([] {
+                                ereport(LOG, (errmsg("sms_otp worker: extension sms_otp is not installed in database \"%s\"; waiting",
+                                                     settings::database)));
+                            });
+                        said_missing = true;
+                        backlog = false;
+                    } else {
+                        said_missing = false;
+                        backlog = static_cast<int>(batch.messages.size()) == want;
+                        dispatcher.router().set_providers(std::move(batch.providers));
+                        for (auto &c : batch.messages) dispatcher.start(std::move(c));
+                        if (!batch.messages.empty()) mark_batch();
+                    }
+                }
             } catch (const std::exception &e) {
-                warn(e, "write results (the messages will be retried when their lease ends)");
+                warn(e, "write results and claim messages (claimed messages are retried when their lease ends)");
+                backlog = false;
+                next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
             }
             finals.clear();
             attempts.clear();
         }
+
+        // While requests are in flight, come back often enough to notice new commits.
+        dispatcher.run(backlog ? 0 : 5);
     }
     // Requests still in flight end with the process; their leases bring them back.
 }

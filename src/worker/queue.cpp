@@ -16,6 +16,8 @@ using pg::pg_call;
 
 namespace {
 
+const char *kExtension = "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'sms_otp'";
+
 const char *kProviders = R"sql(
     SELECT name, kind, coalesce(base_url, ''), coalesce(sender, ''), credentials::text,
            id || '@' || extract(epoch FROM updated_at)
@@ -87,6 +89,37 @@ const char *kResults = R"sql(
              response_ms int, outcome text, error text, outbox_id bigint, session_id uuid,
              provider_message_id text))sql";
 
+// Plans prepared once and kept (SPI_keepplan); PostgreSQL re-plans them itself after DDL.
+struct Plans {
+    SPIPlanPtr extension = nullptr, providers = nullptr, claim = nullptr, results = nullptr;
+};
+Plans plans;
+
+SPIPlanPtr kept(SPIPlanPtr &slot, const char *query, int nargs, Oid *types) {
+    if (!slot) {
+        slot = pg_call([&] {
+            SPIPlanPtr plan = SPI_prepare(query, nargs, types);
+            if (!plan) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+            SPI_keepplan(plan);
+            return plan;
+        });
+    }
+    return slot;
+}
+
+void forget_plans() {
+    for (SPIPlanPtr *slot : {&plans.extension, &plans.providers, &plans.claim, &plans.results}) {
+        if (*slot) {
+            SPIPlanPtr plan = *slot;
+            *slot = nullptr;
+            try {
+                pg_call([&] { SPI_freeplan(plan); });
+            } catch (...) {
+            }
+        }
+    }
+}
+
 std::string value(int row, int col) {
     return pg_call([&] {
         char *v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
@@ -96,19 +129,44 @@ std::string value(int row, int col) {
 
 nlohmann::json or_null(const std::string &s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
 
-}  // namespace
 
-Batch claim(int limit, int lease_s) {
-    Batch batch;
-    Transaction tx("sms_otp: claim");
-    int rc = pg_call([&] { return SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'sms_otp'", true, 1); });
+nlohmann::json finals_json(const std::vector<Final> &finals) {
+    nlohmann::json f = nlohmann::json::array();
+    for (const auto &x : finals)
+        f.push_back({{"id", x.outbox_id}, {"claim", x.claim}, {"status", x.status}, {"provider", or_null(x.provider)},
+                     {"provider_message_id", or_null(x.provider_message_id)}, {"error", or_null(x.error)},
+                     {"retry_ms", x.retry_ms}});
+    return f;
+}
+
+nlohmann::json attempts_json(const std::vector<Attempt> &attempts) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto &x : attempts)
+        a.push_back({{"user_id", or_null(x.user_id)}, {"to", x.to}, {"type", x.type}, {"text", x.text},
+                     {"provider", or_null(x.provider)}, {"status_code", x.status_code},
+                     {"response_ms", x.response_ms}, {"outcome", x.outcome}, {"error", or_null(x.error)},
+                     {"outbox_id", x.outbox_id}, {"session_id", or_null(x.session_id)},
+                     {"provider_message_id", or_null(x.provider_message_id)}});
+    return a;
+}
+
+void write_results(const std::vector<Final> &finals, const std::vector<Attempt> &attempts) {
+    std::string fj = finals_json(finals).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::string aj = attempts_json(attempts).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    Oid types[2] = {TEXTOID, TEXTOID};
+    SPIPlanPtr plan = kept(plans.results, kResults, 2, types);
+    pg_call([&] {
+        Datum args[2] = {CStringGetTextDatum(fj.c_str()), CStringGetTextDatum(aj.c_str())};
+        SPI_execute_plan(plan, args, nullptr, false, 0);
+    });
+}
+
+void claim(Batch &batch, int limit, int lease_s) {
+    int rc = pg_call([&] { return SPI_execute_plan(kept(plans.extension, kExtension, 0, nullptr), nullptr, nullptr, true, 1); });
     batch.extension_present = rc == SPI_OK_SELECT && SPI_processed == 1;
-    if (!batch.extension_present) {
-        tx.commit();
-        return batch;
-    }
+    if (!batch.extension_present) return;
 
-    pg_call([&] { SPI_execute(kProviders, true, 0); });
+    pg_call([&] { SPI_execute_plan(kept(plans.providers, kProviders, 0, nullptr), nullptr, nullptr, true, 0); });
     for (uint64 i = 0; i < SPI_processed; i++) {
         providers::Provider p;
         p.name = value(i, 1);
@@ -122,8 +180,11 @@ Batch claim(int limit, int lease_s) {
     }
 
     Oid types[2] = {INT4OID, INT4OID};
-    Datum args[2] = {Int32GetDatum(limit), Int32GetDatum(lease_s)};
-    pg_call([&] { SPI_execute_with_args(kClaim, 2, types, args, nullptr, false, 0); });
+    SPIPlanPtr plan = kept(plans.claim, kClaim, 2, types);
+    pg_call([&] {
+        Datum args[2] = {Int32GetDatum(limit), Int32GetDatum(lease_s)};
+        SPI_execute_plan(plan, args, nullptr, false, 0);
+    });
     for (uint64 i = 0; i < SPI_processed; i++) {
         Claimed c;
         c.message.id = std::stoll(value(i, 1));
@@ -139,33 +200,22 @@ Batch claim(int limit, int lease_s) {
         c.message.created_unix = std::stoll(value(i, 11));
         batch.messages.push_back(std::move(c));
     }
-    tx.commit();
-    return batch;
 }
 
-void write_results(const std::vector<Final> &finals, const std::vector<Attempt> &attempts) {
-    nlohmann::json f = nlohmann::json::array();
-    for (const auto &x : finals)
-        f.push_back({{"id", x.outbox_id}, {"claim", x.claim}, {"status", x.status}, {"provider", or_null(x.provider)},
-                     {"provider_message_id", or_null(x.provider_message_id)}, {"error", or_null(x.error)},
-                     {"retry_ms", x.retry_ms}});
-    nlohmann::json a = nlohmann::json::array();
-    for (const auto &x : attempts)
-        a.push_back({{"user_id", or_null(x.user_id)}, {"to", x.to}, {"type", x.type}, {"text", x.text},
-                     {"provider", or_null(x.provider)}, {"status_code", x.status_code},
-                     {"response_ms", x.response_ms}, {"outcome", x.outcome}, {"error", or_null(x.error)},
-                     {"outbox_id", x.outbox_id}, {"session_id", or_null(x.session_id)},
-                     {"provider_message_id", or_null(x.provider_message_id)}});
-    std::string fj = f.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    std::string aj = a.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}  // namespace
 
-    Transaction tx("sms_otp: write results");
-    pg_call([&] {
-        Oid types[2] = {TEXTOID, TEXTOID};
-        Datum args[2] = {CStringGetTextDatum(fj.c_str()), CStringGetTextDatum(aj.c_str())};
-        SPI_execute_with_args(kResults, 2, types, args, nullptr, false, 0);
-    });
-    tx.commit();
+Batch round(const std::vector<Final> &finals, const std::vector<Attempt> &attempts, int limit, int lease_s) {
+    Batch batch;
+    try {
+        Transaction tx(limit > 0 ? "sms_otp: claim" : "sms_otp: write results");
+        if (!finals.empty() || !attempts.empty()) write_results(finals, attempts);
+        if (limit > 0) claim(batch, limit, lease_s);
+        tx.commit();
+    } catch (...) {
+        forget_plans();
+        throw;
+    }
+    return batch;
 }
 
 }  // namespace sms_otp::worker

@@ -42,7 +42,9 @@ struct Final {
     int retry_ms = 0;
 };
 
-Batch claim(int limit, int lease_s);
-void write_results(const std::vector<Final> &finals, const std::vector<Attempt> &attempts);
+// One round, in one transaction: write the results gathered since the last round, then claim
+// up to `limit` due messages (none when limit is 0). The statements' plans are kept for the
+// worker's life; after an error they are made anew.
+Batch round(const std::vector<Final> &finals, const std::vector<Attempt> &attempts, int limit, int lease_s);
 
 }  // namespace sms_otp::worker
