@@ -56,9 +56,7 @@ describe('failures', { timeout: 240_000 }, () => {
     await screenshot(page, 'no-provider');
 
     harness.stack.sql(`UPDATE sms_otp.api_integrations SET enabled = true`);
-    const before = await harness.lastSmsId(ALICE.phone);
-    await page.getByRole('button', { name: 'Try again' }).click();
-    const sms = await harness.waitForSms(ALICE.phone, { afterId: before });
+    const sms = await harness.smsAfter(ALICE.phone, () => page.getByRole('button', { name: 'Try again' }).click());
     await typeCode(page, sms.code);
     await page.getByTestId('access').waitFor();
     await page.context().close();
@@ -75,9 +73,7 @@ describe('failures', { timeout: 240_000 }, () => {
     await screenshot(page, 'network-down');
 
     await page.context().setOffline(false);
-    const before = await harness.lastSmsId(ALICE.phone);
-    await page.getByRole('button', { name: 'Try again' }).click();
-    const sms = await harness.waitForSms(ALICE.phone, { afterId: before });
+    const sms = await harness.smsAfter(ALICE.phone, () => page.getByRole('button', { name: 'Try again' }).click());
     await typeCode(page, sms.code);
     await page.getByTestId('access').waitFor();
     await page.context().close();

@@ -21,9 +21,7 @@ describe('sign-in with the SMS step', { timeout: 180_000 }, () => {
     assert.equal(await page.getByTestId('access').count(), 0);
     await screenshot(page, 'overlay-initial');
 
-    const before = await harness.lastSmsId(ALICE.phone);
-    await page.getByRole('button', { name: 'Send OTP' }).click();
-    const sms = await harness.waitForSms(ALICE.phone, { afterId: before });
+    const sms = await harness.smsAfter(ALICE.phone, () => page.getByRole('button', { name: 'Send OTP' }).click());
     assert.match(sms.code, /^\d{6}$/);
     // The origin-bound line the WebOTP API and iOS autofill read.
     assert.match(sms.text, new RegExp(`@127\\.0\\.0\\.1 #${sms.code}$`));
@@ -54,9 +52,7 @@ describe('sign-in with the SMS step', { timeout: 180_000 }, () => {
   it('resumes the pending code after a reload without sending another', async () => {
     const page = await harness.newPage();
     await signIn(page, harness, ALICE);
-    const before = await harness.lastSmsId(ALICE.phone);
-    await page.getByRole('button', { name: 'Send OTP' }).click();
-    const sms = await harness.waitForSms(ALICE.phone, { afterId: before });
+    const sms = await harness.smsAfter(ALICE.phone, () => page.getByRole('button', { name: 'Send OTP' }).click());
     await page.getByText('Code expires in').waitFor();
     await typeCode(page, wrongCode(sms.code));
     await page.getByRole('alert').filter({ hasText: '4 attempts left' }).waitFor();
@@ -100,9 +96,7 @@ describe('sign-in with the SMS step', { timeout: 180_000 }, () => {
   it('fits a phone screen', async () => {
     const page = await harness.newPage({ phone: true });
     await signIn(page, harness, ALICE);
-    const before = await harness.lastSmsId(ALICE.phone);
-    await page.getByRole('button', { name: 'Send OTP' }).click();
-    const sms = await harness.waitForSms(ALICE.phone, { afterId: before });
+    const sms = await harness.smsAfter(ALICE.phone, () => page.getByRole('button', { name: 'Send OTP' }).click());
     await page.getByText('Code expires in').waitFor();
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 360, `the page scrolls sideways: ${width}px wide`);

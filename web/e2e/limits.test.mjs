@@ -9,9 +9,7 @@ const AFTER_COOLDOWN = { timeout: (COOLDOWN + 3) * 1000 };
 
 async function sendFirstCode(harness, page) {
   await signIn(page, harness, ALICE);
-  const before = await harness.lastSmsId(ALICE.phone);
-  await page.getByRole('button', { name: 'Send OTP' }).click();
-  const sms = await harness.waitForSms(ALICE.phone, { afterId: before });
+  const sms = await harness.smsAfter(ALICE.phone, () => page.getByRole('button', { name: 'Send OTP' }).click());
   await page.getByText('Code expires in').waitFor();
   return sms;
 }
@@ -84,9 +82,7 @@ describe('limits', { timeout: 240_000 }, () => {
     await screenshot(page, 'rate-limited');
 
     await page.getByRole('alert').filter({ hasText: 'You can ask for a new code now.' }).waitFor(AFTER_COOLDOWN);
-    const before = await harness.lastSmsId(ALICE.phone);
-    await page.getByRole('button', { name: 'Send OTP', exact: true }).click();
-    const sms = await harness.waitForSms(ALICE.phone, { afterId: before });
+    const sms = await harness.smsAfter(ALICE.phone, () => page.getByRole('button', { name: 'Send OTP', exact: true }).click());
     await typeCode(page, sms.code);
     await page.getByTestId('access').waitFor();
     await page.context().close();
@@ -119,9 +115,7 @@ describe('limits', { timeout: 240_000 }, () => {
     assert.equal(await page.getByLabel('Code').count(), 0);
     assert.ok(second.id > first.id);
 
-    const before = await harness.lastSmsId(ALICE.phone);
-    await page.getByRole('button', { name: 'Send a new code' }).click();
-    const third = await harness.waitForSms(ALICE.phone, { afterId: before });
+    const third = await harness.smsAfter(ALICE.phone, () => page.getByRole('button', { name: 'Send a new code' }).click());
     await typeCode(page, third.code);
     await page.getByTestId('access').waitFor();
     await page.context().close();

@@ -141,6 +141,13 @@ export class Harness {
     throw new Error(`no SMS to ${to} within ${timeoutMs} ms`);
   }
 
+  /** Runs `send` (what makes the app ask for a code) and returns the SMS that follows it. */
+  async smsAfter(to, send) {
+    const before = await this.lastSmsId(to);
+    await send();
+    return this.waitForSms(to, { afterId: before });
+  }
+
   async lastSmsId(to) {
     const inbox = await (await fetch(`${this.mock}/inbox.json?to=${encodeURIComponent(to)}`)).json();
     return inbox.length ? inbox[0].id : 0;
