@@ -26,6 +26,12 @@ char *service_role = nullptr;
 char *webotp_domain = nullptr;
 char *default_region = nullptr;
 char *message_template = nullptr;
+char *login_claim = nullptr;
+int login_fallback = kLoginReject;
+int ip_rate_limit_per_minute = 30;
+int ip_rate_limit_per_day = 500;
+int ipv6_prefix = 64;
+int guess_slots = 16384;
 
 char *database = nullptr;
 int poll_interval_ms = 1000;
@@ -38,6 +44,8 @@ int max_send_attempts = 5;
 int retry_delay_ms = 2000;
 int breaker_threshold = 5;
 int breaker_cooldown_s = 30;
+char *http_allowed_hosts = nullptr;
+int max_response_bytes = 65536;
 
 namespace {
 
@@ -79,6 +87,34 @@ bool check_role(char **value, void **, GucSource) {
     if (!ok) GUC_check_errdetail("sms_otp.service_role must name a role.");
     return ok;
 }
+
+// A JSON member name: printable ASCII, no quotes or backslashes, at most 64 characters.
+bool check_claim(char **value, void **, GucSource) {
+    bool ok = *value != nullptr && **value != '\0' && std::strlen(*value) <= 64;
+    for (const char *p = ok ? *value : ""; ok && *p; p++)
+        ok = *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
+    if (!ok) GUC_check_errdetail("sms_otp.login_claim must name a JWT claim, such as session_id or sid.");
+    return ok;
+}
+
+// Host names or addresses, separated by commas or spaces, each at most 253 characters.
+bool check_hosts(char **value, void **, GucSource) {
+    if (*value == nullptr || **value == '\0') return true;
+    std::string s(*value);
+    bool ok = s.size() <= 4096;
+    for (char c : s)
+        ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == ',' ||
+                    c == ' ' || c == '[' || c == ']' || c == '_');
+    if (!ok) GUC_check_errdetail("sms_otp.http_allowed_hosts must list host names or addresses, separated by commas.");
+    return ok;
+}
+
+const struct config_enum_entry login_fallback_options[] = {
+    {"reject", kLoginReject, false},
+    {"token", kLoginToken, false},
+    {"user", kLoginUser, false},
+    {nullptr, 0, false},
+};
 
 void define_int(const char *name, const char *desc, int *var, int boot, int min, int max, GucContext ctx,
                 int flags = 0) {
@@ -122,6 +158,23 @@ void define() {
                                "Text of a code message; {code} and {minutes} are replaced.", nullptr,
                                &message_template, "Your verification code is {code}. It expires in {minutes} min.",
                                PGC_SUSET, 0, check_template, nullptr, nullptr);
+    DefineCustomStringVariable("sms_otp.login_claim",
+                               "JWT claim that names the login a code belongs to (Supabase: session_id, OIDC: sid).",
+                               nullptr, &login_claim, "session_id", PGC_SUSET, 0, check_claim, nullptr, nullptr);
+    DefineCustomEnumVariable("sms_otp.login_fallback",
+                             "What stands for the login when the token has no login claim: reject (refuse), "
+                             "token (each token is its own login) or user (no login binding).",
+                             nullptr, &login_fallback, kLoginReject, login_fallback_options, PGC_SUSET, 0, nullptr,
+                             nullptr, nullptr);
+    define_int("sms_otp.ip_rate_limit_per_minute", "Sends allowed per client address (or IPv6 network) in one minute.",
+               &ip_rate_limit_per_minute, 30, 1, 1000000000, PGC_SUSET);
+    define_int("sms_otp.ip_rate_limit_per_day", "Sends allowed per client address (or IPv6 network) in one day.",
+               &ip_rate_limit_per_day, 500, 1, 1000000000, PGC_SUSET);
+    define_int("sms_otp.ipv6_prefix", "IPv6 clients are counted by network of this prefix length.", &ipv6_prefix, 64,
+               32, 128, PGC_SUSET);
+    define_int("sms_otp.guess_slots",
+               "Sessions and users whose wrong codes are counted in shared memory (so rolled-back guesses count).",
+               &guess_slots, 16384, 256, 1048576, PGC_POSTMASTER);
 
     // worker
     DefineCustomStringVariable("sms_otp.database", "Database the delivery worker connects to.", nullptr, &database,
@@ -146,6 +199,12 @@ void define() {
                &breaker_threshold, 5, 1, 1000, PGC_SIGHUP);
     define_int("sms_otp.breaker_cooldown", "How long an open circuit breaker keeps a provider out.",
                &breaker_cooldown_s, 30, 1, 86400, PGC_SIGHUP, GUC_UNIT_S);
+
+    DefineCustomStringVariable("sms_otp.http_allowed_hosts",
+                               "Provider hosts allowed over plain http or at internal addresses (tests, a local mock).",
+                               nullptr, &http_allowed_hosts, "", PGC_SIGHUP, 0, check_hosts, nullptr, nullptr);
+    define_int("sms_otp.max_response_bytes", "Largest provider answer read; a longer one fails the attempt.",
+               &max_response_bytes, 65536, 1024, 16777216, PGC_SIGHUP, GUC_UNIT_BYTE);
 
     MarkGUCPrefixReserved("sms_otp");
 }

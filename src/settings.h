@@ -18,6 +18,15 @@ extern char *service_role;
 extern char *webotp_domain;
 extern char *default_region;
 extern char *message_template;
+extern char *login_claim;
+extern int login_fallback;          // LoginFallback
+extern int ip_rate_limit_per_minute;
+extern int ip_rate_limit_per_day;
+extern int ipv6_prefix;
+extern int guess_slots;
+
+// What identifies a login when the token has no login claim.
+enum LoginFallback { kLoginReject = 0, kLoginToken = 1, kLoginUser = 2 };
 
 // worker
 extern char *database;
@@ -31,6 +40,8 @@ extern int max_send_attempts;
 extern int retry_delay_ms;
 extern int breaker_threshold;
 extern int breaker_cooldown_s;
+extern char *http_allowed_hosts;
+extern int max_response_bytes;
 
 void define();
 
