@@ -1,7 +1,15 @@
 # sms_otp: PGXS build of a C++17 PostgreSQL extension.
 EXTENSION  = sms_otp
 MODULE_big = sms_otp
-DATA       = $(wildcard sql/sms_otp--*.sql)
+# The install scripts of 1.1 are built from the parts in sql/parts, one topic a file: a fresh
+# install, and the update from 1.0 (frozen, as released). Both share every part that can be
+# written with CREATE OR REPLACE, so the two roads end in the same catalog (test/upgrade).
+DATA       = sql/sms_otp--1.0.sql
+DATA_built = sql/sms_otp--1.1.sql sql/sms_otp--1.0--1.1.sql
+SHARED_PARTS = $(addprefix sql/parts/,errors.sql identity.sql triggers.sql otp.sql security.sql)
+FRESH_PARTS  = $(addprefix sql/parts/,types.sql c_functions.sql) sql/parts/triggers.sql sql/parts/tables.sql \
+               $(filter-out sql/parts/triggers.sql,$(SHARED_PARTS))
+UPDATE_PARTS = sql/parts/update--1.0--1.1.sql sql/parts/c_functions.sql $(SHARED_PARTS)
 
 SRCS = $(wildcard src/*.cpp src/*/*.cpp)
 OBJS = $(SRCS:.cpp=.o)
@@ -17,6 +25,18 @@ override with_llvm = no
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+all: $(DATA_built)
+
+sql/sms_otp--1.1.sql: $(FRESH_PARTS)
+	{ printf '%s\n' '-- sms_otp 1.1: built from sql/parts by the Makefile; edit the parts.' \
+	         '\echo Use "CREATE EXTENSION sms_otp" to load this file. \quit'; \
+	  for f in $^; do echo; echo "-- $$f"; cat $$f; done; } > $@
+
+sql/sms_otp--1.0--1.1.sql: $(UPDATE_PARTS)
+	{ printf '%s\n' '-- sms_otp 1.0 -> 1.1: built from sql/parts by the Makefile; edit the parts.' \
+	         '\echo Use "ALTER EXTENSION sms_otp UPDATE" to load this file. \quit'; \
+	  for f in $^; do echo; echo "-- $$f"; cat $$f; done; } > $@
 
 # Rebuild what includes a changed header.
 -include $(OBJS:.o=.d)

@@ -59,8 +59,8 @@ Datum sms_otp_settings(PG_FUNCTION_ARGS) {
             if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
                 ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("_settings() must return a row")));
             desc = BlessTupleDesc(desc);
-            Datum values[15];
-            bool nulls[15] = {};
+            Datum values[17];
+            bool nulls[17] = {};
             int i = 0;
             values[i++] = Int32GetDatum(s::code_length);
             values[i++] = Int32GetDatum(s::otp_ttl_s);
@@ -80,6 +80,9 @@ Datum sms_otp_settings(PG_FUNCTION_ARGS) {
             i++;
             values[i++] = CStringGetTextDatum(s::message_template ? s::message_template : "{code}");
             values[i++] = Int32GetDatum(s::verify_timeout_ms);
+            values[i++] = Int32GetDatum(s::ip_rate_limit_per_minute);
+            values[i++] = Int32GetDatum(s::ip_rate_limit_per_day);
+            values[i++] = Int32GetDatum(s::ipv6_prefix);
             if (desc->natts != i)
                 ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
                                 errmsg("sms_otp._config has %d fields, the library provides %d", desc->natts, i)));

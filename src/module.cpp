@@ -1,6 +1,7 @@
 // Library entry: settings, shared memory and the delivery worker's registration.
 #include "pg/server.h"
 #include "settings.h"
+#include "otp/guesses.h"
 #include "worker/shared_state.h"
 #include "worker/main.h"
 
@@ -17,6 +18,7 @@ void _PG_init(void) {
     // works and messages wait in the outbox for a preloaded worker.
     if (!process_shared_preload_libraries_in_progress) return;
     sms_otp::worker::request_shared_memory();
+    sms_otp::otp::request_guess_memory();
     sms_otp::worker::register_worker();
 }
 }

@@ -1,29 +1,64 @@
-CREATE FUNCTION sms_otp._settings() RETURNS sms_otp._config
-    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_settings';
-CREATE FUNCTION sms_otp._generate_code(digits int) RETURNS text
-    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'sms_otp_generate_code';
-CREATE FUNCTION sms_otp._random_bytes(n int) RETURNS bytea
-    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'sms_otp_random_bytes';
-CREATE FUNCTION sms_otp._hmac(key bytea, message text) RETURNS bytea
-    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_hmac';
-CREATE FUNCTION sms_otp._hash_equal(a bytea, b bytea) RETURNS boolean
-    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_hash_equal';
-CREATE FUNCTION sms_otp._wake_worker_on_commit() RETURNS void
-    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'sms_otp_wake_on_commit';
+--------------------------------------------------------------------------------------------
+-- Functions in C++ (EXECUTE revoked from PUBLIC in security.sql, except the public ones).
+-- Every function of the extension pins search_path with pg_temp last: with '' PostgreSQL
+-- still searches pg_temp first for types and relations, so a caller's temporary objects
+-- could stand in for built-in ones.
+--------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION sms_otp._settings() RETURNS sms_otp._config
+    LANGUAGE c STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_settings';
+CREATE OR REPLACE FUNCTION sms_otp._generate_code(digits int) RETURNS text
+    LANGUAGE c VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_generate_code';
+CREATE OR REPLACE FUNCTION sms_otp._random_bytes(n int) RETURNS bytea
+    LANGUAGE c VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_random_bytes';
+CREATE OR REPLACE FUNCTION sms_otp._hmac(key bytea, message text) RETURNS bytea
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_hmac';
+CREATE OR REPLACE FUNCTION sms_otp._hash_equal(a bytea, b bytea) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_hash_equal';
+CREATE OR REPLACE FUNCTION sms_otp._wake_worker_on_commit() RETURNS void
+    LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_wake_on_commit';
 
 -- For providers that keep the code (Twilio Verify): ask them. NULL when they cannot answer.
-CREATE FUNCTION sms_otp._provider_check(provider text, phone text, code text) RETURNS boolean
-    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'sms_otp_provider_check';
+CREATE OR REPLACE FUNCTION sms_otp._provider_check(provider text, phone text, code text) RETURNS boolean
+    LANGUAGE c VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_provider_check';
+
+-- Wrong codes counted outside the transaction, in shared memory, so that a guess whose
+-- transaction rolls back still counts. _guess_check reconciles with what the tables say
+-- (the larger attempt count, the later lockout) and returns the effective state; NULL when
+-- the library was not preloaded (no shared memory: otp_verify then refuses to check codes).
+CREATE OR REPLACE FUNCTION sms_otp._guess_check(session uuid, attempts int, uid uuid, failures int,
+                                                locked_until timestamptz) RETURNS sms_otp._guesses
+    LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_guess_check';
+-- Count one wrong code for the session and the user; the user is locked out for
+-- lockout_duration seconds once failures reach lockout_threshold. Returns the new state.
+CREATE OR REPLACE FUNCTION sms_otp._guess_wrong(session uuid, uid uuid, lockout_threshold int,
+                                                lockout_duration int) RETURNS sms_otp._guesses
+    LANGUAGE c VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_guess_wrong';
+-- A right code: the session is done and the user's failures start again from zero.
+-- clear_lockout also forgets a lockout (reset_lockout, by the service role).
+CREATE OR REPLACE FUNCTION sms_otp._guess_forget(session uuid, uid uuid, clear_lockout boolean) RETURNS void
+    LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_guess_forget';
 
 -- The delivery worker's state: in flight, counters, each provider's health (for monitoring).
-CREATE FUNCTION sms_otp.worker_status() RETURNS jsonb
-    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'sms_otp_worker_status';
+CREATE OR REPLACE FUNCTION sms_otp.worker_status() RETURNS jsonb
+    LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_worker_status';
 COMMENT ON FUNCTION sms_otp.worker_status() IS
     'The delivery worker: running, pid, in flight, sent/failed counters and each provider''s health.';
 
 -- Public: E.164 form of a phone number, NULL when it is not a valid number.
-CREATE FUNCTION sms_otp.normalize_phone(phone text) RETURNS text
-    LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_normalize_phone';
+CREATE OR REPLACE FUNCTION sms_otp.normalize_phone(phone text) RETURNS text
+    LANGUAGE c STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_normalize_phone';
 COMMENT ON FUNCTION sms_otp.normalize_phone(text) IS
     'E.164 form of a phone number (libphonenumber), or NULL when it is not a valid number.';
-

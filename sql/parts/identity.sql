@@ -3,24 +3,25 @@
 --------------------------------------------------------------------------------------------
 
 -- The caller's user id: the JWT's "sub" claim when it is a uuid, else NULL.
-CREATE FUNCTION sms_otp.current_user_id() RETURNS uuid
-    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_current_user_id';
+CREATE OR REPLACE FUNCTION sms_otp.current_user_id() RETURNS uuid
+    LANGUAGE c STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_current_user_id';
 COMMENT ON FUNCTION sms_otp.current_user_id() IS
     'The caller''s user id: the "sub" claim of the PostgREST JWT when it is a uuid, else NULL.';
 
--- The login session a verification belongs to: the JWT's "session_id" claim (Supabase and
--- the demo login set it). NULL when the token has none.
-CREATE FUNCTION sms_otp._login_session() RETURNS text
-    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_login_session';
+-- The login a code belongs to: the claim named by sms_otp.login_claim (session_id: Supabase and
+-- the demo login; sid: OIDC/Auth0). Without it, sms_otp.login_fallback decides: NULL (reject,
+-- the default: the API refuses), a digest of the whole token (token) or "user" (no binding).
+CREATE OR REPLACE FUNCTION sms_otp._login_session() RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_login_session';
 
 -- True when the current role is (a member of) the service role named by sms_otp.service_role.
-CREATE FUNCTION sms_otp.is_service_role() RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT EXISTS (
-        SELECT 1 FROM pg_catalog.pg_roles r
-        WHERE r.rolname = coalesce(nullif(pg_catalog.current_setting('sms_otp.service_role', true), ''), 'service_role')
-          AND pg_catalog.pg_has_role(r.oid, 'MEMBER'))
-$$;
+-- In C: it reads the library's own setting (a placeholder set before the library loaded does
+-- not count) and compares role ids, with no operator a caller could provide.
+CREATE OR REPLACE FUNCTION sms_otp.is_service_role() RETURNS boolean
+    LANGUAGE c STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_is_service_role';
 COMMENT ON FUNCTION sms_otp.is_service_role() IS
     'True when the current role is a member of the role named by sms_otp.service_role.';
 
@@ -28,8 +29,17 @@ COMMENT ON FUNCTION sms_otp.is_service_role() IS
 -- hops (entries further left are written by the client and can be forged; only the right-hand
 -- end of the header is read, so padding cannot hide the proxies' entries), else the address of
 -- the connection.
-CREATE FUNCTION sms_otp.client_ip() RETURNS inet
-    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'sms_otp_client_ip';
+CREATE OR REPLACE FUNCTION sms_otp.client_ip() RETURNS inet
+    LANGUAGE c STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_client_ip';
 COMMENT ON FUNCTION sms_otp.client_ip() IS
     'The client address: X-Forwarded-For counted from the right past sms_otp.trusted_proxies, else the connection address.';
 
+-- What per-address limits count: the address itself for IPv4, its network of
+-- sms_otp.ipv6_prefix bits for IPv6 (one subscriber gets a whole /64 and can rotate within it).
+CREATE OR REPLACE FUNCTION sms_otp._client_net(ip inet, ipv6_prefix int) RETURNS cidr
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN pg_catalog.family(ip) OPERATOR(pg_catalog.=) 6
+                THEN pg_catalog.network(pg_catalog.set_masklen(ip, ipv6_prefix))
+                ELSE pg_catalog.network(pg_catalog.set_masklen(ip, 32)) END
+$$;

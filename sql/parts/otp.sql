@@ -3,11 +3,12 @@
 --------------------------------------------------------------------------------------------
 
 -- Seconds until the caller may send again (cooldown, then per-minute and per-day limits per
--- user, phone and address), with the limit that applies; NULL when a send is allowed now.
+-- user and phone, then the address limits, which are larger because offices and carriers put
+-- many people behind one address), with the limit that applies; NULL when a send is allowed.
 -- PL/pgSQL rather than SQL: its plan is kept for the session instead of made per transaction.
-CREATE FUNCTION sms_otp._send_wait(uid uuid, phone text, ip inet, cfg sms_otp._config,
-                                   OUT reason text, OUT wait_seconds int)
-LANGUAGE plpgsql STABLE SET search_path = '' AS $$
+CREATE OR REPLACE FUNCTION sms_otp._send_wait(uid uuid, phone text, net cidr, cfg sms_otp._config,
+                                              OUT reason text, OUT wait_seconds int)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     SELECT w.reason, ceil(extract(epoch FROM w.until - now()))::int
     FROM (
@@ -39,13 +40,13 @@ BEGIN
         UNION ALL
         SELECT 'ip_per_minute',
                (SELECT s.created_at FROM sms_otp.sms_otp_sessions s
-                WHERE s.client_ip = ip AND s.created_at > now() - interval '1 minute'
-                ORDER BY s.created_at DESC OFFSET cfg.per_minute - 1 LIMIT 1) + interval '1 minute'
+                WHERE s.client_net = net AND s.created_at > now() - interval '1 minute'
+                ORDER BY s.created_at DESC OFFSET cfg.ip_per_minute - 1 LIMIT 1) + interval '1 minute'
         UNION ALL
         SELECT 'ip_per_day',
                (SELECT s.created_at FROM sms_otp.sms_otp_sessions s
-                WHERE s.client_ip = ip AND s.created_at > now() - interval '1 day'
-                ORDER BY s.created_at DESC OFFSET cfg.per_day - 1 LIMIT 1) + interval '1 day'
+                WHERE s.client_net = net AND s.created_at > now() - interval '1 day'
+                ORDER BY s.created_at DESC OFFSET cfg.ip_per_day - 1 LIMIT 1) + interval '1 day'
     ) AS w
     WHERE w.until > now()
     ORDER BY w.until DESC
@@ -53,37 +54,79 @@ BEGIN
     INTO reason, wait_seconds;
 END $$;
 
--- Seconds the user stays locked out after too many wrong codes, or NULL.
-CREATE FUNCTION sms_otp._lockout_wait(uid uuid) RETURNS int
-LANGUAGE plpgsql STABLE SET search_path = '' AS $$
+-- Seconds the user stays locked out after too many wrong codes, or NULL: the table's lockout
+-- or, when shared memory knows of a later one (set by a guess whose transaction rolled back),
+-- that one.
+CREATE OR REPLACE FUNCTION sms_otp._lockout_wait(uid uuid) RETURNS int
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    l sms_otp.user_lockouts;
+    g sms_otp._guesses;
 BEGIN
-    RETURN (SELECT ceil(extract(epoch FROM l.locked_until - now()))::int
-            FROM sms_otp.user_lockouts l
-            WHERE l.user_id = uid AND l.locked_until > now());
+    SELECT * INTO l FROM sms_otp.user_lockouts x WHERE x.user_id = uid;
+    g := sms_otp._guess_check(NULL, NULL, uid, coalesce(l.failures, 0), l.locked_until);
+    RETURN (SELECT ceil(extract(epoch FROM t - now()))::int
+            FROM (SELECT greatest(l.locked_until, g.locked_until) AS t) x
+            WHERE t > now());
 END $$;
 
-CREATE FUNCTION sms_otp._locked_out_body(wait int) RETURNS jsonb
-LANGUAGE sql VOLATILE SET search_path = '' AS $$
+CREATE OR REPLACE FUNCTION sms_otp._locked_out_body(wait int) RETURNS jsonb
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
     SELECT sms_otp._respond(429, jsonb_build_object(
         'error', 'locked_out',
         'message', 'Too many wrong codes. Try again in ' || wait || ' seconds.'), wait)
 $$;
 
--- Three statements against the tables: one read, the rate-limit query, one write. Each costs
--- an executor start, so the work is gathered into as few as the rules allow; generic plans
--- spare the planner on every call.
-CREATE FUNCTION sms_otp.otp_send(phone text DEFAULT NULL, provider_hint text DEFAULT NULL)
+-- The login of the caller, or a 401 when the token names none and sms_otp.login_fallback is
+-- reject: a code is bound to the login that asked for it, so one without a login would be
+-- anyone's.
+CREATE OR REPLACE FUNCTION sms_otp._require_login() RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    login text := sms_otp._login_session();
+BEGIN
+    IF login IS NULL THEN
+        PERFORM sms_otp._raise('no_login_session', 401,
+            'This sign-in token does not say which login it belongs to.',
+            'Issue tokens with the claim named by sms_otp.login_claim, or set sms_otp.login_fallback.');
+    END IF;
+    RETURN login;
+END $$;
+
+-- Sends are serialised per user and per address with advisory locks, which only hold at READ
+-- COMMITTED: at REPEATABLE READ or SERIALIZABLE the snapshot is taken before the lock, so two
+-- sends could both pass a limit. Refuse those levels with a clear error instead.
+CREATE OR REPLACE FUNCTION sms_otp._require_read_committed() RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
+        PERFORM sms_otp._raise('unsupported_isolation', 500,
+            'otp_send runs only at READ COMMITTED isolation; this transaction is ' ||
+            upper(current_setting('transaction_isolation')) || '.',
+            'Set default_transaction_isolation = ''read committed'' for the role PostgREST connects as.');
+    END IF;
+END $$;
+
+-- Four statements against the tables: one read, the rate-limit query, the lock of the queued
+-- message a new code replaces, one write. Each costs an executor start, so the work is
+-- gathered into as few as the rules allow; generic plans spare the planner on every call.
+CREATE OR REPLACE FUNCTION sms_otp.otp_send(phone text DEFAULT NULL, provider_hint text DEFAULT NULL)
 RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     cfg          sms_otp._config := sms_otp._settings();
     uid          uuid := sms_otp.current_user_id();
+    login        text;
     ip           inet := sms_otp.client_ip();
+    net          cidr := sms_otp._client_net(ip, cfg.ipv6_prefix);
     registered   text;
     enabled      boolean;
+    failures     int;
+    locked_until timestamptz;
     locked       int;
     any_provider boolean;
-    hinted       boolean;
+    hint         text;
     wanted       text;
     wait         record;
     session      uuid := gen_random_uuid();
@@ -95,31 +138,27 @@ BEGIN
     IF uid IS NULL THEN
         PERFORM sms_otp._raise('not_authenticated', 401, 'Sign in before asking for a code.');
     END IF;
-    IF length(provider_hint) > 64 THEN
-        PERFORM sms_otp._raise('unknown_provider', 400, 'There is no enabled SMS provider by that name.',
-                               'Leave provider_hint empty to use the configured order.');
-    END IF;
+    login := sms_otp._require_login();
+    PERFORM sms_otp._require_read_committed();
     -- Sends of one user are serialised, so two at once cannot both pass the limits, and so are
     -- sends from one address, for the per-address limits (locks in memory: cheaper than locking
     -- the user's row, which would write it).
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('sms_otp.user:' || uid::text, 0)),
-            CASE WHEN ip IS NOT NULL
-                 THEN pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('sms_otp.ip:' || host(ip), 0)) END;
+    PERFORM pg_advisory_xact_lock(hashtextextended('sms_otp.user:' || uid::text, 0)),
+            CASE WHEN net IS NOT NULL
+                 THEN pg_advisory_xact_lock(hashtextextended('sms_otp.ip:' || net::text, 0)) END;
 
-    SELECT c.phone, c.otp_enabled,
-           (SELECT ceil(extract(epoch FROM l.locked_until - now()))::int FROM sms_otp.user_lockouts l
-            WHERE l.user_id = uid AND l.locked_until > now()),
+    -- A hint is a preference among the providers marked selectable; any other hint (unknown,
+    -- disabled, not selectable) is dropped and the configured order applies, so an answer
+    -- never tells which providers exist.
+    SELECT c.phone, c.otp_enabled, l.failures, l.locked_until,
            EXISTS (SELECT 1 FROM sms_otp.api_integrations a WHERE a.enabled),
-           provider_hint IS NULL OR EXISTS (SELECT 1 FROM sms_otp.api_integrations a
-                                            WHERE a.name = provider_hint AND a.enabled)
-    INTO registered, enabled, locked, any_provider, hinted
+           (SELECT a.name FROM sms_otp.api_integrations a
+            WHERE a.name = left(provider_hint, 64) AND a.enabled AND a.selectable)
+    INTO registered, enabled, failures, locked_until, any_provider, hint
     FROM (SELECT) AS one
-    LEFT JOIN sms_otp.user_contact_settings c ON c.user_id = uid;
+    LEFT JOIN sms_otp.user_contact_settings c ON c.user_id = uid
+    LEFT JOIN sms_otp.user_lockouts l ON l.user_id = uid;
 
-    IF NOT hinted THEN
-        PERFORM sms_otp._raise('unknown_provider', 400, 'There is no enabled SMS provider by that name.',
-                               'Leave provider_hint empty to use the configured order.');
-    END IF;
     IF NOT coalesce(enabled, false) THEN
         PERFORM sms_otp._raise('otp_not_enabled', 409, 'SMS codes are not turned on for this account.');
     END IF;
@@ -127,7 +166,7 @@ BEGIN
         PERFORM sms_otp._raise('no_phone', 409, 'This account has no phone number for SMS codes.');
     END IF;
     IF otp_send.phone IS NOT NULL THEN
-        wanted := sms_otp.normalize_phone(otp_send.phone);
+        wanted := sms_otp.normalize_phone(left(otp_send.phone, 64));
         IF wanted IS NULL THEN
             PERFORM sms_otp._raise('invalid_phone', 400, 'That is not a valid phone number.',
                                    'Write it in international format, such as +14155550123.');
@@ -137,10 +176,14 @@ BEGIN
         END IF;
     END IF;
 
-    IF locked IS NOT NULL THEN
+    -- A lockout set by a guess whose transaction rolled back is only in shared memory.
+    locked_until := greatest(locked_until,
+                             (sms_otp._guess_check(NULL, NULL, uid, coalesce(failures, 0), locked_until)).locked_until);
+    IF locked_until > now() THEN
+        locked := ceil(extract(epoch FROM locked_until - now()))::int;
         RETURN sms_otp._locked_out_body(locked);
     END IF;
-    wait := sms_otp._send_wait(uid, registered, ip, cfg);
+    wait := sms_otp._send_wait(uid, registered, net, cfg);
     IF wait.reason IS NOT NULL THEN
         RETURN sms_otp._respond(429, jsonb_build_object(
             'error', 'rate_limited', 'limit', wait.reason,
@@ -160,12 +203,21 @@ BEGIN
         message := message || E'\n\n@' || cfg.webotp_domain || ' #' || code;
     END IF;
 
-    -- One write: the pending code, if any, is replaced (it can no longer be verified, and if it
-    -- has not left yet it never will), the message is queued and the session recorded.
+    -- The queued message of the code this one replaces is locked first: the worker locks
+    -- outbox rows before sessions too, and the same order everywhere means no deadlock.
+    PERFORM 1 FROM sms_otp.sms_outbox o
+    WHERE o.id IN (SELECT s.outbox_id FROM sms_otp.sms_otp_sessions s
+                   WHERE s.user_id = uid AND s.login_session = login AND s.status IN ('pending', 'sent'))
+      AND o.status = 'queued'
+    FOR UPDATE OF o;
+
+    -- One write: this login's pending code, if any, is replaced (it can no longer be verified,
+    -- and if it has not left yet it never will), the message is queued and the session recorded.
+    -- Codes of the user's other logins stay theirs.
     WITH old AS (
         UPDATE sms_otp.sms_otp_sessions s
         SET status = 'superseded', code_hash = NULL, updated_at = now()
-        WHERE s.user_id = uid AND s.status IN ('pending', 'sent')
+        WHERE s.user_id = uid AND s.login_session = login AND s.status IN ('pending', 'sent')
         RETURNING s.outbox_id),
     cancelled AS (
         UPDATE sms_otp.sms_outbox o
@@ -174,11 +226,12 @@ BEGIN
         WHERE o.id = old.outbox_id AND o.status = 'queued'),
     queued AS (
         INSERT INTO sms_otp.sms_outbox (kind, user_id, session_id, "to", body, provider_hint, expires_at)
-        VALUES ('otp', uid, session, registered, message, provider_hint, expires)
+        VALUES ('otp', uid, session, registered, message, hint, expires)
         RETURNING id)
-    INSERT INTO sms_otp.sms_otp_sessions (id, user_id, phone, client_ip, login_session, status, attempts,
-                                          max_attempts, code_hash, outbox_id, expires_at, resend_available_at)
-    SELECT session, uid, registered, ip, sms_otp._login_session(), 'pending', 0,
+    INSERT INTO sms_otp.sms_otp_sessions (id, user_id, phone, client_ip, client_net, login_session, status,
+                                          attempts, max_attempts, code_hash, outbox_id, expires_at,
+                                          resend_available_at)
+    SELECT session, uid, registered, ip, net, login, 'pending', 0,
            cfg.max_attempts, sms_otp._hmac(k.key, session::text || ':' || code), queued.id, expires, resend_at
     FROM queued, sms_otp._secret k;
     PERFORM sms_otp._wake_worker_on_commit();
@@ -192,31 +245,26 @@ END $$;
 COMMENT ON FUNCTION sms_otp.otp_send(text, text) IS
     'Send a one-time code by SMS to the caller''s registered phone. POST /rpc/otp_send.';
 
--- A wrong code counts against the session and against the user, in this (committing) transaction.
-CREATE FUNCTION sms_otp._count_failure(uid uuid, cfg sms_otp._config) RETURNS void
-LANGUAGE sql VOLATILE SET search_path = '' AS $$
-    INSERT INTO sms_otp.user_lockouts AS l (user_id, failures, updated_at)
-    VALUES (uid, 1, now())
-    ON CONFLICT (user_id) DO UPDATE
-    SET failures = CASE WHEN l.failures + 1 >= cfg.lockout_threshold THEN 0 ELSE l.failures + 1 END,
-        locked_until = CASE WHEN l.failures + 1 >= cfg.lockout_threshold
-                            THEN now() + make_interval(secs => cfg.lockout_duration) ELSE l.locked_until END,
-        updated_at = now()
-$$;
-
-CREATE FUNCTION sms_otp.otp_verify(session_id uuid, otp text)
+-- Wrong codes are counted in shared memory first (_guess_wrong), outside the transaction, so
+-- that BEGIN; otp_verify(wrong); ROLLBACK costs a guess like any other; the tables get the
+-- same numbers in this transaction and keep them across restarts. Any isolation level works:
+-- the session row is locked and the counts come from shared memory.
+CREATE OR REPLACE FUNCTION sms_otp.otp_verify(session_id uuid, otp text)
 RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cfg      sms_otp._config := sms_otp._settings();
     uid      uuid := sms_otp.current_user_id();
+    login    text;
     s        sms_otp.sms_otp_sessions;
-    locked   int;
+    l        sms_otp.user_lockouts;
+    g        sms_otp._guesses;
     matches  boolean;
 BEGIN
     IF uid IS NULL THEN
         PERFORM sms_otp._raise('not_authenticated', 401, 'Sign in before entering a code.');
     END IF;
+    login := sms_otp._require_login();
     IF otp_verify.session_id IS NULL THEN
         PERFORM sms_otp._raise('invalid_session_id', 400, 'session_id is required.',
                                'Use the session_id that otp_send returned.');
@@ -226,17 +274,36 @@ BEGIN
                                'The code must be ' || cfg.code_length || ' digits.');
     END IF;
 
+    -- Only the login that asked for the code may enter it.
     SELECT * INTO s FROM sms_otp.sms_otp_sessions x
-    WHERE x.id = otp_verify.session_id AND x.user_id = uid
+    WHERE x.id = otp_verify.session_id AND x.user_id = uid AND x.login_session = login
     FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM sms_otp._raise('session_not_found', 404, 'There is no such code request for this account.',
                                'Ask for a new code.');
     END IF;
 
-    locked := sms_otp._lockout_wait(uid);
-    IF locked IS NOT NULL THEN
-        RETURN sms_otp._locked_out_body(locked) || jsonb_build_object('verified', false);
+    SELECT * INTO l FROM sms_otp.user_lockouts x WHERE x.user_id = uid;
+    g := sms_otp._guess_check(s.id, s.attempts, uid, coalesce(l.failures, 0), l.locked_until);
+    IF g IS NULL THEN
+        PERFORM sms_otp._raise('not_preloaded', 503, 'Codes cannot be checked on this server right now.',
+            'sms_otp must be listed in shared_preload_libraries: wrong codes are counted in shared memory.');
+    END IF;
+    IF g.locked_until > now() THEN
+        RETURN sms_otp._locked_out_body(ceil(extract(epoch FROM g.locked_until - now()))::int)
+               || jsonb_build_object('verified', false);
+    END IF;
+
+    -- Guesses whose transactions rolled back count too.
+    IF g.attempts > s.attempts THEN
+        s.attempts := g.attempts;
+        IF s.attempts >= s.max_attempts AND s.status IN ('pending', 'sent') THEN
+            s.status := 'locked';
+        END IF;
+        UPDATE sms_otp.sms_otp_sessions x
+        SET attempts = s.attempts, status = s.status,
+            code_hash = CASE WHEN s.status = 'locked' THEN NULL ELSE x.code_hash END, updated_at = now()
+        WHERE x.id = s.id;
     END IF;
 
     IF s.status IN ('pending', 'sent') AND s.expires_at <= now() THEN
@@ -275,12 +342,17 @@ BEGIN
         UPDATE sms_otp.sms_otp_sessions x
         SET status = 'verified', verified_at = now(), code_hash = NULL, updated_at = now()
         WHERE x.id = s.id;
-        UPDATE sms_otp.user_lockouts l SET failures = 0, updated_at = now() WHERE l.user_id = uid;
+        UPDATE sms_otp.user_lockouts x SET failures = 0, updated_at = now() WHERE x.user_id = uid;
+        PERFORM sms_otp._guess_forget(s.id, uid, false);
         RETURN jsonb_build_object('verified', true, 'session_id', s.id);
     END IF;
 
-    PERFORM sms_otp._count_failure(uid, cfg);
-    s.attempts := s.attempts + 1;
+    g := sms_otp._guess_wrong(s.id, uid, cfg.lockout_threshold, cfg.lockout_duration);
+    s.attempts := greatest(g.attempts, s.attempts + 1);
+    INSERT INTO sms_otp.user_lockouts AS x (user_id, failures, locked_until, updated_at)
+    VALUES (uid, g.failures, g.locked_until, now())
+    ON CONFLICT (user_id) DO UPDATE
+    SET failures = excluded.failures, locked_until = excluded.locked_until, updated_at = now();
     UPDATE sms_otp.sms_otp_sessions x
     SET attempts = s.attempts,
         status = CASE WHEN s.attempts >= s.max_attempts THEN 'locked' ELSE x.status END,
@@ -299,13 +371,37 @@ END $$;
 COMMENT ON FUNCTION sms_otp.otp_verify(uuid, text) IS
     'Check a one-time code. POST /rpc/otp_verify.';
 
+-- Forget a user's lockout and failure count (after a support check, say): the table and
+-- shared memory. For the service role.
+CREATE OR REPLACE FUNCTION sms_otp.reset_lockout(user_id uuid) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT sms_otp.is_service_role() THEN
+        PERFORM sms_otp._raise('forbidden', 403, 'Only the service role may reset a lockout.');
+    END IF;
+    DELETE FROM sms_otp.user_lockouts l WHERE l.user_id = reset_lockout.user_id;
+    PERFORM sms_otp._guess_forget(NULL, reset_lockout.user_id, true);
+END $$;
+COMMENT ON FUNCTION sms_otp.reset_lockout(uuid) IS
+    'Forget a user''s wrong-code lockout and failure count. Service role only.';
+
+-- Has this login passed the SMS step within ttl?
+CREATE OR REPLACE FUNCTION sms_otp._verified_login(uid uuid, login text, ttl interval) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM sms_otp.sms_otp_sessions s
+        WHERE s.user_id = uid AND s.status = 'verified'
+          AND s.expires_at > now() - ttl - interval '1 day'   -- lets the index bound the scan
+          AND s.verified_at > now() - ttl
+          AND s.login_session = login)
+$$;
+
 -- True when the caller has passed the SMS step (within max_age, default sms_otp.verified_ttl,
--- and for the login session of the token when it names one), or does not need it.
-CREATE FUNCTION sms_otp.otp_is_verified(max_age interval DEFAULT NULL) RETURNS boolean
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = '' AS $$
+-- in the login of the token), or does not need it.
+CREATE OR REPLACE FUNCTION sms_otp.otp_is_verified(max_age interval DEFAULT NULL) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     uid uuid := sms_otp.current_user_id();
-    ttl interval := coalesce(max_age, make_interval(secs => (sms_otp._settings()).verified_ttl));
 BEGIN
     IF uid IS NULL THEN
         RETURN false;
@@ -313,23 +409,33 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM sms_otp.user_contact_settings c WHERE c.user_id = uid AND c.otp_enabled) THEN
         RETURN true;
     END IF;
-    RETURN EXISTS (
-        SELECT 1 FROM sms_otp.sms_otp_sessions s
-        WHERE s.user_id = uid AND s.status = 'verified'
-          AND s.expires_at > now() - ttl - interval '1 day'   -- lets the index bound the scan
-          AND s.verified_at > now() - ttl
-          AND s.login_session IS NOT DISTINCT FROM sms_otp._login_session());
+    RETURN sms_otp._verified_login(uid, sms_otp._login_session(),
+                                   coalesce(max_age, make_interval(secs => (sms_otp._settings()).verified_ttl)));
 END $$;
 COMMENT ON FUNCTION sms_otp.otp_is_verified(interval) IS
     'True when the caller passed the SMS step within max_age (default sms_otp.verified_ttl) or does not need it. For RLS policies.';
 
+-- For the read policies: has this login passed an SMS step (not merely "does not need one")?
+-- Until then a token is only a first factor, and reads only what the overlay needs.
+CREATE OR REPLACE FUNCTION sms_otp._step_passed() RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    uid uuid := sms_otp.current_user_id();
+BEGIN
+    RETURN uid IS NOT NULL
+       AND EXISTS (SELECT 1 FROM sms_otp.user_contact_settings c WHERE c.user_id = uid AND c.otp_enabled)
+       AND sms_otp._verified_login(uid, sms_otp._login_session(),
+                                   make_interval(secs => (sms_otp._settings()).verified_ttl));
+END $$;
+
 -- What the client needs to show the right screen, also after a reload: is the step required,
--- is it done, the pending session (no new SMS is sent), and the server's clock.
-CREATE FUNCTION sms_otp.otp_status() RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = '' AS $$
+-- is it done, this login's pending session (no new SMS is sent), and the server's clock.
+CREATE OR REPLACE FUNCTION sms_otp.otp_status() RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cfg     sms_otp._config := sms_otp._settings();
     uid     uuid := sms_otp.current_user_id();
+    login   text;
     contact sms_otp.user_contact_settings;
     s       sms_otp.sms_otp_sessions;
     wait    record;
@@ -343,18 +449,20 @@ BEGIN
         RETURN jsonb_build_object('otp_required', false, 'verified', true, 'session', NULL,
                                   'server_time', now());
     END IF;
+    login := sms_otp._require_login();
     SELECT * INTO s FROM sms_otp.sms_otp_sessions x
-    WHERE x.user_id = uid AND x.status IN ('pending', 'sent') AND x.expires_at > now()
+    WHERE x.user_id = uid AND x.login_session = login AND x.status IN ('pending', 'sent') AND x.expires_at > now()
     ORDER BY x.created_at DESC LIMIT 1;
     IF FOUND THEN
         session := jsonb_build_object('session_id', s.id, 'status', s.status, 'expires_at', s.expires_at,
                                       'resend_available_at', s.resend_available_at,
                                       'attempts_remaining', s.max_attempts - s.attempts);
     END IF;
-    SELECT * INTO wait FROM sms_otp._send_wait(uid, contact.phone, sms_otp.client_ip(), cfg);
+    SELECT * INTO wait FROM sms_otp._send_wait(uid, contact.phone,
+                                               sms_otp._client_net(sms_otp.client_ip(), cfg.ipv6_prefix), cfg);
     RETURN jsonb_build_object(
         'otp_required', true,
-        'verified', sms_otp.otp_is_verified(),
+        'verified', sms_otp._verified_login(uid, login, make_interval(secs => cfg.verified_ttl)),
         'phone_hint', CASE WHEN contact.phone IS NOT NULL
                            THEN left(contact.phone, 3) || repeat('•', greatest(length(contact.phone) - 5, 0)) || right(contact.phone, 2) END,
         'session', session,
@@ -363,5 +471,4 @@ BEGIN
         'server_time', now());
 END $$;
 COMMENT ON FUNCTION sms_otp.otp_status() IS
-    'Whether the caller needs the SMS step, whether it is done, and the pending session. POST /rpc/otp_status.';
-
+    'Whether the caller needs the SMS step, whether it is done, and this login''s pending session. POST /rpc/otp_status.';

@@ -1,5 +1,13 @@
 --------------------------------------------------------------------------------------------
 -- Privileges and row-level security
+--
+-- Reads are gated twice: column privileges hide what no client may see (code hashes,
+-- credentials, queued bodies, the addresses and login ids of sessions), and the policies give
+-- a user their own rows only. Until a login has passed the SMS step, its token is only a first
+-- factor and reads just the sessions of that login; the log and the contact settings (the full
+-- phone number) wait for the second factor. The policies are written so that the planner can
+-- use an index: (SELECT f()) is computed once per query, and the service role's access is a
+-- policy of its own for that role, not an OR that would turn every read into a full scan.
 --------------------------------------------------------------------------------------------
 
 GRANT USAGE ON SCHEMA sms_otp TO PUBLIC;
@@ -14,24 +22,18 @@ GRANT EXECUTE ON FUNCTION
     sms_otp.current_user_id(),
     sms_otp.client_ip(),
     sms_otp.is_service_role(),
-    sms_otp.normalize_phone(text)
+    sms_otp.normalize_phone(text),
+    sms_otp.reset_lockout(uuid)
 TO PUBLIC;
+-- The read policies call these as the reading role.
+GRANT EXECUTE ON FUNCTION sms_otp._login_session(), sms_otp._step_passed() TO PUBLIC;
 
--- Reads: every column but code hashes, credentials and queued bodies; rows through RLS.
-GRANT SELECT (id, user_id, phone, client_ip, login_session, provider_name, provider_session_id, status,
-              attempts, max_attempts, outbox_id, expires_at, resend_available_at, created_at, sent_at,
-              verified_at, updated_at)
+REVOKE ALL ON ALL TABLES IN SCHEMA sms_otp FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA sms_otp FROM PUBLIC;
+GRANT SELECT (id, user_id, provider_name, status, attempts, max_attempts, expires_at, resend_available_at,
+              created_at, sent_at, verified_at, updated_at)
     ON sms_otp.sms_otp_sessions TO PUBLIC;
 GRANT SELECT ON sms_otp.sms_messages_log, sms_otp.user_contact_settings TO PUBLIC;
-GRANT SELECT (id, name, kind, priority, enabled, base_url, sender, created_at, updated_at)
-    ON sms_otp.api_integrations TO PUBLIC;
-GRANT SELECT (id, kind, user_id, session_id, "to", provider_hint, status, attempts, next_attempt_at,
-              lease_until, expires_at, dedupe_key, provider_name, provider_message_id, last_error,
-              created_at, updated_at)
-    ON sms_otp.sms_outbox TO PUBLIC;
--- Writes: RLS lets only the service role through.
-GRANT INSERT, UPDATE ON sms_otp.sms_otp_sessions, sms_otp.sms_messages_log TO PUBLIC;
-GRANT INSERT, UPDATE, DELETE ON sms_otp.user_contact_settings, sms_otp.api_integrations TO PUBLIC;
 
 ALTER TABLE sms_otp.sms_otp_sessions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.sms_messages_log ENABLE ROW LEVEL SECURITY;
@@ -41,27 +43,69 @@ ALTER TABLE sms_otp.sms_outbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.user_lockouts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp._secret ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY own_rows ON sms_otp.sms_otp_sessions FOR SELECT
-    USING (user_id = sms_otp.current_user_id() OR sms_otp.is_service_role());
-CREATE POLICY service_insert ON sms_otp.sms_otp_sessions FOR INSERT WITH CHECK (sms_otp.is_service_role());
-CREATE POLICY service_update ON sms_otp.sms_otp_sessions FOR UPDATE
-    USING (sms_otp.is_service_role()) WITH CHECK (sms_otp.is_service_role());
+DROP POLICY IF EXISTS own_rows ON sms_otp.sms_otp_sessions;
+CREATE POLICY own_rows ON sms_otp.sms_otp_sessions FOR SELECT TO PUBLIC
+    USING (user_id = (SELECT sms_otp.current_user_id())
+           AND (login_session = (SELECT sms_otp._login_session()) OR (SELECT sms_otp._step_passed())));
 
-CREATE POLICY own_rows ON sms_otp.sms_messages_log FOR SELECT
-    USING (user_id = sms_otp.current_user_id() OR sms_otp.is_service_role());
-CREATE POLICY service_insert ON sms_otp.sms_messages_log FOR INSERT WITH CHECK (sms_otp.is_service_role());
-CREATE POLICY service_update ON sms_otp.sms_messages_log FOR UPDATE
-    USING (sms_otp.is_service_role()) WITH CHECK (sms_otp.is_service_role());
+DROP POLICY IF EXISTS own_rows ON sms_otp.sms_messages_log;
+CREATE POLICY own_rows ON sms_otp.sms_messages_log FOR SELECT TO PUBLIC
+    USING (user_id = (SELECT sms_otp.current_user_id()) AND (SELECT sms_otp._step_passed()));
 
-CREATE POLICY own_rows ON sms_otp.user_contact_settings FOR SELECT
-    USING (user_id = sms_otp.current_user_id() OR sms_otp.is_service_role());
-CREATE POLICY service_insert ON sms_otp.user_contact_settings FOR INSERT WITH CHECK (sms_otp.is_service_role());
-CREATE POLICY service_update ON sms_otp.user_contact_settings FOR UPDATE
-    USING (sms_otp.is_service_role()) WITH CHECK (sms_otp.is_service_role());
-CREATE POLICY service_delete ON sms_otp.user_contact_settings FOR DELETE USING (sms_otp.is_service_role());
+DROP POLICY IF EXISTS own_rows ON sms_otp.user_contact_settings;
+CREATE POLICY own_rows ON sms_otp.user_contact_settings FOR SELECT TO PUBLIC
+    USING (user_id = (SELECT sms_otp.current_user_id()) AND (SELECT sms_otp._step_passed()));
 
-CREATE POLICY service_all ON sms_otp.api_integrations FOR ALL
-    USING (sms_otp.is_service_role()) WITH CHECK (sms_otp.is_service_role());
+-- The service role: every row, and the writes. Policies and grants name the role itself, so
+-- they are made for the role that sms_otp.service_role names when the extension is installed
+-- or updated, and again by apply_service_role() after that setting changes.
+CREATE OR REPLACE FUNCTION sms_otp.apply_service_role() RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    role  text := (sms_otp._settings()).service_role;
+    t     text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role) THEN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', role);
+        RAISE NOTICE 'created role "%" (NOLOGIN) for sms_otp.service_role', role
+            USING HINT = 'Grant it to the role your backend connects as.';
+    END IF;
+    FOREACH t IN ARRAY ARRAY['sms_otp_sessions', 'sms_messages_log', 'user_contact_settings',
+                             'api_integrations', 'sms_outbox'] LOOP
+        EXECUTE format('DROP POLICY IF EXISTS service_all ON sms_otp.%I', t);
+    END LOOP;
+    -- 1.0's policies, which an update replaces.
+    DROP POLICY IF EXISTS service_insert ON sms_otp.sms_otp_sessions;
+    DROP POLICY IF EXISTS service_update ON sms_otp.sms_otp_sessions;
+    DROP POLICY IF EXISTS service_insert ON sms_otp.sms_messages_log;
+    DROP POLICY IF EXISTS service_update ON sms_otp.sms_messages_log;
+    DROP POLICY IF EXISTS service_insert ON sms_otp.user_contact_settings;
+    DROP POLICY IF EXISTS service_update ON sms_otp.user_contact_settings;
+    DROP POLICY IF EXISTS service_delete ON sms_otp.user_contact_settings;
+    DROP POLICY IF EXISTS service_select ON sms_otp.sms_outbox;
 
-CREATE POLICY service_select ON sms_otp.sms_outbox FOR SELECT USING (sms_otp.is_service_role());
+    EXECUTE format('CREATE POLICY service_all ON sms_otp.sms_otp_sessions FOR ALL TO %I USING (true) WITH CHECK (true)', role);
+    EXECUTE format('CREATE POLICY service_all ON sms_otp.sms_messages_log FOR ALL TO %I USING (true) WITH CHECK (true)', role);
+    EXECUTE format('CREATE POLICY service_all ON sms_otp.user_contact_settings FOR ALL TO %I USING (true) WITH CHECK (true)', role);
+    EXECUTE format('CREATE POLICY service_all ON sms_otp.api_integrations FOR ALL TO %I USING (true) WITH CHECK (true)', role);
+    EXECUTE format('CREATE POLICY service_all ON sms_otp.sms_outbox FOR SELECT TO %I USING (true)', role);
 
+    -- Everything but code hashes, credentials (write-only) and queued bodies.
+    EXECUTE format($g$GRANT SELECT (id, user_id, phone, client_ip, login_session, provider_name, provider_session_id,
+                                    status, attempts, max_attempts, outbox_id, expires_at, resend_available_at,
+                                    created_at, sent_at, verified_at, updated_at, client_net)
+                      ON sms_otp.sms_otp_sessions TO %I$g$, role);
+    EXECUTE format('GRANT INSERT, UPDATE ON sms_otp.sms_otp_sessions, sms_otp.sms_messages_log TO %I', role);
+    EXECUTE format('GRANT INSERT, UPDATE, DELETE ON sms_otp.user_contact_settings, sms_otp.api_integrations TO %I', role);
+    EXECUTE format($g$GRANT SELECT (id, name, kind, priority, enabled, base_url, sender, created_at, updated_at, selectable)
+                      ON sms_otp.api_integrations TO %I$g$, role);
+    EXECUTE format($g$GRANT SELECT (id, kind, user_id, session_id, "to", provider_hint, status, attempts, next_attempt_at,
+                                    lease_until, expires_at, dedupe_key, provider_name, provider_message_id, last_error,
+                                    created_at, updated_at)
+                      ON sms_otp.sms_outbox TO %I$g$, role);
+    RETURN role;
+END $$;
+COMMENT ON FUNCTION sms_otp.apply_service_role() IS
+    'Point the service role''s policies and grants at the role sms_otp.service_role names (superuser).';
+REVOKE EXECUTE ON FUNCTION sms_otp.apply_service_role() FROM PUBLIC;
+SELECT sms_otp.apply_service_role();

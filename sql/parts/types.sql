@@ -13,5 +13,16 @@ CREATE TYPE sms_otp._config AS (
     service_role      text,
     webotp_domain     text,
     message_template  text,
-    verify_timeout    int    -- milliseconds
+    verify_timeout    int,   -- milliseconds
+    ip_per_minute     int,
+    ip_per_day        int,
+    ipv6_prefix       int
+);
+
+-- What shared memory knows of wrong codes (see _guess_check): the effective attempts of a
+-- session, the user's failures since the last lockout or success, and the lockout.
+CREATE TYPE sms_otp._guesses AS (
+    attempts     int,
+    failures     int,
+    locked_until timestamptz
 );

@@ -1,0 +1,34 @@
+--------------------------------------------------------------------------------------------
+-- From 1.0: what the tables and types gain. Everything else (functions, policies, grants) is
+-- made by the same parts as a fresh install, with CREATE OR REPLACE.
+--------------------------------------------------------------------------------------------
+
+ALTER TYPE sms_otp._config
+    ADD ATTRIBUTE ip_per_minute int,
+    ADD ATTRIBUTE ip_per_day int,
+    ADD ATTRIBUTE ipv6_prefix int;
+
+CREATE TYPE sms_otp._guesses AS (
+    attempts     int,
+    failures     int,
+    locked_until timestamptz
+);
+
+-- Functions whose signature changed or that are gone (wrong codes are counted in shared
+-- memory now, by _guess_wrong).
+DROP FUNCTION sms_otp._send_wait(uuid, text, inet, sms_otp._config);
+DROP FUNCTION sms_otp._count_failure(uuid, sms_otp._config);
+
+-- A hint may only pick a provider marked selectable; none is until an administrator says so.
+ALTER TABLE sms_otp.api_integrations ADD COLUMN selectable boolean NOT NULL DEFAULT false;
+
+-- Per-address limits count IPv6 clients by network.
+ALTER TABLE sms_otp.sms_otp_sessions ADD COLUMN client_net cidr;
+UPDATE sms_otp.sms_otp_sessions
+SET client_net = CASE WHEN pg_catalog.family(client_ip) = 6
+                      THEN pg_catalog.network(pg_catalog.set_masklen(client_ip, 64))
+                      ELSE pg_catalog.network(pg_catalog.set_masklen(client_ip, 32)) END
+WHERE client_ip IS NOT NULL;
+DROP INDEX sms_otp.sms_otp_sessions_ip_created_idx;
+CREATE INDEX sms_otp_sessions_net_created_idx ON sms_otp.sms_otp_sessions (client_net, created_at)
+    WHERE client_net IS NOT NULL;

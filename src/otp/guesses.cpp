@@ -1,0 +1,226 @@
+#include "otp/guesses.h"
+
+#include "pg/guard.h"
+#include "settings.h"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+}
+
+#include <cstring>
+
+namespace sms_otp::otp {
+
+namespace {
+
+enum Kind : uint8 { kSession = 1, kUser = 2 };
+
+struct Key {
+    uint8 kind;
+    unsigned char id[UUID_LEN];
+};
+
+struct Entry {
+    Key key;                   // first: the hash table's key
+    int32 count;               // session: wrong codes; user: failures since the last lockout or success
+    TimestampTz locked_until;  // user: 0 when not locked
+    TimestampTz touched;       // the least recently touched entry makes room when the table is full
+};
+
+HTAB *table = nullptr;
+LWLock *lock = nullptr;
+shmem_request_hook_type prev_request_hook = nullptr;
+shmem_startup_hook_type prev_startup_hook = nullptr;
+
+long capacity() { return static_cast<long>(settings::guess_slots) * 2; }
+
+void on_request() {
+    if (prev_request_hook) prev_request_hook();
+    RequestAddinShmemSpace(hash_estimate_size(capacity(), sizeof(Entry)));
+    RequestNamedLWLockTranche("sms_otp_guesses", 1);
+}
+
+void on_startup() {
+    if (prev_startup_hook) prev_startup_hook();
+    HASHCTL info;
+    std::memset(&info, 0, sizeof(info));
+    info.keysize = sizeof(Key);
+    info.entrysize = sizeof(Entry);
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    table = ShmemInitHash("sms_otp guesses", capacity(), capacity(), &info, HASH_ELEM | HASH_BLOBS);
+    lock = &(GetNamedLWLockTranche("sms_otp_guesses"))->lock;
+    LWLockRelease(AddinShmemInitLock);
+}
+
+Key make_key(Kind kind, const pg_uuid_t *id) {
+    Key k;
+    std::memset(&k, 0, sizeof(k));
+    k.kind = kind;
+    std::memcpy(k.id, id->data, UUID_LEN);
+    return k;
+}
+
+// The entry for key, made when missing (fresh: *created is set). The table never grows past
+// its capacity: the least recently touched entry goes first. Called with the lock held.
+Entry *find(const Key &key, bool create, bool *created) {
+    *created = false;
+    Entry *e = static_cast<Entry *>(hash_search(table, &key, HASH_FIND, nullptr));
+    if (e || !create) return e;
+    if (hash_get_num_entries(table) >= capacity()) {
+        HASH_SEQ_STATUS scan;
+        hash_seq_init(&scan, table);
+        Entry *oldest = nullptr;
+        while (Entry *x = static_cast<Entry *>(hash_seq_search(&scan)))
+            if (!oldest || x->touched < oldest->touched) oldest = x;
+        if (oldest) hash_search(table, &oldest->key, HASH_REMOVE, nullptr);
+    }
+    bool found = false;
+    e = static_cast<Entry *>(hash_search(table, &key, HASH_ENTER_NULL, &found));
+    if (!e) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("sms_otp: no room to count wrong codes")));
+    e->count = 0;
+    e->locked_until = 0;
+    *created = true;
+    return e;
+}
+
+struct State {
+    bool has_attempts = false;
+    int32 attempts = 0;
+    int32 failures = 0;
+    TimestampTz locked_until = 0;
+};
+
+// (attempts, failures, locked_until) as sms_otp._guesses.
+Datum result(FunctionCallInfo fcinfo, const State &s) {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("sms_otp._guesses expected")));
+    desc = BlessTupleDesc(desc);
+    Datum values[3] = {Int32GetDatum(s.attempts), Int32GetDatum(s.failures), TimestampTzGetDatum(s.locked_until)};
+    bool nulls[3] = {!s.has_attempts, false, s.locked_until == 0};
+    return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+}
+
+}  // namespace
+
+void request_guess_memory() {
+    prev_request_hook = shmem_request_hook;
+    shmem_request_hook = on_request;
+    prev_startup_hook = shmem_startup_hook;
+    shmem_startup_hook = on_startup;
+}
+
+}  // namespace sms_otp::otp
+
+using sms_otp::pg::entry;
+using sms_otp::pg::pg_call;
+using namespace sms_otp::otp;
+
+extern "C" {
+
+PG_FUNCTION_INFO_V1(sms_otp_guess_check);
+PG_FUNCTION_INFO_V1(sms_otp_guess_wrong);
+PG_FUNCTION_INFO_V1(sms_otp_guess_forget);
+
+// _guess_check(session, attempts, uid, failures, locked_until): the effective state. With a
+// session, both entries are made (from the tables' numbers) so that later wrong codes count
+// from there; without one, the user's entry is only read.
+Datum sms_otp_guess_check(PG_FUNCTION_ARGS) {
+    return entry([&]() -> Datum {
+        if (!table || PG_ARGISNULL(2)) PG_RETURN_NULL();
+        return pg_call([&] {
+            State s;
+            bool with_session = !PG_ARGISNULL(0);
+            int32 table_attempts = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
+            s.failures = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
+            s.locked_until = PG_ARGISNULL(4) ? 0 : PG_GETARG_TIMESTAMPTZ(4);
+            TimestampTz now = GetCurrentTimestamp();
+            bool created;
+            LWLockAcquire(lock, LW_EXCLUSIVE);
+            if (with_session) {
+                Entry *e = find(make_key(kSession, PG_GETARG_UUID_P(0)), true, &created);
+                e->count = std::max(e->count, table_attempts);
+                e->touched = now;
+                s.has_attempts = true;
+                s.attempts = e->count;
+            }
+            if (Entry *u = find(make_key(kUser, PG_GETARG_UUID_P(2)), with_session, &created)) {
+                if (created) {
+                    u->count = s.failures;
+                    u->locked_until = s.locked_until;
+                }
+                u->locked_until = std::max(u->locked_until, s.locked_until);
+                u->touched = now;
+                s.failures = u->count;
+                s.locked_until = u->locked_until;
+            }
+            LWLockRelease(lock);
+            return result(fcinfo, s);
+        });
+    });
+}
+
+// _guess_wrong(session, uid, lockout_threshold, lockout_duration): one more wrong code.
+Datum sms_otp_guess_wrong(PG_FUNCTION_ARGS) {
+    return entry([&]() -> Datum {
+        if (!table)
+            throw sms_otp::pg::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                                     "sms_otp must be loaded through shared_preload_libraries to count wrong codes");
+        return pg_call([&] {
+            State s;
+            int32 threshold = PG_GETARG_INT32(2);
+            int32 duration_s = PG_GETARG_INT32(3);
+            TimestampTz now = GetCurrentTimestamp();
+            bool created;
+            LWLockAcquire(lock, LW_EXCLUSIVE);
+            Entry *e = find(make_key(kSession, PG_GETARG_UUID_P(0)), true, &created);
+            e->count++;
+            e->touched = now;
+            s.has_attempts = true;
+            s.attempts = e->count;
+            Entry *u = find(make_key(kUser, PG_GETARG_UUID_P(1)), true, &created);
+            u->count++;
+            if (u->count >= threshold) {
+                u->count = 0;
+                u->locked_until = TimestampTzPlusMilliseconds(now, static_cast<int64>(duration_s) * 1000);
+            }
+            u->touched = now;
+            s.failures = u->count;
+            s.locked_until = u->locked_until;
+            LWLockRelease(lock);
+            return result(fcinfo, s);
+        });
+    });
+}
+
+// _guess_forget(session, uid, clear_lockout): a right code (or a lockout reset).
+Datum sms_otp_guess_forget(PG_FUNCTION_ARGS) {
+    return entry([&]() -> Datum {
+        if (!table) PG_RETURN_VOID();
+        pg_call([&] {
+            bool created;
+            LWLockAcquire(lock, LW_EXCLUSIVE);
+            if (!PG_ARGISNULL(0)) {
+                Key k = make_key(kSession, PG_GETARG_UUID_P(0));
+                hash_search(table, &k, HASH_REMOVE, nullptr);
+            }
+            if (!PG_ARGISNULL(1)) {
+                Key k = make_key(kUser, PG_GETARG_UUID_P(1));
+                if (!PG_ARGISNULL(2) && PG_GETARG_BOOL(2))
+                    hash_search(table, &k, HASH_REMOVE, nullptr);
+                else if (Entry *u = find(k, false, &created))
+                    u->count = 0;
+            }
+            LWLockRelease(lock);
+        });
+        PG_RETURN_VOID();
+    });
+}
+
+}  // extern "C"
