@@ -1,104 +1,77 @@
 // Identity and origin as PostgREST hands them over: the JWT claims in request.jwt.claims and
 // the headers in request.headers. In C++ because every API call and every RLS check reads
-// them, and a SQL function would be planned again in each transaction.
+// them, and a SQL function would be planned again in each transaction. The reading itself is in
+// src/identity (no PostgreSQL there); this file is the SQL-callable layer over it.
+#include "identity/claims.h"
+#include "identity/forwarded.h"
+#include "identity/login.h"
 #include "pg/guard.h"
 #include "settings.h"
 
 extern "C" {
-#include "mb/pg_wchar.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/inet.h"
 #include "utils/uuid.h"
 }
 
-#include <nlohmann/json.hpp>
-
 #include <arpa/inet.h>
-#include <cctype>
+#include <netinet/in.h>
+
+#include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 using sms_otp::pg::entry;
 using sms_otp::pg::pg_call;
+namespace identity = sms_otp::identity;
 
 namespace {
 
-std::optional<std::string> setting(const char *name) {
+// A setting's value as stored by PostgreSQL (no copy; the identity readers cap its size), or
+// nothing when it is unset or empty.
+std::optional<std::string_view> setting(const char *name) {
     const char *value = pg_call([&] { return GetConfigOption(name, true, false); });
     if (!value || !*value) return std::nullopt;
-    return std::string(value);
+    return std::string_view(value);
 }
 
-// The claims object, or a discarded value when there is none or it is not JSON.
-nlohmann::json claims() {
-    auto text = setting("request.jwt.claims");
-    if (!text) return nlohmann::json(nlohmann::json::value_t::discarded);
-    nlohmann::json doc = nlohmann::json::parse(*text, nullptr, false);
-    if (!doc.is_object()) return nlohmann::json(nlohmann::json::value_t::discarded);
-    return doc;
+identity::Claims claims() { return identity::Claims(setting("request.jwt.claims"), setting("request.jwt.claim.sub")); }
+
+struct CryptohashFree {
+    void operator()(pg_cryptohash_ctx *ctx) const { pg_cryptohash_free(ctx); }
+};
+
+std::string sha256(std::string_view bytes) {
+    std::unique_ptr<pg_cryptohash_ctx, CryptohashFree> ctx(pg_call([] { return pg_cryptohash_create(PG_SHA256); }));
+    if (!ctx) throw std::bad_alloc();
+    std::string digest(PG_SHA256_DIGEST_LENGTH, '\0');
+    if (pg_cryptohash_init(ctx.get()) < 0 ||
+        pg_cryptohash_update(ctx.get(), reinterpret_cast<const uint8 *>(bytes.data()), bytes.size()) < 0 ||
+        pg_cryptohash_final(ctx.get(), reinterpret_cast<uint8 *>(digest.data()), digest.size()) < 0)
+        throw sms_otp::pg::Error(ERRCODE_INTERNAL_ERROR, std::string("SHA-256 failed: ") + pg_cryptohash_error(ctx.get()));
+    return digest;
 }
 
-// A member as ->> reads it: strings as they are, other values as JSON text, null as nothing.
-std::optional<std::string> member_text(const nlohmann::json &object, const char *key) {
-    if (!object.is_object()) return std::nullopt;
-    auto it = object.find(key);
-    if (it == object.end() || it->is_null()) return std::nullopt;
-    if (it->is_string()) return it->get<std::string>();
-    return it->dump();
-}
-
-// 32 hex digits, with the four hyphens of the canonical form or none of them.
-bool is_uuid_text(std::string_view s) {
-    static const size_t hyphens[] = {8, 13, 18, 23};
-    if (s.size() == 32) {
-        for (char c : s)
-            if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-        return true;
-    }
-    if (s.size() != 36) return false;
-    for (size_t i = 0, h = 0; i < s.size(); i++) {
-        if (h < 4 && i == hyphens[h]) {
-            if (s[i] != '-') return false;
-            h++;
-        } else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool is_ip_text(const std::string &s) {
-    unsigned char buf[sizeof(struct in6_addr)];
-    return !s.empty() && s.size() <= INET6_ADDRSTRLEN &&
-           (inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1);
-}
-
-std::string trim(std::string_view s) {
-    size_t b = s.find_first_not_of(' ');
-    if (b == std::string_view::npos) return "";
-    size_t e = s.find_last_not_of(' ');
-    return std::string(s.substr(b, e - b + 1));
-}
-
-// The client address in X-Forwarded-For: counted from the right past `hops` trusted proxies.
-// Only the right-hand end is read, so padding the left cannot push the proxies' entries away.
-std::optional<std::string> forwarded_client(const std::string &header, int hops) {
-    size_t keep = static_cast<size_t>(64) * hops;
-    std::string_view tail(header);
-    if (tail.size() > keep) tail = tail.substr(tail.size() - keep);
-    std::vector<std::string_view> entries;
-    size_t start = 0;
-    while (true) {
-        size_t comma = tail.find(',', start);
-        entries.push_back(tail.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-        if (comma == std::string_view::npos) break;
-        start = comma + 1;
-    }
-    size_t index = entries.size() > static_cast<size_t>(hops) ? entries.size() - hops : 0;
-    std::string picked = trim(entries[index]);
-    if (!is_ip_text(picked)) return std::nullopt;
-    return picked;
+// An inet host value built from the address bytes, as inet_in would build it: the text was
+// checked by inet_pton already, so no second parser can disagree with it and raise an error.
+Datum inet_datum(const std::string &text) {
+    unsigned char bytes[sizeof(struct in6_addr)];
+    bool v4 = inet_pton(AF_INET, text.c_str(), bytes) == 1;
+    if (!v4 && inet_pton(AF_INET6, text.c_str(), bytes) != 1)
+        throw sms_otp::pg::Error(ERRCODE_INTERNAL_ERROR, "client address does not parse");
+    return pg_call([&] {
+        inet *dst = static_cast<inet *>(palloc0(sizeof(inet)));
+        ip_family(dst) = v4 ? PGSQL_AF_INET : PGSQL_AF_INET6;
+        ip_bits(dst) = v4 ? 32 : 128;
+        std::memcpy(ip_addr(dst), bytes, v4 ? 4 : 16);
+        SET_INET_VARSIZE(dst);
+        return InetPGetDatum(dst);
+    });
 }
 
 }  // namespace
@@ -108,28 +81,27 @@ extern "C" {
 PG_FUNCTION_INFO_V1(sms_otp_current_user_id);
 PG_FUNCTION_INFO_V1(sms_otp_login_session);
 PG_FUNCTION_INFO_V1(sms_otp_client_ip);
+PG_FUNCTION_INFO_V1(sms_otp_is_service_role);
 
-// current_user_id(): the "sub" claim when it is a uuid, else NULL (also request.jwt.claim.sub,
-// as older PostgREST versions set it).
+// current_user_id(): the "sub" claim when it is a uuid, else NULL.
 Datum sms_otp_current_user_id(PG_FUNCTION_ARGS) {
     return entry([&]() -> Datum {
-        auto sub = member_text(claims(), "sub");
-        if (!sub) sub = setting("request.jwt.claim.sub");
-        if (!sub || !is_uuid_text(*sub)) PG_RETURN_NULL();
-        return pg_call([&] { return DirectFunctionCall1(uuid_in, CStringGetDatum(sub->c_str())); });
+        identity::Claims read = claims();
+        const auto &user = read.user_id();
+        if (!user) PG_RETURN_NULL();
+        return pg_call([&] { return DirectFunctionCall1(uuid_in, CStringGetDatum(user->c_str())); });
     });
 }
 
-// _login_session(): the "session_id" claim (at most 128 characters): the login a
-// verification belongs to.
+// _login_session(): the login a code belongs to (sms_otp.login_claim, else what
+// sms_otp.login_fallback says); NULL when there is none, and callers fail closed.
 Datum sms_otp_login_session(PG_FUNCTION_ARGS) {
     return entry([&]() -> Datum {
-        auto id = member_text(claims(), "session_id");
-        if (!id) PG_RETURN_NULL();
-        return pg_call([&] {
-            int len = pg_mbcharcliplen(id->c_str(), static_cast<int>(id->size()), 128);
-            return PointerGetDatum(cstring_to_text_with_len(id->c_str(), len));
-        });
+        const char *claim = sms_otp::settings::login_claim ? sms_otp::settings::login_claim : "session_id";
+        auto fallback = static_cast<sms_otp::settings::LoginFallback>(sms_otp::settings::login_fallback);
+        auto login = identity::login_id(claims(), claim, fallback, sha256);
+        if (!login) PG_RETURN_NULL();
+        return pg_call([&] { return PointerGetDatum(cstring_to_text_with_len(login->data(), static_cast<int>(login->size()))); });
     });
 }
 
@@ -138,14 +110,7 @@ Datum sms_otp_client_ip(PG_FUNCTION_ARGS) {
     return entry([&]() -> Datum {
         int hops = sms_otp::settings::trusted_proxies;
         if (hops > 0) {
-            if (auto text = setting("request.headers")) {
-                auto headers = nlohmann::json::parse(*text, nullptr, false);
-                auto header = member_text(headers, "x-forwarded-for");
-                if (header) {
-                    if (auto client = forwarded_client(*header, hops))
-                        return pg_call([&] { return DirectFunctionCall1(inet_in, CStringGetDatum(client->c_str())); });
-                }
-            }
+            if (auto client = identity::forwarded_client(setting("request.headers"), hops)) return inet_datum(*client);
         }
         bool isnull = false;
         Datum address = pg_call([&] {
@@ -157,6 +122,21 @@ Datum sms_otp_client_ip(PG_FUNCTION_ARGS) {
         });
         if (isnull) PG_RETURN_NULL();
         return address;
+    });
+}
+
+// is_service_role(): the current user is a member of the role named by sms_otp.service_role
+// (superusers are members of every role); false when no such role exists. The library's own
+// variable is read, never current_setting(): a placeholder a client SET before the library
+// loaded is discarded when the setting is defined, and is never seen here.
+Datum sms_otp_is_service_role(PG_FUNCTION_ARGS) {
+    return entry([&]() -> Datum {
+        const char *name = sms_otp::settings::service_role ? sms_otp::settings::service_role : "service_role";
+        bool member = pg_call([&] {
+            Oid role = get_role_oid(name, true);
+            return OidIsValid(role) && is_member_of_role(GetUserId(), role);
+        });
+        PG_RETURN_BOOL(member);
     });
 }
 
