@@ -125,8 +125,10 @@ Datum sms_otp_client_ip(PG_FUNCTION_ARGS) {
     });
 }
 
-// is_service_role(): the current user is a member of the role named by sms_otp.service_role
-// (superusers are members of every role); false when no such role exists. The library's own
+// is_service_role(): the calling role is a member of the role named by sms_otp.service_role
+// (superusers are members of every role); false when no such role exists. The calling role is
+// the one SET ROLE chose (PostgREST's role switch), not the owner a SECURITY DEFINER function
+// runs as: inside such a function GetUserId() is the owner, a superuser, who would always pass. The library's own
 // variable is read, never current_setting(): a placeholder a client SET before the library
 // loaded is discarded when the setting is defined, and is never seen here.
 Datum sms_otp_is_service_role(PG_FUNCTION_ARGS) {
@@ -134,7 +136,7 @@ Datum sms_otp_is_service_role(PG_FUNCTION_ARGS) {
         const char *name = sms_otp::settings::service_role ? sms_otp::settings::service_role : "service_role";
         bool member = pg_call([&] {
             Oid role = get_role_oid(name, true);
-            return OidIsValid(role) && is_member_of_role(GetUserId(), role);
+            return OidIsValid(role) && is_member_of_role(GetOuterUserId(), role);
         });
         PG_RETURN_BOOL(member);
     });

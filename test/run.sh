@@ -24,7 +24,7 @@ mkdir -p "$work/out"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
 
 # The worker watches another database, so these suites see the outbox as otp_send left it.
-bash test/cluster.sh start "$work/pg" "$port" "sms_otp.database = 'postgres'"
+bash test/cluster.sh start "$work/pg" "$port" "sms_otp.database = 'postgres'" "sms_otp.http_allowed_hosts = '127.0.0.1'"
 pg "$work/pg" "$port" -d postgres -f test/roles.sql
 
 echo "== unit tests (adapters, HTTP helpers)"
