@@ -8,6 +8,7 @@
 
 #include "pg/server.h"
 
+#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -44,15 +45,25 @@ private:
 };
 
 // Runs f (a thin call into PostgreSQL) and turns an ereport(ERROR) into PgError.
+//
+// A C++ exception thrown by f (bad_alloc from a std::string, say) must not leave the PG_TRY
+// block by unwinding: PG_END_TRY is what puts PG_exception_stack and error_context_stack back,
+// so skipping it would leave them pointing into this dead frame, and the next ereport would
+// longjmp there. The exception is caught inside the block, kept, and thrown again after it.
 template <typename F>
 auto pg_call(F &&f) -> decltype(f()) {
     using R = decltype(f());
     MemoryContext ctx = CurrentMemoryContext;
     ErrorData *volatile failure = nullptr;
+    std::exception_ptr thrown;  // set only on a path without longjmp: no volatile needed
     if constexpr (std::is_void_v<R>) {
         PG_TRY();
         {
-            f();
+            try {
+                f();
+            } catch (...) {
+                thrown = std::current_exception();
+            }
         }
         PG_CATCH();
         {
@@ -61,12 +72,17 @@ auto pg_call(F &&f) -> decltype(f()) {
             FlushErrorState();
         }
         PG_END_TRY();
+        if (thrown) std::rethrow_exception(thrown);
         if (failure) throw PgError(failure);
     } else {
         std::optional<R> result;
         PG_TRY();
         {
-            result.emplace(f());
+            try {
+                result.emplace(f());
+            } catch (...) {
+                thrown = std::current_exception();
+            }
         }
         PG_CATCH();
         {
@@ -75,6 +91,7 @@ auto pg_call(F &&f) -> decltype(f()) {
             FlushErrorState();
         }
         PG_END_TRY();
+        if (thrown) std::rethrow_exception(thrown);
         if (failure) throw PgError(failure);
         return std::move(*result);
     }
