@@ -83,9 +83,12 @@ Datum sms_otp_settings(PG_FUNCTION_ARGS) {
             values[i++] = Int32GetDatum(s::ip_rate_limit_per_minute);
             values[i++] = Int32GetDatum(s::ip_rate_limit_per_day);
             values[i++] = Int32GetDatum(s::ipv6_prefix);
-            if (desc->natts != i)
+            // Fields are only ever added at the end: a database still at an older version of the
+            // scripts (1.0 has the first 14) gets the ones it declares, until ALTER EXTENSION UPDATE.
+            if (desc->natts > i)
                 ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                                errmsg("sms_otp._config has %d fields, the library provides %d", desc->natts, i)));
+                                errmsg("sms_otp._config has %d fields, the library provides %d", desc->natts, i),
+                                errhint("Install the sms_otp library that matches the extension's version.")));
             return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
         });
     });

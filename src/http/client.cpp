@@ -1,6 +1,10 @@
 #include "http/client.h"
 
+#include "http/destination.h"
+
 #include <curl/curl.h>
+
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -11,25 +15,29 @@ namespace sms_otp::http {
 
 namespace {
 
+constexpr size_t kMaxRetryAfter = 64;  // longer values are no delay anyone means: ignored
+
+// Return values that make libcurl abort the transfer from inside a callback.
+#ifdef CURL_WRITEFUNC_ERROR
+constexpr size_t kAbort = CURL_WRITEFUNC_ERROR;
+#else
+constexpr size_t kAbort = 0;
+#endif
+
 struct SlistFree {
     void operator()(curl_slist *l) const { curl_slist_free_all(l); }
 };
 
-size_t on_body(char *data, size_t size, size_t n, void *user) {
-    static_cast<std::string *>(user)->append(data, size * n);
-    return size * n;
-}
+struct UrlFree {
+    void operator()(CURLU *u) const { curl_url_cleanup(u); }
+};
 
-size_t on_header(char *data, size_t size, size_t n, void *user) {
-    size_t len = size * n;
-    static const char name[] = "retry-after:";
-    if (len > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
-        std::string value(data + sizeof(name) - 1, len - (sizeof(name) - 1));
-        auto first = value.find_first_not_of(" \t");
-        auto last = value.find_last_not_of(" \t\r\n");
-        *static_cast<std::string *>(user) = first == std::string::npos ? "" : value.substr(first, last - first + 1);
-    }
-    return len;
+// Bytes that would end a header line or the string early: a value carrying them could forge
+// headers of its own.
+bool has_control(const std::string &s) {
+    for (unsigned char c : s)
+        if ((c < 0x20 && c != '\t') || c == 0x7F) return true;
+    return false;
 }
 
 }  // namespace
@@ -43,23 +51,101 @@ void global_init() {
 }
 
 // One easy handle with everything a request needs to outlive the call that started it.
+// libcurl calls back into it with plain C frames in between: every callback catches all.
 struct Multi::Transfer {
     CURL *easy = curl_easy_init();
     std::unique_ptr<curl_slist, SlistFree> headers;
+    std::unique_ptr<CURLU, UrlFree> url;
     Request request;
     Response response;
     uint64_t tag = 0;
+    bool host_allowed = false;  // may connect to internal addresses
+    size_t header_bytes = 0;
+    std::string refusal;        // set by a callback that stopped the transfer
 
     Transfer() {
         if (!easy) throw std::bad_alloc();
     }
     ~Transfer() { curl_easy_cleanup(easy); }
 
-    void prepare(const Request &r, uint64_t t) {
+    static size_t on_body(char *data, size_t size, size_t n, void *user) {
+        auto *t = static_cast<Transfer *>(user);
+        size_t len = size * n;
+        try {
+            if (len > t->request.max_body_bytes - std::min(t->response.body.size(), t->request.max_body_bytes)) {
+                t->refusal = "answer too large: more than " + std::to_string(t->request.max_body_bytes) + " bytes";
+                return kAbort;
+            }
+            t->response.body.append(data, len);
+            return len;
+        } catch (...) {
+            return kAbort;
+        }
+    }
+
+    static size_t on_header(char *data, size_t size, size_t n, void *user) {
+        auto *t = static_cast<Transfer *>(user);
+        size_t len = size * n;
+        try {
+            t->header_bytes += len;
+            if (t->header_bytes > t->request.max_header_bytes) {
+                t->refusal = "answer too large: headers of more than " + std::to_string(t->request.max_header_bytes) +
+                             " bytes";
+                return kAbort;
+            }
+            // A new status line (after a 100 Continue, say): headers of the one before do not count.
+            if (len >= 5 && std::memcmp(data, "HTTP/", 5) == 0) t->response.retry_after.clear();
+            static const char name[] = "retry-after:";
+            constexpr size_t name_len = sizeof(name) - 1;
+            if (len > name_len && strncasecmp(data, name, name_len) == 0) {
+                std::string_view value(data + name_len, len - name_len);
+                size_t first = value.find_first_not_of(" \t");
+                size_t last = value.find_last_not_of(" \t\r\n");
+                value = first == std::string_view::npos ? std::string_view() : value.substr(first, last - first + 1);
+                t->response.retry_after = value.size() <= kMaxRetryAfter ? std::string(value) : std::string();
+            }
+            return len;
+        } catch (...) {
+            return kAbort;
+        }
+    }
+
+    // Runs when libcurl is about to connect, with the address the name resolved to: checking
+    // here, not at the name, is what stops a host whose DNS answer changes (rebinding).
+    static curl_socket_t on_open(void *user, curlsocktype, struct curl_sockaddr *address) {
+        auto *t = static_cast<Transfer *>(user);
+        try {
+            if (!t->host_allowed && is_internal(&address->addr, address->addrlen)) {
+                if (t->refusal.empty()) t->refusal = "destination not allowed: internal address";
+                return CURL_SOCKET_BAD;
+            }
+            return socket(address->family, address->socktype, address->protocol);
+        } catch (...) {
+            return CURL_SOCKET_BAD;
+        }
+    }
+
+    // Sets the transfer up, or says why it may not be made at all.
+    std::string prepare(const Request &r, uint64_t t) {
         request = r;
         tag = t;
         response = Response{};
+        header_bytes = 0;
+        refusal.clear();
         curl_easy_reset(easy);
+
+        Destination d = check_destination(request.url, request.allowed_hosts);
+        if (!d.refusal.empty()) return d.refusal;
+        host_allowed = d.host_allowed;
+        if (has_control(request.basic_user) || has_control(request.basic_password) ||
+            std::any_of(request.headers.begin(), request.headers.end(), has_control))
+            return "credentials contain control characters";
+
+        url.reset(curl_url());
+        if (!url) throw std::bad_alloc();
+        if (curl_url_set(url.get(), CURLUPART_URL, request.url.c_str(), 0) != CURLUE_OK)
+            return "destination not allowed: unreadable URL";
+
         curl_slist *list = nullptr;
         for (const auto &h : request.headers) {
             curl_slist *next = curl_slist_append(list, h.c_str());
@@ -70,9 +156,13 @@ struct Multi::Transfer {
             list = next;
         }
         // An empty Expect stops curl from waiting for "100 Continue" on larger bodies.
-        list = curl_slist_append(list, "Expect:");
-        headers.reset(list);
-        curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+        curl_slist *next = curl_slist_append(list, "Expect:");
+        if (!next) {
+            curl_slist_free_all(list);
+            throw std::bad_alloc();
+        }
+        headers.reset(next);
+        curl_easy_setopt(easy, CURLOPT_CURLU, url.get());
         curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
         if (request.method == "POST" || !request.body.empty()) {
             curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.data());
@@ -87,14 +177,31 @@ struct Multi::Transfer {
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, request.timeout_ms);
         curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, std::min(request.timeout_ms, 5000L));
         curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+        // No redirects: a provider that answers 3xx has a wrong base_url, and following one
+        // would take the request (and its credentials) somewhere nobody checked.
         curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(easy, CURLOPT_USERAGENT, "sms_otp/1.0");
+        curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 0L);
+        const char *protocols = host_allowed ? "http,https" : "https";
+        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, protocols);
+        curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
+        curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open);
+        curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
+        // A declared length over the cap fails before the first byte of the body.
+        curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(request.max_body_bytes));
+        curl_easy_setopt(easy, CURLOPT_USERAGENT, "sms_otp/1.1");
         curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(easy, CURLOPT_WRITEDATA, &response.body);
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
         curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(easy, CURLOPT_HEADERDATA, &response.retry_after);
+        curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
         curl_easy_setopt(easy, CURLOPT_PRIVATE, this);
+        return "";
+    }
+
+    // The answer of a transfer that was never started.
+    void refuse(const std::string &why) {
+        response = Response{};
+        response.refused = true;
+        response.error = why;
     }
 
     void finish(CURLcode code) {
@@ -105,13 +212,19 @@ struct Multi::Transfer {
         response.elapsed_ms = seconds * 1000.0;
         if (code == CURLE_OK) {
             response.status = status;
+            return;
+        }
+        response.status = 0;
+        response.body.clear();
+        response.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+        if (code == CURLE_FILESIZE_EXCEEDED && refusal.empty())
+            refusal = "answer too large: more than " + std::to_string(request.max_body_bytes) + " bytes";
+        if (!refusal.empty()) {
+            response.refused = true;
+            response.error = refusal;
         } else {
-            response.status = 0;
-            response.timed_out = code == CURLE_OPERATION_TIMEDOUT;
             response.error = curl_easy_strerror(code);
         }
-        // A provider's error body can be large; nothing downstream needs more than this.
-        if (response.body.size() > 65536) response.body.resize(65536);
     }
 };
 
@@ -141,13 +254,29 @@ void Multi::add(const Request &request, uint64_t tag) {
         t = std::move(idle_.back());
         idle_.pop_back();
     }
-    t->prepare(request, tag);
-    if (curl_multi_add_handle(static_cast<CURLM *>(multi_), t->easy) != CURLM_OK) throw std::runtime_error("curl_multi_add_handle failed");
+    std::string refusal = t->prepare(request, tag);
+    if (!refusal.empty()) {
+        // Never started: answered at the next run(), like any other transfer.
+        t->refuse(refusal);
+        refused_.emplace_back(tag, std::move(t->response));
+        t->request = Request{};
+        idle_.push_back(std::move(t));
+        return;
+    }
+    if (curl_multi_add_handle(static_cast<CURLM *>(multi_), t->easy) != CURLM_OK) {
+        idle_.push_back(std::move(t));
+        throw std::runtime_error("curl_multi_add_handle failed");
+    }
     active_.push_back(t.release());
     running_ = static_cast<int>(active_.size());
 }
 
 void Multi::run(int timeout_ms, const std::function<void(uint64_t, Response &&)> &done) {
+    std::vector<std::pair<uint64_t, Response>> refused;
+    refused.swap(refused_);
+    for (auto &[tag, response] : refused) done(tag, std::move(response));
+    if (!refused.empty()) timeout_ms = 0;
+
     int still = 0;
     curl_multi_perform(static_cast<CURLM *>(multi_), &still);
     if (still > 0 && timeout_ms > 0) {
@@ -177,8 +306,11 @@ void Multi::run(int timeout_ms, const std::function<void(uint64_t, Response &&)>
 Response perform(const Request &request) {
     global_init();
     Multi::Transfer t;
-    t.prepare(request, 0);
-    t.finish(curl_easy_perform(t.easy));
+    std::string refusal = t.prepare(request, 0);
+    if (!refusal.empty())
+        t.refuse(refusal);
+    else
+        t.finish(curl_easy_perform(t.easy));
     return std::move(t.response);
 }
 

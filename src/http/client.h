@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace sms_otp::http {
@@ -25,9 +26,10 @@ public:
     // Upper bound on connections per host (reuse is on: the handle keeps its connection cache).
     void set_max_host_connections(long n);
 
-    // Start a request; tag comes back with its response.
+    // Start a request; tag comes back with its response. A request our rules refuse
+    // (destination, control characters) is never started: its response says why.
     void add(const Request &request, uint64_t tag);
-    int in_flight() const { return running_; }
+    int in_flight() const { return running_ + static_cast<int>(refused_.size()); }
 
     // Wait up to timeout_ms for socket activity (returning early on any), then hand every
     // finished transfer to done.
@@ -38,6 +40,7 @@ private:
     int running_ = 0;
     std::vector<std::unique_ptr<Transfer>> idle_;  // finished transfers, reused with their easy handles
     std::vector<Transfer *> active_;
+    std::vector<std::pair<uint64_t, Response>> refused_;  // answered by the next run()
 };
 
 // One request, blocking up to request.timeout_ms.

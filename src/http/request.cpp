@@ -8,6 +8,7 @@ namespace sms_otp::http {
 
 namespace {
 constexpr long kMaxRetryAfter = 86400;  // a day: longer asks are treated as a day
+constexpr size_t kMaxValue = 64;         // an HTTP-date has 29 characters; more is garbage
 
 // ASCII only: <cctype> follows the server's locale, which may call bytes >= 0x80 letters.
 bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -21,6 +22,7 @@ int clamp_seconds(long long s) {
 }  // namespace
 
 int retry_after_seconds(const std::string &value, int fallback) {
+    if (value.size() > kMaxValue) return fallback;
     size_t begin = value.find_first_not_of(" \t");
     if (begin == std::string::npos) return fallback;
     size_t end = value.find_last_not_of(" \t");

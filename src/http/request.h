@@ -1,6 +1,7 @@
 // An HTTP exchange as the providers and the transport see it: plain values, no libcurl types.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -14,14 +15,23 @@ struct Request {
     std::string basic_user;            // HTTP Basic authentication when not empty
     std::string basic_password;
     long timeout_ms = 10000;
+    // Caps on what the answer may cost: a longer body, or more header bytes in all, ends the
+    // exchange at once and the attempt fails as "answer too large".
+    size_t max_body_bytes = 65536;
+    size_t max_header_bytes = 65536;
+    // Hosts (names or addresses, as parse_hosts() gives them) that may be reached over plain
+    // http or at an internal address: tests, a local mock. Any other must be https to a public
+    // address (see destination.h).
+    std::vector<std::string> allowed_hosts;
 };
 
 struct Response {
     long status = 0;           // 0: no HTTP answer; see error
     std::string body;
-    std::string retry_after;   // the Retry-After header as sent, if any
+    std::string retry_after;   // the Retry-After header as sent (at most 64 bytes), if any
     std::string error;         // transport error text when status == 0
     bool timed_out = false;
+    bool refused = false;      // stopped by our own rules (destination, size caps); error says which
     double elapsed_ms = 0;
 };
 
