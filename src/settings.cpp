@@ -172,13 +172,18 @@ void define() {
                &ip_rate_limit_per_day, 500, 1, 1000000000, PGC_SUSET);
     define_int("sms_otp.ipv6_prefix", "IPv6 clients are counted by network of this prefix length.", &ipv6_prefix, 64,
                32, 128, PGC_SUSET);
-    define_int("sms_otp.guess_slots",
-               "Sessions and users whose wrong codes are counted in shared memory (so rolled-back guesses count).",
-               &guess_slots, 16384, 256, 1048576, PGC_POSTMASTER);
+    // Settings read only at server start exist only when the library is preloaded: PostgreSQL
+    // ends a session (FATAL) that defines one later, and a late-loaded library has no shared
+    // memory and no worker for them to shape anyway.
+    if (process_shared_preload_libraries_in_progress) {
+        define_int("sms_otp.guess_slots",
+                   "Sessions and users whose wrong codes are counted in shared memory (so rolled-back guesses count).",
+                   &guess_slots, 16384, 256, 1048576, PGC_POSTMASTER);
+        DefineCustomStringVariable("sms_otp.database", "Database the delivery worker connects to.", nullptr,
+                                   &database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    }
 
     // worker
-    DefineCustomStringVariable("sms_otp.database", "Database the delivery worker connects to.", nullptr, &database,
-                               "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     define_int("sms_otp.poll_interval", "Safety-net poll of the outbox when no commit wakes the worker.",
                &poll_interval_ms, 1000, 10, 3600000, PGC_SIGHUP, GUC_UNIT_MS);
     define_int("sms_otp.batch_size", "Messages the worker claims at once.", &batch_size, 200, 1, 10000,
