@@ -17,6 +17,9 @@
 #   STACK_PG_SETTINGS  extra postgresql.conf lines for a new cluster, separated by ';' or
 #                      newlines, e.g. "sms_otp.resend_cooldown = 1; sms_otp.rate_limit_per_minute = 1000"
 #   STACK_LOG_LEVEL    PostgREST log-level (default info: one line per request)
+#   STACK_DB_TX_END    PostgREST db-tx-end (default commit). commit-allow-override lets a client
+#                      ask for "Prefer: tx=rollback": the HTTP tests use it to show that guesses
+#                      in rolled-back transactions still count. Never for a real deployment.
 #   POSTGREST_BIN      a PostgREST binary to use instead of test/postgrest/install.sh's
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -114,6 +117,11 @@ start() {
             die "port $port ($name) is taken; choose another with STACK_${name^^}_PORT"
         fi
     done
+    local tx_end=${STACK_DB_TX_END:-commit}
+    case $tx_end in
+    commit | commit-allow-override | rollback | rollback-allow-override) ;;
+    *) die "STACK_DB_TX_END: $tx_end is not a db-tx-end value" ;;
+    esac
     mock_url="http://127.0.0.1:$mock_port"
     local api_url="http://127.0.0.1:$api_port"
 
@@ -138,7 +146,14 @@ start() {
 
     spawn mock node "$root/test/mock_provider/server.mjs" --port "$mock_port" --config "$dir/mock_config.json"
 
-    local settings=("sms_otp.database = '$database'" "sms_otp.poll_interval = 200ms") line
+    # The mock provider listens on plain http at 127.0.0.1, which sms_otp refuses for a provider
+    # unless the host is on the allow-list.
+    # Nothing stands in front of PostgREST here, so any X-Forwarded-For it passes on was written
+    # by the client: trust no hop. The address counted is then PostgREST's own connection, one
+    # for every client, so the per-address limits cap the whole stack. When a reverse proxy
+    # (nginx) is put in front, it appends the real address and this becomes 1.
+    local settings=("sms_otp.database = '$database'" "sms_otp.poll_interval = 200ms"
+        "sms_otp.http_allowed_hosts = '127.0.0.1, localhost'" "sms_otp.trusted_proxies = 0") line
     while IFS= read -r line; do
         line=$(echo "$line" | sed -E 's/^[[:space:]]+|[[:space:]]+$//g')
         [ -n "$line" ] && settings+=("$line")
@@ -162,6 +177,7 @@ jwt-secret = "$secret"
 server-host = "127.0.0.1"
 server-port = $api_port
 log-level = "${STACK_LOG_LEVEL:-info}"
+db-tx-end = "$tx_end"
 EOF
     chmod 600 "$dir/postgrest.conf"
     spawn postgrest "$postgrest" "$dir/postgrest.conf"

@@ -29,15 +29,18 @@ CREATE TABLE demo.jwt_secret (
 
 REVOKE ALL ON demo.users, demo.jwt_secret FROM PUBLIC;
 
+-- Each function pins search_path with pg_temp last, like the extension's: with '' PostgreSQL
+-- still looks in pg_temp first for tables and types, which a caller can create.
+
 -- base64url without padding (RFC 7515 section 2), as JWTs are written.
 CREATE FUNCTION demo.base64url(data bytea) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT SET search_path = '' AS $$
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
     SELECT rtrim(translate(pg_catalog.encode(data, 'base64'), E'+/\n', '-_'), '=')
 $$;
 
 -- A compact HS256 JWT over the given claims.
 CREATE FUNCTION demo.jwt_hs256(claims jsonb, secret text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT SET search_path = '' AS $$
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
     SELECT signing_input || '.' ||
            demo.base64url(extensions.hmac(pg_catalog.convert_to(signing_input, 'UTF8'),
                                           pg_catalog.convert_to(secret, 'UTF8'), 'sha256'))
@@ -46,7 +49,7 @@ LANGUAGE sql IMMUTABLE STRICT SET search_path = '' AS $$
 $$;
 
 CREATE FUNCTION demo.login(email text, password text) RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     account demo.users;
     hashed  text;

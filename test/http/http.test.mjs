@@ -6,95 +6,36 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PostgrestClient } from '@supabase/postgrest-js';
 import { Stack, signJwt } from '../stack.mjs';
+import { ALICE, BOB, UUID, calls, claimsOf, wrong, assertRaised } from './calls.mjs';
 
-const ALICE = { id: 'a11ce000-0000-4000-8000-000000000001', email: 'alice@example.com', password: 'alice-password', phone: '+14155550101' };
-const BOB = { id: 'b0b00000-0000-4000-8000-000000000002', email: 'bob@example.com', password: 'bob-password' };
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-// A short cooldown so the test can wait it out; per-minute and per-day limits out of the way
-// (each test starts from no sessions anyway).
+// A short cooldown so the test can wait it out; per-minute and per-day limits (per user, phone
+// and address) out of the way (each test starts from no sessions anyway).
 const stack = new Stack({
   settings: [
     'sms_otp.resend_cooldown = 2s',
     'sms_otp.rate_limit_per_minute = 1000',
     'sms_otp.rate_limit_per_day = 1000',
+    'sms_otp.ip_rate_limit_per_minute = 1000',
+    'sms_otp.ip_rate_limit_per_day = 1000',
   ],
 });
+const { call, rpc, login, codeFor } = calls(stack);
 
 before(() => stack.start());
 after(() => stack.stop());
 
+// Wrong codes are counted in shared memory too (so that rolled-back guesses count), which a
+// DELETE does not reach: lockouts are forgotten the way an operator does it, reset_lockout().
 beforeEach(async () => {
   stack.sql(`DELETE FROM sms_otp.sms_otp_sessions;
-             DELETE FROM sms_otp.user_lockouts;
+             SELECT sms_otp.reset_lockout(id) FROM (VALUES ('${ALICE.id}'::uuid), ('${BOB.id}')) AS u (id);
              UPDATE sms_otp.sms_outbox SET status = 'cancelled', body = NULL WHERE status = 'queued';
-             UPDATE sms_otp.api_integrations SET enabled = true;`);
+             UPDATE sms_otp.api_integrations SET enabled = true, selectable = false;`);
   await fetch(`${stack.mock}/_mock/reset`, { method: 'POST' });
 });
 
-// ------------------------------------------------------------------ helpers
-
-async function call(method, path, { token, body, headers = {} } = {}) {
-  const res = await fetch(stack.api + path, {
-    method,
-    headers: {
-      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-      ...(token ? { Authorization: `Bearer ${token}` } : {}),
-      ...headers,
-    },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-  return { status: res.status, headers: res.headers, json, text };
-}
-
-const rpc = (fn, body, token, headers) => call('POST', `/rpc/${fn}`, { token, body, headers });
-
-async function login(user) {
-  const r = await rpc('login', { email: user.email, password: user.password }, undefined, { 'Content-Profile': 'demo' });
-  assert.equal(r.status, 200, r.text);
-  return r.json.token;
-}
-
-function claimsOf(token) {
-  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
-}
-
 function client(token, schema = 'sms_otp') {
   return new PostgrestClient(stack.api, { schema, headers: token ? { Authorization: `Bearer ${token}` } : {} });
-}
-
-// The code of a session, from the mock's inbox: once the worker has handed the session's SMS
-// to the provider, it is the newest message to that phone.
-async function codeFor(phone, sessionId) {
-  const deadline = Date.now() + 10000;
-  while (Date.now() < deadline) {
-    const status = stack.value(`SELECT status FROM sms_otp.sms_otp_sessions WHERE id = '${sessionId}'`);
-    if (status !== 'pending') {
-      assert.equal(status, 'sent', `session ${sessionId}`);
-      const inbox = await (await fetch(`${stack.mock}/inbox.json?to=${encodeURIComponent(phone)}&limit=1`)).json();
-      assert.equal(inbox.length, 1, 'the SMS is in the inbox');
-      return inbox[0].code;
-    }
-    await sleep(20);
-  }
-  throw new Error(`session ${sessionId} was not sent within 10 s`);
-}
-
-function wrong(code) {
-  return String((Number(code) + 1) % 1000000).padStart(6, '0');
-}
-
-// The error body sms_otp raises through PostgREST: our code and message, PostgREST's shape.
-function assertRaised(r, status, code) {
-  assert.equal(r.status, status, r.text);
-  assert.match(r.headers.get('content-type'), /^application\/json/);
-  assert.equal(r.json.code, code);
-  assert.equal(typeof r.json.message, 'string');
-  assert.ok(r.json.message.length > 0);
-  assert.ok('details' in r.json && 'hint' in r.json, 'PostgREST error shape');
 }
 
 // ------------------------------------------------------------------ login (demo schema)
@@ -268,20 +209,40 @@ test('401 without a token: otp_send, otp_verify, otp_status; otp_is_verified is 
   assert.equal(error.message, 'Sign in before asking for a code.');
 });
 
-test('400 invalid_phone, phone_mismatch, unknown_provider: nothing saved', async () => {
+test('400 invalid_phone and phone_mismatch: nothing saved', async () => {
   const token = await login(ALICE);
   const invalid = await rpc('otp_send', { phone: 'not a phone' }, token);
   assertRaised(invalid, 400, 'invalid_phone');
   assert.match(invalid.json.hint, /international format/);
   const mismatch = await rpc('otp_send', { phone: '+14155550102' }, token);
   assertRaised(mismatch, 400, 'phone_mismatch');
-  const provider = await rpc('otp_send', { provider_hint: 'nope' }, token);
-  assertRaised(provider, 400, 'unknown_provider');
   assert.equal(stack.value('SELECT count(*) FROM sms_otp.sms_otp_sessions'), '0');
+});
 
-  // A known provider is a valid hint.
+test('provider_hint picks a selectable provider; any other hint is dropped, never a 400', async () => {
+  const token = await login(ALICE);
+  const hintOf = (r) => stack.value(`SELECT coalesce(provider_hint, '-') FROM sms_otp.sms_outbox WHERE session_id = '${r.json.session_id}'`);
+  // Which provider the worker handed the code to.
+  const sentBy = async (r) => {
+    const deadline = Date.now() + 10000;
+    for (;;) {
+      const [status, provider] = stack.sql(`SELECT status, provider_name FROM sms_otp.sms_otp_sessions WHERE id = '${r.json.session_id}'`)[0];
+      if (status !== 'pending' || Date.now() > deadline) return `${status} by ${provider}`;
+      await sleep(20);
+    }
+  };
+  // console is not selectable (the default): the hint is dropped and the configured order
+  // applies, twilio first.
+  const dropped = await rpc('otp_send', { provider_hint: 'console' }, token);
+  assert.equal(dropped.status, 200, dropped.text);
+  assert.equal(hintOf(dropped), '-');
+  assert.equal(await sentBy(dropped), 'sent by twilio');
+  stack.sql("UPDATE sms_otp.sms_otp_sessions SET created_at = created_at - interval '1 minute'");   // past the cooldown
+  stack.sql("UPDATE sms_otp.api_integrations SET selectable = true WHERE name = 'console'");
   const hinted = await rpc('otp_send', { provider_hint: 'console' }, token);
   assert.equal(hinted.status, 200, hinted.text);
+  assert.equal(hintOf(hinted), 'console');
+  assert.equal(await sentBy(hinted), 'sent by console');
 });
 
 test('400 invalid_code_format, 400 for a malformed uuid (PostgreSQL 22P02)', async () => {
@@ -407,9 +368,9 @@ test('429 locked_out after too many wrong codes across sessions, with Retry-Afte
   assert.ok(wait > 60, `Retry-After ${wait}`);
   assert.equal(send.json.retry_after_seconds, wait);
   assert.ok(last.status === 400 || last.status === 403);
-  // Verifying is locked out too, even with a session that still takes codes.
-  stack.sql(`INSERT INTO sms_otp.sms_otp_sessions (user_id, phone, max_attempts, expires_at, resend_available_at)
-             VALUES ('${ALICE.id}', '${ALICE.phone}', 5, now() + interval '5 minutes', now())`);
+  // Verifying is locked out too, even with a session of this login that still takes codes.
+  stack.sql(`INSERT INTO sms_otp.sms_otp_sessions (user_id, phone, login_session, max_attempts, expires_at, resend_available_at)
+             VALUES ('${ALICE.id}', '${ALICE.phone}', '${claimsOf(token).session_id}', 5, now() + interval '5 minutes', now())`);
   const open = stack.value(`SELECT id FROM sms_otp.sms_otp_sessions WHERE user_id = '${ALICE.id}' AND status = 'pending'`);
   const verify = await rpc('otp_verify', { session_id: open, otp: '000000' }, token);
   assert.equal(verify.status, 429, verify.text);
@@ -491,13 +452,19 @@ test('roles: service_role reads every row, authenticated its own, anon none; no 
   assert.equal(none.status, 200);
   assert.deepEqual(none.json, []);
 
-  // Providers: the service role sees them, without credentials; the others see none.
+  // Providers and the outbox: the service role reads them (providers without credentials); no
+  // other role holds a privilege on them at all, so PostgreSQL refuses before any row is read.
   const providers = await read('/api_integrations?select=name,kind,priority&order=priority', service);
   assert.deepEqual(providers.json, [{ name: 'twilio', kind: 'twilio', priority: 10 }, { name: 'console', kind: 'console', priority: 100 }]);
-  assert.deepEqual((await read('/api_integrations?select=name', alice)).json, []);
-  // The outbox: service role only.
   assert.ok((await read('/sms_outbox?select=id,status', service)).json.length >= 1);
-  assert.deepEqual((await read('/sms_outbox?select=id', alice)).json, []);
+  for (const table of ['api_integrations', 'sms_outbox']) {
+    for (const [token, status] of [[undefined, 401], [alice, 403]]) {
+      const r = await read(`/${table}?select=id`, token);
+      assert.equal(r.status, status, r.text);
+      assert.equal(r.json.code, '42501');
+      assert.equal(r.json.message, `permission denied for table ${table}`);
+    }
+  }
 
   // Column privileges: PostgreSQL's 42501, which PostgREST sends as 401 to anon and 403 to a
   // role from a valid JWT.
@@ -513,17 +480,20 @@ test('roles: service_role reads every row, authenticated its own, anon none; no 
     assert.equal(creds.json.code, '42501');
   }
 
-  // Client writes go through the API functions only: RLS hides every row from an update
-  // (204, nothing changed) and refuses an insert (403).
+  // Client writes go through the API functions only: no client role may write a table (the
+  // service role's grants name that role alone), so an update or an insert is a 403.
   const patch = await call('PATCH', `/sms_otp_sessions?user_id=eq.${ALICE.id}`, {
     token: alice, body: { status: 'verified' }, headers: { 'Content-Profile': 'sms_otp' } });
-  assert.equal(patch.status, 204, patch.text);
+  assert.equal(patch.status, 403, patch.text);
+  assert.equal(patch.json.code, '42501');
+  assert.equal(patch.json.message, 'permission denied for table sms_otp_sessions');
   assert.equal(stack.value(`SELECT count(*) FROM sms_otp.sms_otp_sessions WHERE status = 'verified'`), '0');
   const insert = await call('POST', '/user_contact_settings', {
     token: alice, body: { user_id: ALICE.id, phone: '+14155550102', otp_enabled: false }, headers: { 'Content-Profile': 'sms_otp' } });
   assert.equal(insert.status, 403, insert.text);
   assert.equal(insert.json.code, '42501');
-  assert.match(insert.json.message, /row-level security/);
+  assert.equal(insert.json.message, 'permission denied for table user_contact_settings');
+  assert.equal(stack.value(`SELECT phone FROM sms_otp.user_contact_settings WHERE user_id = '${ALICE.id}'`), ALICE.phone);
 });
 
 // ------------------------------------------------------------------ HTTP methods and CORS
