@@ -25,8 +25,10 @@ GRANT EXECUTE ON FUNCTION
     sms_otp.normalize_phone(text),
     sms_otp.reset_lockout(uuid)
 TO PUBLIC;
--- The read policies call these as the reading role.
-GRANT EXECUTE ON FUNCTION sms_otp._login_session(), sms_otp._step_passed() TO PUBLIC;
+-- The read policies call these as the reading role, and the check trigger of
+-- api_integrations these as the writing role (pure functions of their arguments).
+GRANT EXECUTE ON FUNCTION sms_otp._login_session(), sms_otp._step_passed(),
+                          sms_otp._allowed_host(text), sms_otp._internal_host(text) TO PUBLIC;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA sms_otp FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA sms_otp FROM PUBLIC;

@@ -4,7 +4,7 @@
 -- Users: 5ec0000N-0000-4000-8000-00000000000N, used by no other suite (wrong codes are counted
 -- in shared memory, which outlives this file's rolled-back transaction).
 BEGIN;
-SELECT plan(76);
+SELECT plan(78);
 
 \ir request.psql
 
@@ -68,6 +68,17 @@ BEGIN
     EXCEPTION WHEN OTHERS THEN
         RETURN SQLSTATE;
     END;
+END $$;
+-- A statement run as role: 'ok', or the SQLSTATE it failed with.
+CREATE FUNCTION pg_temp.exec_as(role text, statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('SET LOCAL ROLE %I', role);
+    EXECUTE statement;
+    RESET ROLE;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
 END $$;
 CREATE FUNCTION pg_temp.claims(n int, login text) RETURNS jsonb LANGUAGE sql AS $$
     SELECT jsonb_build_object('sub', pg_temp.uid(n)::text, 'role', 'authenticated', 'session_id', login)
@@ -344,6 +355,15 @@ FROM bad_url;
 SELECT lives_ok($$INSERT INTO sms_otp.api_integrations (name, kind, base_url, credentials)
                   VALUES ('hook-public', 'webhook', 'https://sms.example.com/hook', '{"secret": "s3cr3t-value"}')$$,
                 'base_url accepted: https to a public name');
+-- The same checks when the service role (not a superuser) writes the row.
+SELECT is(pg_temp.exec_as('service_role', $$
+              INSERT INTO sms_otp.api_integrations (name, kind, base_url, credentials)
+              VALUES ('hook-by-service', 'webhook', 'https://sms.example.net/hook', '{"secret": "s3cr3t-value"}')$$), 'ok',
+          'the service role can write a provider with an https base_url');
+SELECT is(pg_temp.exec_as('service_role', $$
+              INSERT INTO sms_otp.api_integrations (name, kind, base_url, credentials)
+              VALUES ('hook-meta', 'webhook', 'https://169.254.169.254/', '{"secret": "s3cr3t-value"}')$$), '22023',
+          'the service role cannot point a provider at cloud metadata');
 SELECT lives_ok($$INSERT INTO sms_otp.api_integrations (name, kind, base_url, credentials)
                   VALUES ('hook-mock', 'webhook', 'http://127.0.0.1:9/hook', '{"secret": "s3cr3t-value"}')$$,
                 'base_url accepted: plain http to a host in sms_otp.http_allowed_hosts (a local mock)');
