@@ -111,9 +111,10 @@ export class Harness {
     return page;
   }
 
-  /** Forget every code, lockout and message, so each test starts from a clean account. */
+  /** Forget every code, lockout and message, so each test starts from a clean account. The
+   *  outbox is named first: the worker locks it before the sessions, and so must this. */
   async reset() {
-    this.stack.sql(`TRUNCATE sms_otp.sms_otp_sessions, sms_otp.sms_outbox, sms_otp.sms_messages_log, sms_otp.user_lockouts`);
+    this.stack.sql(`TRUNCATE sms_otp.sms_outbox, sms_otp.sms_otp_sessions, sms_otp.sms_messages_log, sms_otp.user_lockouts`);
     // Wrong codes are also counted in shared memory, which outlives the tables' rows.
     this.stack.sql(`SELECT sms_otp.reset_lockout(user_id) FROM sms_otp.user_contact_settings`);
     await this.mockPost('/_mock/faults', null, 'DELETE');
