@@ -2,9 +2,10 @@
 -- The file runs as the superuser; each API call runs as PostgREST would run it (role
 -- authenticated, the user's claims, an X-Forwarded-For header) through pg_temp.request().
 -- now() is constant in this one transaction: time passes by moving rows into the past.
--- User n is 00000000-0000-4000-8000-0000000000nn with phone +1 415 555 01nn.
+-- User n is 00000000-0000-4000-8000-0000000000nn with phone +1 415 555 01nn; each signs in once,
+-- as login "login-n" (the session_id claim), unless a test says otherwise.
 BEGIN;
-SELECT plan(135);
+SELECT plan(181);
 
 --------------------------------------------------------------------------------------------
 -- Helpers
@@ -16,19 +17,27 @@ CREATE FUNCTION pg_temp.uid(n int) RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
     SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid
 $$;
 
--- User n calls the API, by default from an address of its own (198.18.x.n).
-CREATE FUNCTION pg_temp.rpc(n int, call text, ip text DEFAULT NULL) RETURNS jsonb LANGUAGE sql AS $$
+-- User n calls the API from its login (by default "login-n") and from an address of its own
+-- (by default 198.18.x.n).
+CREATE FUNCTION pg_temp.rpc(n int, call text, ip text DEFAULT NULL, login text DEFAULT NULL) RETURNS jsonb LANGUAGE sql AS $$
     SELECT pg_temp.request('authenticated',
-                           jsonb_build_object('sub', pg_temp.uid(n), 'role', 'authenticated'),
+                           jsonb_build_object('sub', pg_temp.uid(n), 'role', 'authenticated',
+                                              'session_id', coalesce(login, 'login-' || n)),
                            jsonb_build_object('x-forwarded-for',
                                               coalesce(ip, '198.18.' || (n / 256)::text || '.' || (n % 256)::text)),
                            call)
 $$;
-CREATE FUNCTION pg_temp.send(n int, args text DEFAULT '', ip text DEFAULT NULL) RETURNS jsonb LANGUAGE sql AS $$
-    SELECT pg_temp.rpc(n, 'sms_otp.otp_send(' || args || ')', ip)
+CREATE FUNCTION pg_temp.send(n int, args text DEFAULT '', ip text DEFAULT NULL, login text DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql AS $$
+    SELECT pg_temp.rpc(n, 'sms_otp.otp_send(' || args || ')', ip, login)
 $$;
-CREATE FUNCTION pg_temp.verify(n int, session text, otp text) RETURNS jsonb LANGUAGE sql AS $$
-    SELECT pg_temp.rpc(n, format('sms_otp.otp_verify(%L::uuid, %L)', session, otp))
+CREATE FUNCTION pg_temp.verify(n int, session text, otp text, login text DEFAULT NULL) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT pg_temp.rpc(n, format('sms_otp.otp_verify(%L::uuid, %L)', session, otp), NULL, login)
+$$;
+-- User n calls with a token that carries no login claim.
+CREATE FUNCTION pg_temp.no_login(n int, call text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT pg_temp.request('authenticated', jsonb_build_object('sub', pg_temp.uid(n), 'role', 'authenticated'),
+                           jsonb_build_object('x-forwarded-for', '198.18.0.' || n), call)
 $$;
 
 -- What the client sees, without the human message: the status and the body, or the status and
@@ -57,15 +66,24 @@ $$;
 CREATE FUNCTION pg_temp.session(id text) RETURNS sms_otp.sms_otp_sessions LANGUAGE sql AS $$
     SELECT * FROM sms_otp.sms_otp_sessions s WHERE s.id = session.id::uuid
 $$;
+-- A user's wrong codes and lockout as shared memory counts them (where a rollback cannot undo them).
+CREATE FUNCTION pg_temp.guesses(n int) RETURNS sms_otp._guesses LANGUAGE sql AS $$
+    SELECT sms_otp._guess_check(NULL, NULL, pg_temp.uid(n), 0, NULL)
+$$;
 
 --------------------------------------------------------------------------------------------
--- Fixtures: providers, and users 1-24 and 60-79 with SMS codes on (22 has them off)
+-- Fixtures: providers, and users 1-30 and 60-79 with SMS codes on (22 has them off)
 --------------------------------------------------------------------------------------------
-INSERT INTO sms_otp.api_integrations (name, kind, priority, enabled) VALUES
-    ('console', 'console', 10, true), ('backup', 'console', 20, true), ('retired', 'console', 30, false);
+-- Wrong codes and lockouts are counted in shared memory, which outlives this file's rolled-back
+-- transaction: start every user of the file from a clean count.
+SELECT sms_otp._guess_forget(NULL, pg_temp.uid(n), true)
+FROM (SELECT generate_series(1, 30) UNION ALL SELECT generate_series(60, 79)) AS users(n);
+-- Hints may pick only "backup": "console" is not selectable, "retired" is not enabled.
+INSERT INTO sms_otp.api_integrations (name, kind, priority, enabled, selectable) VALUES
+    ('console', 'console', 10, true, false), ('backup', 'console', 20, true, true), ('retired', 'console', 30, false, true);
 INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled)
 SELECT pg_temp.uid(n), '+1415555' || lpad((100 + n)::text, 4, '0'), n <> 22
-FROM generate_series(1, 24) AS n UNION ALL
+FROM generate_series(1, 30) AS n UNION ALL
 SELECT pg_temp.uid(n), '+1415555' || lpad((100 + n)::text, 4, '0'), true
 FROM generate_series(60, 79) AS n;
 
@@ -87,8 +105,9 @@ SELECT is((o.session_id::text, o.kind, o.status, o."to", s.outbox_id = o.id, o.c
           (:'s1', 'otp', 'queued', '+14155550101', true, true)::text,
           'the outbox row: same session_id, kind otp, queued to the E.164 number, written in the same transaction')
 FROM sms_otp.sms_outbox o JOIN sms_otp.sms_otp_sessions s ON s.id = :'s1' WHERE o.user_id = pg_temp.uid(1);
-SELECT is((s.status, s.attempts, s.phone, s.client_ip)::text, ('pending', 0, '+14155550101', '198.18.0.1'::inet)::text,
-          'the session: pending, no attempts, the registered phone, the client address')
+SELECT is((s.status, s.attempts, s.phone, s.client_ip, s.client_net, s.login_session)::text,
+          ('pending', 0, '+14155550101', '198.18.0.1'::inet, '198.18.0.1/32'::cidr, 'login-1')::text,
+          'the session: pending, no attempts, the registered phone, the client address (an IPv4 address counts as itself), the login that asked')
 FROM sms_otp.sms_otp_sessions s WHERE s.id = :'s1';
 SELECT unalike(o.body, '%@%', 'no WebOTP line while sms_otp.webotp_domain is unset')
 FROM sms_otp.sms_outbox o WHERE o.session_id = :'s1';
@@ -156,13 +175,14 @@ SELECT is(pg_temp.seen(pg_temp.verify(3, :'s3', :'wrong3')),
           'a wrong code: 400, invalid_code, attempts_remaining 4');
 -- The second wrong code, called directly: otp_verify returns (so PostgREST commits the attempt).
 SET ROLE authenticated;
-SET request.jwt.claims = '{"sub": "00000000-0000-4000-8000-000000000003", "role": "authenticated"}';
+SET request.jwt.claims = '{"sub": "00000000-0000-4000-8000-000000000003", "role": "authenticated", "session_id": "login-3"}';
 SELECT lives_ok(format('SELECT sms_otp.otp_verify(%L, %L)', :'s3', :'wrong3'),
                 'a wrong code returns instead of raising');
 SELECT is(current_setting('response.status', true), '400', 'a wrong code sets response.status 400');
 RESET ROLE;
 SELECT is((pg_temp.session(:'s3')).attempts, 2, 'both wrong codes are counted on the session');
 SELECT is(failures, 2, 'both wrong codes are counted against the user') FROM sms_otp.user_lockouts WHERE user_id = pg_temp.uid(3);
+SELECT is((pg_temp.guesses(3)).failures, 2, '... in shared memory too, where a rollback cannot undo them');
 SELECT is(pg_temp.seen(pg_temp.verify(3, :'s3', :'code3')) - 'session_id', '{"status": 200, "verified": true}',
           'the right code verifies');
 SELECT is((s.status, s.verified_at = now(), s.code_hash IS NULL)::text, '(verified,t,t)',
@@ -206,9 +226,17 @@ SELECT is(pg_temp.seen(pg_temp.verify(5, :'s5b', :'wrong5b')),
 SELECT r AS locked5v FROM pg_temp.verify(5, :'s5b', :'code5b') AS r \gset
 SELECT is(pg_temp.seen(:'locked5v') - 'retry_after_seconds', '{"status": 429, "error": "locked_out", "verified": false}',
           'after the third failure the user is locked out: otp_verify answers 429 locked_out, even for the right code');
-SELECT is((:'locked5v'::jsonb #>> '{body,retry_after_seconds}')::int, 900,
-          'otp_verify: retry_after_seconds is what remains of sms_otp.lockout_duration');
-SELECT is(pg_temp.retry_after_header(:'locked5v'), 900, 'otp_verify: the Retry-After header says the same');
+-- The lockout starts at the third failure, by the clock (now() stands still in this transaction).
+SELECT ok(locked_until BETWEEN now() + interval '900 s' AND clock_timestamp() + interval '900 s',
+          'the lockout lasts sms_otp.lockout_duration (15 min) from the third failure')
+FROM sms_otp.user_lockouts WHERE user_id = pg_temp.uid(5);
+SELECT is((pg_temp.guesses(5)).locked_until, locked_until, 'shared memory holds the same lockout')
+FROM sms_otp.user_lockouts WHERE user_id = pg_temp.uid(5);
+SELECT is((:'locked5v'::jsonb #>> '{body,retry_after_seconds}')::int, ceil(extract(epoch FROM locked_until - now()))::int,
+          'otp_verify: retry_after_seconds is what remains of the lockout')
+FROM sms_otp.user_lockouts WHERE user_id = pg_temp.uid(5);
+SELECT is(pg_temp.retry_after_header(:'locked5v'), (:'locked5v'::jsonb #>> '{body,retry_after_seconds}')::int,
+          'otp_verify: the Retry-After header says the same');
 SELECT r AS locked5s FROM pg_temp.send(5) AS r \gset
 SELECT is(pg_temp.seen(:'locked5s') - 'retry_after_seconds', '{"status": 429, "error": "locked_out"}',
           'a locked-out user cannot ask for a new code: otp_send answers 429 locked_out');
@@ -217,9 +245,17 @@ SELECT is(pg_temp.retry_after_header(:'locked5s'), (:'locked5s'::jsonb #>> '{bod
           'otp_send: Retry-After header = retry_after_seconds');
 SELECT is((s.status, s.attempts)::text, '(pending,1)', 'refused while locked out: not verified, not counted')
 FROM pg_temp.session(:'s5b') AS s;
+-- The table is not the only record: a lockout reached by guesses that rolled back is only in
+-- shared memory, so moving the table's row into the past does not lift it.
 UPDATE sms_otp.user_lockouts SET locked_until = now() - interval '1 s' WHERE user_id = pg_temp.uid(5);
+SELECT is(pg_temp.seen(pg_temp.verify(5, :'s5b', :'code5b')) - 'retry_after_seconds',
+          '{"status": 429, "error": "locked_out", "verified": false}',
+          'a lockout edited away in the table alone still holds (shared memory keeps it)');
+-- Time cannot pass inside this transaction: the service role's reset ends the lockout as its end would.
+SELECT is(pg_temp.request('service_role', NULL, NULL, format('sms_otp.reset_lockout(%L)', pg_temp.uid(5))) -> 'status', '200',
+          'the service role resets the lockout');
 SELECT is(pg_temp.seen(pg_temp.verify(5, :'s5b', :'code5b')) - 'session_id', '{"status": 200, "verified": true}',
-          'once the lockout has passed the right code verifies');
+          'once the lockout is over the right code verifies: the session outlived it');
 
 -- A right code resets the count (user 6): 2 failures, success, 2 failures is no lockout.
 SELECT r #>> '{body,session_id}' AS s6a FROM pg_temp.send(6) AS r \gset
@@ -250,7 +286,7 @@ SELECT is(pg_temp.seen(pg_temp.verify(7, :'s7', :'code7')),
 SELECT is((s.status, s.verified_at)::text, '(expired,)', 'the session becomes expired') FROM pg_temp.session(:'s7') AS s;
 
 --------------------------------------------------------------------------------------------
--- A new send supersedes the pending one (user 8)
+-- A new send supersedes the pending one of the same login (user 8)
 --------------------------------------------------------------------------------------------
 SELECT r #>> '{body,session_id}' AS s8a FROM pg_temp.send(8) AS r \gset
 SELECT pg_temp.code_of(:'s8a') AS code8a \gset
@@ -266,8 +302,23 @@ FROM sms_otp.sms_outbox o WHERE o.session_id = :'s8b';
 SELECT is(pg_temp.seen(pg_temp.verify(8, :'s8a', :'code8a')),
           '{"status": 409, "verified": false, "reason": "superseded", "attempts_remaining": 5}',
           'the old code in the old session: 409 superseded');
+-- Another login of the same user (another device) asks for a code of its own: this login's code
+-- stays pending, and neither login can enter the other's code.
+UPDATE sms_otp.sms_otp_sessions SET created_at = created_at - interval '31 s' WHERE id = :'s8b';
+SELECT r #>> '{body,session_id}' AS s8c FROM pg_temp.send(8, '', NULL, 'login-8-phone') AS r \gset
+SELECT is((s.status, s.code_hash IS NOT NULL)::text, '(pending,t)',
+          'a send from another login of the user does not supersede this login''s code')
+FROM pg_temp.session(:'s8b') AS s;
+SELECT is(pg_temp.seen(pg_temp.verify(8, :'s8b', pg_temp.code_of(:'s8b'), 'login-8-phone')),
+          '{"status": 404, "code": "session_not_found"}', 'the code of one login entered in another: 404 session_not_found');
+SELECT is(pg_temp.seen(pg_temp.verify(8, :'s8c', pg_temp.code_of(:'s8c'))), '{"status": 404, "code": "session_not_found"}',
+          '... either way round');
+SELECT is((pg_temp.session(:'s8b')).attempts + (pg_temp.session(:'s8c')).attempts, 0,
+          'a code entered in the wrong login costs neither session an attempt');
 SELECT is(pg_temp.seen(pg_temp.verify(8, :'s8b', pg_temp.code_of(:'s8b'))) - 'session_id', '{"status": 200, "verified": true}',
-          'the new code verifies');
+          'the new code verifies in its own login');
+SELECT is(pg_temp.seen(pg_temp.verify(8, :'s8c', pg_temp.code_of(:'s8c'), 'login-8-phone')) - 'session_id',
+          '{"status": 200, "verified": true}', 'and the other login''s code in that login');
 
 --------------------------------------------------------------------------------------------
 -- Rate limits
@@ -308,23 +359,44 @@ FROM (SELECT now() - interval '23 hours' + i * interval '2 hours' AS t FROM gene
 SELECT r AS day11 FROM pg_temp.send(11) AS r \gset
 SELECT is(pg_temp.seen(:'day11') - 'retry_after_seconds', '{"status": 429, "error": "rate_limited", "limit": "user_per_day"}',
           'the eleventh send in a day: 429 user_per_day');
-SELECT ok((:'day11'::jsonb #>> '{body,retry_after_seconds}')::int BETWEEN 3598 AND 3602,
+SELECT is((:'day11'::jsonb #>> '{body,retry_after_seconds}')::int, 3600,
           'user_per_day: retry_after_seconds is when the oldest send leaves the window (1 h)');
 UPDATE sms_otp.sms_otp_sessions SET created_at = now() - interval '24 hours 1 second'
 WHERE user_id = pg_temp.uid(11) AND created_at = now() - interval '23 hours';
 SELECT is((pg_temp.send(11) ->> 'status')::int, 200, 'once the oldest is a day old the send is accepted');
 
--- Per address (users 12 and 13 behind one address; 14 elsewhere).
-DO $$
-BEGIN
-    PERFORM pg_temp.send(12, '', '203.0.113.77') FROM generate_series(1, 3);
-    PERFORM pg_temp.send(13, '', '203.0.113.77') FROM generate_series(1, 2);
-END $$;
+-- Per address: limits of their own (sms_otp.ip_rate_limit_per_minute 30, ..._per_day 500), larger
+-- than the per-user ones because offices and carriers put many people behind one address.
+-- Per minute: 28 sends by other people from 203.0.113.77 within the minute, then users 12 and 13.
+INSERT INTO sms_otp.sms_otp_sessions (user_id, phone, client_ip, client_net, status, max_attempts, expires_at, resend_available_at)
+SELECT gen_random_uuid(), '+1415555' || (2000 + i), '203.0.113.77', '203.0.113.77/32', 'expired', 5,
+       now() + interval '5 min', now()
+FROM generate_series(1, 28) AS i;
+SELECT is(jsonb_build_array(pg_temp.send(12, '', '203.0.113.77') -> 'status', pg_temp.send(13, '', '203.0.113.77') -> 'status'),
+          '[200, 200]', 'the 29th and 30th sends from one address within a minute are accepted');
 SELECT is(pg_temp.seen(pg_temp.send(13, '', '203.0.113.77')),
           '{"status": 429, "error": "rate_limited", "limit": "ip_per_minute", "retry_after_seconds": 60}',
-          'two users from one address share its limit: the sixth send is 429 ip_per_minute');
+          'the 31st send from one address within a minute: 429 ip_per_minute');
 SELECT is((pg_temp.send(14, '', '203.0.113.78') ->> 'status')::int, 200, 'another address is not limited');
 SELECT is((pg_temp.send(12, '', '203.0.113.79') ->> 'status')::int, 200, 'the limit is the address''s, not the user''s');
+-- Per day: 499 sends from 203.0.113.90 over the last 23 hours (none within the minute), then
+-- users 27 and 28.
+INSERT INTO sms_otp.sms_otp_sessions (user_id, phone, client_ip, client_net, status, max_attempts, created_at, expires_at,
+                                      resend_available_at)
+SELECT gen_random_uuid(), '+1415556' || (2000 + i), '203.0.113.90', '203.0.113.90/32', 'expired', 5, t, t + interval '5 min', t
+FROM (SELECT i, now() - interval '23 hours' + i * interval '2 min' AS t FROM generate_series(0, 498) AS i) AS times;
+SELECT is((pg_temp.send(27, '', '203.0.113.90') ->> 'status')::int, 200, 'the 500th send from one address in a day is accepted');
+SELECT is(pg_temp.seen(pg_temp.send(28, '', '203.0.113.90')),
+          '{"status": 429, "error": "rate_limited", "limit": "ip_per_day", "retry_after_seconds": 3600}',
+          'the 501st: 429 ip_per_day, until the oldest send leaves the window (1 h)');
+-- IPv6 clients are counted by network, sms_otp.ipv6_prefix bits (64) long: one subscriber gets
+-- a whole /64 and could rotate addresses within it.
+SELECT is(s.client_net, '2001:db8:a:b::/64'::cidr, 'an IPv6 client is counted by its /64')
+FROM sms_otp.sms_otp_sessions s WHERE s.id = (pg_temp.send(29, '', '2001:db8:a:b:c:d:e:f') #>> '{body,session_id}')::uuid;
+SET sms_otp.ipv6_prefix = 48;
+SELECT is(s.client_net, '2001:db8:a::/48'::cidr, 'with ipv6_prefix 48, by its /48')
+FROM sms_otp.sms_otp_sessions s WHERE s.id = (pg_temp.send(29, '', '2001:db8:a:b:c:d:e:f') #>> '{body,session_id}')::uuid;
+RESET sms_otp.ipv6_prefix;
 
 -- Per phone (users 15 and 16 share a number, each from an address of its own).
 UPDATE sms_otp.user_contact_settings SET phone = '+14155550115' WHERE user_id = pg_temp.uid(16);
@@ -371,17 +443,25 @@ FROM (VALUES ('sms_otp.code_length', '4'), ('sms_otp.otp_ttl', '1d'), ('sms_otp.
              ('sms_otp.lockout_threshold', '1000'), ('sms_otp.lockout_duration', '1'),
              ('sms_otp.verified_ttl', '30d'), ('sms_otp.service_role', 'authenticated'),
              ('sms_otp.webotp_domain', 'attacker.example'), ('sms_otp.message_template', 'Call +1 555 {code}'),
-             ('sms_otp.default_region', 'US')) AS settings(g, v);
+             ('sms_otp.default_region', 'US'), ('sms_otp.ip_rate_limit_per_minute', '1000000'),
+             ('sms_otp.ip_rate_limit_per_day', '1000000'), ('sms_otp.ipv6_prefix', '128'),
+             ('sms_otp.login_claim', 'sub'), ('sms_otp.login_fallback', 'user')) AS settings(g, v);
 SELECT throws_ok($$SELECT set_config('sms_otp.service_role', 'authenticated', false)$$, '42501', NULL,
                  'a client cannot make itself the service role with set_config');
 RESET ROLE;
+-- The host allow-list is read from the server's configuration only, by the worker too.
+SELECT throws_ok($$SET sms_otp.http_allowed_hosts = '10.0.0.1'$$, '55P02', NULL,
+                 'sms_otp.http_allowed_hosts cannot be SET in a session, even by a superuser');
 SELECT throws_ok(format('SET %s = %L', g, v), '22023', NULL, format('%s = %L is refused', g, v))
 FROM (VALUES ('sms_otp.code_length', '3'), ('sms_otp.code_length', '11'), ('sms_otp.otp_ttl', '-5min'),
              ('sms_otp.max_attempts', '0'), ('sms_otp.resend_cooldown', '-1'),
              ('sms_otp.rate_limit_per_minute', '0'), ('sms_otp.rate_limit_per_day', '0'),
              ('sms_otp.trusted_proxies', '-1'), ('sms_otp.lockout_threshold', '0'),
              ('sms_otp.webotp_domain', 'bad domain!'), ('sms_otp.message_template', 'no code here'),
-             ('sms_otp.default_region', 'usa'), ('sms_otp.service_role', '')) AS settings(g, v);
+             ('sms_otp.default_region', 'usa'), ('sms_otp.service_role', ''),
+             ('sms_otp.ip_rate_limit_per_minute', '0'), ('sms_otp.ip_rate_limit_per_day', '0'),
+             ('sms_otp.ipv6_prefix', '31'), ('sms_otp.ipv6_prefix', '129'), ('sms_otp.login_claim', ''),
+             ('sms_otp.login_claim', 'session id'), ('sms_otp.login_fallback', 'none')) AS settings(g, v);
 
 --------------------------------------------------------------------------------------------
 -- The phone argument must be the registered number (user 18)
@@ -396,17 +476,26 @@ SELECT is((pg_temp.send(18, $$phone => '+1 (415) 555-0118'$$) ->> 'status')::int
 SELECT is(phone, '+14155550118', 'the session holds the E.164 number') FROM sms_otp.sms_otp_sessions WHERE user_id = pg_temp.uid(18);
 
 --------------------------------------------------------------------------------------------
--- provider_hint (user 19)
+-- provider_hint (user 19): a preference among the enabled providers marked selectable. Any other
+-- hint is dropped without a word, so the configured order applies and no answer tells which
+-- providers exist. One send per hint, each from a login of its own.
 --------------------------------------------------------------------------------------------
-SELECT is(pg_temp.seen(pg_temp.send(19, $$provider_hint => 'nope'$$)), '{"status": 400, "code": "unknown_provider"}',
-          'an unknown provider: 400 unknown_provider');
-SELECT is(pg_temp.seen(pg_temp.send(19, $$provider_hint => 'retired'$$)), '{"status": 400, "code": "unknown_provider"}',
-          'a disabled provider: 400 unknown_provider');
-SELECT is((SELECT count(*) FROM sms_otp.sms_otp_sessions WHERE user_id = pg_temp.uid(19))
-          + (SELECT count(*) FROM sms_otp.sms_outbox WHERE user_id = pg_temp.uid(19)), 0::bigint,
-          'refused hints write nothing');
-SELECT is((pg_temp.send(19, $$provider_hint => 'backup'$$) ->> 'status')::int, 200, 'an enabled provider is accepted');
-SELECT is(provider_hint, 'backup', 'the hint is stored on the outbox row') FROM sms_otp.sms_outbox WHERE user_id = pg_temp.uid(19);
+SET sms_otp.resend_cooldown = 0;
+CREATE TEMP TABLE hints AS
+SELECT h.hint, h.label, pg_temp.send(19, format('provider_hint => %L', h.hint), NULL, 'login-19-' || h.i) AS r
+FROM (VALUES (1, 'backup', 'enabled and selectable'), (2, 'console', 'enabled, not selectable'),
+             (3, 'retired', 'selectable, not enabled'), (4, 'nope', 'unknown'),
+             (5, 'BACKUP', 'a selectable name in other letters')) AS h(i, hint, label);
+RESET sms_otp.resend_cooldown;
+SELECT is(jsonb_build_object('status', h.r -> 'status', 'provider_hint', o.provider_hint),
+          jsonb_build_object('status', 200, 'provider_hint', CASE WHEN h.hint = 'backup' THEN 'backup' END),
+          format('provider_hint %L (%s): 200, and the queued message carries %s', h.hint, h.label,
+                 CASE WHEN h.hint = 'backup' THEN 'the hint' ELSE 'no hint' END))
+FROM hints h JOIN sms_otp.sms_outbox o ON o.session_id = (h.r #>> '{body,session_id}')::uuid
+ORDER BY h.hint = 'backup' DESC, h.hint;
+SELECT is(count(DISTINCT (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(h.r -> 'body') AS k)::text || (h.r ->> 'status'))::int,
+          1, 'the answers for a selectable, an unselectable, a disabled and an unknown provider look alike')
+FROM hints h;
 
 --------------------------------------------------------------------------------------------
 -- WebOTP line (user 20)
@@ -440,8 +529,16 @@ SELECT pg_temp.verify(21, :'s21', pg_temp.wrong_code(:'s21')) IS NOT NULL AS wro
 SELECT is((pg_temp.rpc(21, 'sms_otp.otp_status()') #>> '{body,session,attempts_remaining}')::int, 4,
           'otp_status: attempts_remaining after a wrong code');
 SELECT is(count(*)::int, 1, 'otp_status sends nothing') FROM sms_otp.sms_outbox WHERE user_id = pg_temp.uid(21);
+SELECT is((pg_temp.rpc(21, 'sms_otp.otp_status()', NULL, 'login-21-phone') -> 'body') - 'phone_hint' - 'next_send_at' - 'server_time',
+          '{"otp_required": true, "verified": false, "session": null}',
+          'otp_status in another login of the user: that login has no session (a code belongs to its login)');
+SELECT is(pg_temp.seen(pg_temp.no_login(21, 'sms_otp.otp_status()')), '{"status": 401, "code": "no_login_session"}',
+          'otp_status without a login claim, for a user with SMS codes on: 401 no_login_session');
 SELECT is((pg_temp.rpc(22, 'sms_otp.otp_status()') -> 'body') - 'server_time',
           '{"otp_required": false, "verified": true, "session": null}', 'otp_status for a user with SMS codes off');
+SELECT is((pg_temp.no_login(22, 'sms_otp.otp_status()') -> 'body') - 'server_time',
+          '{"otp_required": false, "verified": true, "session": null}',
+          'otp_status for a user with SMS codes off needs no login claim');
 
 --------------------------------------------------------------------------------------------
 -- otp_is_verified() (user 23; 22 has SMS codes off)
@@ -474,6 +571,56 @@ SELECT is(pg_temp.request('authenticated', jsonb_build_object('sub', pg_temp.uid
                           'sms_otp.otp_is_verified()') -> 'body', 'true', 'counts for a token of login session s1');
 SELECT is(pg_temp.request('authenticated', jsonb_build_object('sub', pg_temp.uid(24), 'session_id', 's2'), NULL,
                           'sms_otp.otp_is_verified()') -> 'body', 'false', 'does not count for a token of login session s2');
+
+--------------------------------------------------------------------------------------------
+-- The login claim (user 25): codes are asked for, entered and shown only within one login
+--------------------------------------------------------------------------------------------
+SELECT r #>> '{body,session_id}' AS s25 FROM pg_temp.send(25) AS r \gset
+SELECT pg_temp.code_of(:'s25') AS code25 \gset
+SELECT is(pg_temp.seen(pg_temp.no_login(25, 'sms_otp.otp_send()')), '{"status": 401, "code": "no_login_session"}',
+          'otp_send with a token that names no login: 401 no_login_session');
+SELECT is(pg_temp.seen(pg_temp.no_login(25, format('sms_otp.otp_verify(%L, %L)', :'s25', :'code25'))),
+          '{"status": 401, "code": "no_login_session"}', 'otp_verify, even with the right code: 401 no_login_session');
+SELECT is(pg_temp.seen(pg_temp.request('authenticated', jsonb_build_object('sub', pg_temp.uid(25), 'session_id', ''), NULL,
+                                       format('sms_otp.otp_verify(%L, %L)', :'s25', :'code25'))),
+          '{"status": 401, "code": "no_login_session"}', 'an empty login claim is no login');
+SELECT is(pg_temp.no_login(25, 'sms_otp.otp_is_verified()') -> 'body', 'false', 'otp_is_verified without a login claim: false');
+SELECT is((s.status, s.attempts)::text, '(pending,0)', 'the session is untouched by calls without a login')
+FROM pg_temp.session(:'s25') AS s;
+SELECT is(pg_temp.seen(pg_temp.verify(25, :'s25', :'code25')) - 'session_id', '{"status": 200, "verified": true}',
+          'its own login enters the code');
+-- sms_otp.login_fallback = user: tokens without the claim are accepted, with no binding to a login.
+SET sms_otp.login_fallback = 'user';
+UPDATE sms_otp.sms_otp_sessions SET created_at = created_at - interval '31 s' WHERE id = :'s25';
+SELECT r #>> '{body,session_id}' AS s25u FROM pg_temp.no_login(25, 'sms_otp.otp_send()') AS r \gset
+SELECT is((pg_temp.session(:'s25u')).login_session, 'user', 'login_fallback = user: a token without the claim may send');
+SELECT is(pg_temp.seen(pg_temp.no_login(25, format('sms_otp.otp_verify(%L, %L)', :'s25u', pg_temp.code_of(:'s25u')))) - 'session_id',
+          '{"status": 200, "verified": true}', 'login_fallback = user: ... and verify');
+RESET sms_otp.login_fallback;
+
+--------------------------------------------------------------------------------------------
+-- reset_lockout (user 26): the service role's, forgets the lockout in the table and in shared memory
+--------------------------------------------------------------------------------------------
+SET sms_otp.lockout_threshold = 1;
+SELECT r #>> '{body,session_id}' AS s26 FROM pg_temp.send(26) AS r \gset
+SELECT pg_temp.code_of(:'s26') AS code26 \gset
+SELECT pg_temp.verify(26, :'s26', pg_temp.wrong_code(:'s26')) IS NOT NULL AS wrong26 \gset
+RESET sms_otp.lockout_threshold;
+SELECT is(pg_temp.seen(pg_temp.verify(26, :'s26', :'code26')) ->> 'error', 'locked_out', 'user 26 is locked out');
+SELECT is(pg_temp.seen(pg_temp.rpc(26, format('sms_otp.reset_lockout(%L)', pg_temp.uid(26)))),
+          '{"status": 403, "code": "forbidden"}', 'a user cannot reset their own lockout: 403 forbidden');
+SELECT is(pg_temp.seen(pg_temp.request('anon', NULL, NULL, format('sms_otp.reset_lockout(%L)', pg_temp.uid(26)))),
+          '{"status": 403, "code": "forbidden"}', 'anon cannot reset a lockout: 403 forbidden');
+SELECT ok((pg_temp.guesses(26)).locked_until > now() AND
+          (SELECT l.locked_until > now() FROM sms_otp.user_lockouts l WHERE l.user_id = pg_temp.uid(26)),
+          'refused resets leave the lockout in the table and in shared memory');
+SELECT is(pg_temp.request('service_role', NULL, NULL, format('sms_otp.reset_lockout(%L)', pg_temp.uid(26))),
+          '{"status": 200, "body": "", "headers": null}', 'the service role resets it');
+SELECT is((SELECT count(*)::int FROM sms_otp.user_lockouts l WHERE l.user_id = pg_temp.uid(26)), 0,
+          'reset_lockout removes the user''s row of user_lockouts');
+SELECT is(pg_temp.guesses(26), '(,0,)'::sms_otp._guesses, 'reset_lockout forgets the user''s failures and lockout in shared memory');
+SELECT is(pg_temp.seen(pg_temp.verify(26, :'s26', :'code26')) - 'session_id', '{"status": 200, "verified": true}',
+          'after the reset the right code verifies');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,10 +1,12 @@
 -- Hostile input: huge strings, NULLs, SQL, control characters, binary junk, emoji, identities
 -- that are not uuids. Each call must end in its documented error (the code and HTTP status of
--- the PGRST error, or of the returned body), write nothing, and leave the backend alive.
--- User H (e0000000-0000-4000-8000-00000000000e) has SMS codes on and a pending session S;
--- user N (f0000000-0000-4000-8000-00000000000f) has them off; user G (90000000-...09) has a session too.
+-- the PGRST error, or of the returned body), write nothing, and leave the backend alive. A
+-- hostile provider hint is no error: it is dropped, and the send goes ahead without it.
+-- User H (e0000000-0000-4000-8000-00000000000e) has SMS codes on and a pending session S in its
+-- login "h"; user N (f0000000-0000-4000-8000-00000000000f) has them off; user G (90000000-...09)
+-- has a session too.
 BEGIN;
-SELECT plan(77);
+SELECT plan(101);
 
 --------------------------------------------------------------------------------------------
 -- Helpers
@@ -47,23 +49,50 @@ BEGIN
     RETURN result || jsonb_build_object('wrote', pg_temp.state() IS DISTINCT FROM before);
 END $$;
 
--- H calls, as authenticated, from a plain address.
+-- H calls, as authenticated, from its login "h" and a plain address.
 CREATE FUNCTION pg_temp.as_h(call text) RETURNS jsonb LANGUAGE sql AS $$
-    SELECT pg_temp.attempt('authenticated', '{"sub": "e0000000-0000-4000-8000-00000000000e", "role": "authenticated"}',
+    SELECT pg_temp.attempt('authenticated',
+                           '{"sub": "e0000000-0000-4000-8000-00000000000e", "role": "authenticated", "session_id": "h"}',
                            '{"x-forwarded-for": "198.51.100.80"}', call)
 $$;
+-- H sends with a hint, in a subtransaction that is then rolled back: the answer's status and the
+-- hint the queued message carries (H's cooldown is lifted inside, and undone with the rest).
+CREATE FUNCTION pg_temp.h_sends_with_hint(hint text) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    r      jsonb;
+    result jsonb;
+BEGIN
+    BEGIN
+        PERFORM set_config('sms_otp.resend_cooldown', '0', true);
+        r := pg_temp.request('authenticated',
+                             '{"sub": "e0000000-0000-4000-8000-00000000000e", "role": "authenticated", "session_id": "h"}',
+                             '{"x-forwarded-for": "198.51.100.80"}', format('sms_otp.otp_send(provider_hint => %L)', hint));
+        SELECT jsonb_build_object('status', r -> 'status', 'queued', count(o.id), 'provider_hint', max(o.provider_hint))
+        INTO result
+        FROM sms_otp.sms_outbox o WHERE o.session_id = (r #>> '{body,session_id}')::uuid;
+        RAISE EXCEPTION 'undo';
+    EXCEPTION WHEN raise_exception THEN
+        NULL;
+    END;
+    RETURN result;
+END $$;
 
 --------------------------------------------------------------------------------------------
 -- Fixtures
 --------------------------------------------------------------------------------------------
-INSERT INTO sms_otp.api_integrations (name, kind, priority) VALUES ('console', 'console', 10);
+-- Wrong codes are counted in shared memory, which outlives this file's rolled-back transaction.
+SELECT sms_otp._guess_forget(NULL, u, true)
+FROM unnest(ARRAY['e0000000-0000-4000-8000-00000000000e', 'f0000000-0000-4000-8000-00000000000f',
+                  '90000000-0000-4000-8000-000000000009']::uuid[]) AS u;
+-- The one provider may be picked by a hint: hints that nearly name it must still be dropped.
+INSERT INTO sms_otp.api_integrations (name, kind, priority, selectable) VALUES ('console', 'console', 10, true);
 INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled) VALUES
     ('e0000000-0000-4000-8000-00000000000e', '+14155550180', true),
     ('f0000000-0000-4000-8000-00000000000f', '+14155550181', false),
     ('90000000-0000-4000-8000-000000000009', '+14155550182', true);
 SELECT pg_temp.as_h('sms_otp.otp_send()') #>> '{body,session_id}' AS s \gset
-SELECT pg_temp.attempt('authenticated', '{"sub": "90000000-0000-4000-8000-000000000009"}', '{"x-forwarded-for": "198.51.100.82"}',
-                       'sms_otp.otp_send()') #>> '{body,session_id}' AS other_session \gset
+SELECT pg_temp.attempt('authenticated', '{"sub": "90000000-0000-4000-8000-000000000009", "session_id": "g"}',
+                       '{"x-forwarded-for": "198.51.100.82"}', 'sms_otp.otp_send()') #>> '{body,session_id}' AS other_session \gset
 SELECT pg_temp.state() AS setup_state, pg_backend_pid() AS pid \gset
 
 --------------------------------------------------------------------------------------------
@@ -97,14 +126,17 @@ INSERT INTO bad_hint VALUES
     ('a name and a newline', E'console\n'),
     ('control characters', E'\x01\x02\x1b'),
     ('emoji', '📡');
-SELECT is(pg_temp.as_h(format('sms_otp.otp_send(provider_hint => %L)', hint)),
-          '{"status": 400, "code": "unknown_provider", "wrote": false}', 'otp_send provider_hint: ' || label)
+-- A hint names a selectable provider exactly or is dropped: the send goes ahead, in the
+-- configured order, and the queued message carries no hint.
+SELECT is(pg_temp.h_sends_with_hint(hint), '{"status": 200, "queued": 1, "provider_hint": null}',
+          'otp_send provider_hint: ' || label || ' is dropped')
 FROM bad_hint;
 
 -- NULL arguments are the defaults: H is cooling down, N has SMS codes off.
 SELECT is(pg_temp.as_h('sms_otp.otp_send(NULL, NULL)') - 'body',
           '{"status": 429, "code": "rate_limited", "wrote": false}', 'otp_send(NULL, NULL): the defaults, here a rate limit');
-SELECT is(pg_temp.attempt('authenticated', '{"sub": "f0000000-0000-4000-8000-00000000000f"}', NULL, 'sms_otp.otp_send(NULL, NULL)'),
+SELECT is(pg_temp.attempt('authenticated', '{"sub": "f0000000-0000-4000-8000-00000000000f", "session_id": "n"}', NULL,
+                          'sms_otp.otp_send(NULL, NULL)'),
           '{"status": 409, "code": "otp_not_enabled", "wrote": false}', 'otp_send(NULL, NULL) for a user with SMS codes off');
 
 --------------------------------------------------------------------------------------------
@@ -138,6 +170,9 @@ SELECT is(pg_temp.as_h($$sms_otp.otp_verify(gen_random_uuid(), '123456')$$),
           '{"status": 404, "code": "session_not_found", "wrote": false}', 'otp_verify: a session that does not exist');
 SELECT is(pg_temp.as_h(format('sms_otp.otp_verify(%L, %L)', :'other_session', '123456')),
           '{"status": 404, "code": "session_not_found", "wrote": false}', 'otp_verify: another user''s session');
+SELECT is(pg_temp.attempt('authenticated', '{"sub": "e0000000-0000-4000-8000-00000000000e", "session_id": "h2"}', NULL,
+                          format('sms_otp.otp_verify(%L, %L)', :'s', '123456')),
+          '{"status": 404, "code": "session_not_found", "wrote": false}', 'otp_verify: H''s session, from another login of H');
 -- Not a uuid: the cast fails before the function runs (PostgREST answers 400 for 22P02).
 SELECT is(pg_temp.as_h(format('sms_otp.otp_verify(%L, %L)', v, '123456')),
           '{"sqlstate": "22P02", "wrote": false}', 'otp_verify session_id: ' || label)
@@ -147,7 +182,8 @@ FROM (VALUES ('not a uuid', 'not-a-uuid'),
              ('emoji', '😀')) AS v(label, v);
 
 --------------------------------------------------------------------------------------------
--- Claims that name no user: every API call is 401, the identity is NULL, nothing is verified
+-- Claims that name no user: every API call is 401, the identity is NULL, nothing is verified,
+-- whether or not a login claim stands beside them
 --------------------------------------------------------------------------------------------
 CREATE TEMP TABLE bad_claims (label text, claims jsonb);
 INSERT INTO bad_claims VALUES
@@ -167,6 +203,8 @@ INSERT INTO bad_claims VALUES
     ('claims that are an array', '["e0000000-0000-4000-8000-00000000000e"]'),
     ('claims that are a string', '"e0000000-0000-4000-8000-00000000000e"'),
     ('claims that are JSON null', 'null');
+INSERT INTO bad_claims SELECT label || ', with a login claim', claims || '{"session_id": "h"}'
+FROM bad_claims WHERE jsonb_typeof(claims) = 'object' AND octet_length(claims::text) < 1000;
 SELECT is(jsonb_build_array(
               pg_temp.attempt('authenticated', claims, NULL, 'sms_otp.otp_send()'),
               pg_temp.attempt('authenticated', claims, NULL, format('sms_otp.otp_verify(%L, %L)', :'s', '123456')),
@@ -180,6 +218,52 @@ SELECT is(jsonb_build_array(
             {"status": 200, "code": null, "body": false, "wrote": false}]',
           'claims with ' || label || ': send, verify and status 401; no user id; not verified')
 FROM bad_claims;
+
+--------------------------------------------------------------------------------------------
+-- Login claims that name no login: H is refused (401 no_login_session), and is not verified
+--------------------------------------------------------------------------------------------
+CREATE TEMP TABLE bad_login (label text, login jsonb);
+INSERT INTO bad_login VALUES
+    ('empty', '""'),
+    ('JSON null', 'null'),
+    ('a boolean', 'true'),
+    ('an object', '{"id": "h"}'),
+    ('an array', '["h"]');
+SELECT is(jsonb_build_array(
+              pg_temp.attempt('authenticated', c, NULL, 'sms_otp.otp_send()'),
+              pg_temp.attempt('authenticated', c, NULL, format('sms_otp.otp_verify(%L, %L)', :'s', '123456')),
+              pg_temp.attempt('authenticated', c, NULL, 'sms_otp.otp_status()'),
+              pg_temp.attempt('authenticated', c, NULL, 'sms_otp.otp_is_verified()')),
+          '[{"status": 401, "code": "no_login_session", "wrote": false},
+            {"status": 401, "code": "no_login_session", "wrote": false},
+            {"status": 401, "code": "no_login_session", "wrote": false},
+            {"status": 200, "code": null, "body": false, "wrote": false}]',
+          'a login claim that is ' || label || ': send, verify and status 401 no_login_session; not verified')
+FROM bad_login, jsonb_build_object('sub', 'e0000000-0000-4000-8000-00000000000e', 'session_id', login) AS c;
+-- Claims over 16 kB are not read at all: a long login claim costs H the user id too.
+SELECT is(jsonb_build_array(
+              pg_temp.attempt('authenticated', c, NULL, 'sms_otp.otp_send()'),
+              pg_temp.attempt('authenticated', c, NULL, format('sms_otp.otp_verify(%L, %L)', :'s', '123456')),
+              pg_temp.attempt('authenticated', c, NULL, 'sms_otp.current_user_id()')),
+          '[{"status": 401, "code": "not_authenticated", "wrote": false},
+            {"status": 401, "code": "not_authenticated", "wrote": false},
+            {"status": 200, "code": null, "body": null, "wrote": false}]',
+          'a 20,000-character login claim: the claims are too long to read, so no user')
+FROM jsonb_build_object('sub', 'e0000000-0000-4000-8000-00000000000e', 'session_id', repeat('h', 20000)) AS c;
+
+-- Logins that are H's login "h" written another way are other logins: S is not theirs to verify.
+CREATE TEMP TABLE near_login (label text, login jsonb);
+INSERT INTO near_login VALUES
+    ('in capitals', '"H"'),
+    ('with a trailing space', '"h "'),
+    ('with a newline', to_jsonb(E'h\n'::text)),
+    ('with a no-break space', to_jsonb('h' || chr(160))),
+    ('SQL', to_jsonb($$h' OR '1'='1$$::text)),
+    ('a number', '0');
+SELECT is(pg_temp.attempt('authenticated', jsonb_build_object('sub', 'e0000000-0000-4000-8000-00000000000e', 'session_id', login),
+                          NULL, format('sms_otp.otp_verify(%L, %L)', :'s', '123456')),
+          '{"status": 404, "code": "session_not_found", "wrote": false}', 'otp_verify of S from the login "h" ' || label)
+FROM near_login;
 
 --------------------------------------------------------------------------------------------
 -- X-Forwarded-For that is no address: the connection address is used, and sends still work
@@ -201,7 +285,7 @@ SELECT is(pg_temp.attempt('authenticated', '{"sub": "e0000000-0000-4000-8000-000
           jsonb_build_object('status', 200, 'code', NULL, 'body', to_jsonb(inet_client_addr()), 'wrote', false),
           'X-Forwarded-For ' || label || ': client_ip() is the connection address')
 FROM bad_xff;
-SELECT is(pg_temp.attempt('authenticated', '{"sub": "e0000000-0000-4000-8000-00000000000e"}',
+SELECT is(pg_temp.attempt('authenticated', '{"sub": "e0000000-0000-4000-8000-00000000000e", "session_id": "h"}',
                           jsonb_build_object('x-forwarded-for', repeat('1.2.3.4,', 12500)), 'sms_otp.otp_send()') - 'body',
           '{"status": 429, "code": "rate_limited", "wrote": false}',
           'otp_send behind a 100,000-character X-Forwarded-For reaches its rate limit check');

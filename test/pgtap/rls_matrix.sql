@@ -1,28 +1,45 @@
--- Who may do what: every client role (anon without claims, user A, user B, the service role)
--- against every table and every operation, the columns no client may read, the function grants,
--- SECURITY DEFINER hygiene, the contract indexes and RLS on every table.
--- Users: A = a0000000-0000-4000-8000-00000000000a, B = b0000000-0000-4000-8000-00000000000b,
--- C = c0000000-0000-4000-8000-00000000000c (rows nobody but the service role may see).
+-- Who may do what (docs/security.md, "Row-level security matrix"): every client role (anon
+-- without claims, a user before and after the SMS step of the login in the token, a user without
+-- SMS codes, the service role) against every table and every operation; the columns no client
+-- may read; the function grants, SECURITY DEFINER hygiene, the policies, the contract indexes and
+-- RLS on every table.
+-- Users: A = a0000000-0000-4000-8000-00000000000a (codes on; logins a-pending, a-stale, a-done),
+-- B = b0000000-0000-4000-8000-00000000000b (codes on; login b-done),
+-- C = c0000000-0000-4000-8000-00000000000c (codes off; login c-1, verified while codes were on).
+-- A login "passed" when it has a session verified within sms_otp.verified_ttl (12 h).
 BEGIN;
-SELECT plan(145);
+SELECT plan(184);
 
 --------------------------------------------------------------------------------------------
 -- Fixtures, written by the superuser (the extension's owner, as the worker is)
 --------------------------------------------------------------------------------------------
-INSERT INTO sms_otp.api_integrations (name, kind, priority, sender, credentials) VALUES
-    ('primary', 'twilio', 10, '+15005550006', '{"account_sid": "AC0", "auth_token": "tok"}'),
-    ('fallback', 'console', 20, NULL, '{}');
+-- Wrong codes are counted in shared memory, which outlives this file's rolled-back
+-- transaction: start these users from a clean count.
+SELECT sms_otp._guess_forget(NULL, u, true)
+FROM unnest(ARRAY['a0000000-0000-4000-8000-00000000000a', 'b0000000-0000-4000-8000-00000000000b',
+                  'c0000000-0000-4000-8000-00000000000c', 'd0000000-0000-4000-8000-00000000000d']::uuid[]) AS u;
+
+INSERT INTO sms_otp.api_integrations (name, kind, priority, sender, credentials, selectable) VALUES
+    ('primary', 'twilio', 10, '+15005550006', '{"account_sid": "AC0", "auth_token": "tok"}', true),
+    ('fallback', 'console', 20, NULL, '{}', false);
 INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled, preferred_provider) VALUES
     ('a0000000-0000-4000-8000-00000000000a', '+14155550101', true, 'primary'),
     ('b0000000-0000-4000-8000-00000000000b', '+14155550102', true, NULL),
     ('c0000000-0000-4000-8000-00000000000c', '+14155550103', false, NULL);
--- Sessions: A 2, B 1, C 1.
-INSERT INTO sms_otp.sms_otp_sessions (user_id, phone, max_attempts, code_hash, expires_at, resend_available_at)
-SELECT v.u::uuid, v.p, 5, sha256(convert_to(v.u || v.n, 'UTF8')), now() + interval '5 min', now() + interval '30 s'
-FROM (VALUES ('a0000000-0000-4000-8000-00000000000a', '+14155550101', 1),
-             ('a0000000-0000-4000-8000-00000000000a', '+14155550101', 2),
-             ('b0000000-0000-4000-8000-00000000000b', '+14155550102', 1),
-             ('c0000000-0000-4000-8000-00000000000c', '+14155550103', 1)) AS v(u, p, n);
+-- Sessions: A 3 (one per login), B 1, C 1; every column a client must not read is filled in.
+INSERT INTO sms_otp.sms_otp_sessions (id, user_id, phone, client_ip, client_net, login_session, provider_name,
+                                      provider_session_id, status, max_attempts, code_hash, outbox_id,
+                                      created_at, expires_at, resend_available_at, verified_at)
+SELECT v.id::uuid, v.u::uuid, v.p, '198.51.100.9', '198.51.100.9/32', v.login, 'primary', 'SM' || v.login, v.status, 5,
+       CASE WHEN v.status = 'pending' THEN sha256(convert_to(v.id, 'UTF8')) END, NULL,
+       now() - v.age, now() - v.age + interval '5 min', now() - v.age + interval '30 s',
+       CASE WHEN v.status = 'verified' THEN now() - v.age + interval '20 s' END
+FROM (VALUES ('aaaaaaaa-0000-4000-8000-000000000001', 'a0000000-0000-4000-8000-00000000000a', '+14155550101', 'a-pending', 'pending', interval '0'),
+             ('aaaaaaaa-0000-4000-8000-000000000002', 'a0000000-0000-4000-8000-00000000000a', '+14155550101', 'a-stale', 'verified', interval '13 hours'),
+             ('aaaaaaaa-0000-4000-8000-000000000003', 'a0000000-0000-4000-8000-00000000000a', '+14155550101', 'a-done', 'verified', interval '2 min'),
+             ('bbbbbbbb-0000-4000-8000-000000000001', 'b0000000-0000-4000-8000-00000000000b', '+14155550102', 'b-done', 'verified', interval '2 min'),
+             ('cccccccc-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-00000000000c', '+14155550103', 'c-1', 'verified', interval '2 min'))
+     AS v(id, u, p, login, status, age);
 -- Log: A 1, B 2, C 1, and one message to nobody's account.
 INSERT INTO sms_otp.sms_messages_log (user_id, "to", type, text, provider_name, status_code) VALUES
     ('a0000000-0000-4000-8000-00000000000a', '+14155550101', 'otp', 'Your code is ######', 'primary', 201),
@@ -30,11 +47,10 @@ INSERT INTO sms_otp.sms_messages_log (user_id, "to", type, text, provider_name, 
     ('b0000000-0000-4000-8000-00000000000b', '+14155550102', 'transactional', 'Your order shipped', 'primary', 201),
     ('c0000000-0000-4000-8000-00000000000c', '+14155550103', 'promo', 'Sale!', 'fallback', 200),
     (NULL, '+14155550104', 'transactional', 'Welcome', 'fallback', 200);
-INSERT INTO sms_otp.sms_outbox (kind, user_id, session_id, "to", body)
-SELECT 'otp', s.user_id, s.id, s.phone, 'Your verification code is 123456.'
-FROM sms_otp.sms_otp_sessions s WHERE s.user_id = 'a0000000-0000-4000-8000-00000000000a' ORDER BY s.id LIMIT 1;
-INSERT INTO sms_otp.sms_outbox (kind, user_id, "to", body) VALUES
-    ('transactional', 'b0000000-0000-4000-8000-00000000000b', '+14155550102', 'Your order shipped');
+INSERT INTO sms_otp.sms_outbox (kind, user_id, session_id, "to", body) VALUES
+    ('otp', 'a0000000-0000-4000-8000-00000000000a', 'aaaaaaaa-0000-4000-8000-000000000001', '+14155550101',
+     'Your verification code is 123456.'),
+    ('transactional', 'b0000000-0000-4000-8000-00000000000b', NULL, '+14155550102', 'Your order shipped');
 INSERT INTO sms_otp.user_lockouts (user_id, failures) VALUES ('a0000000-0000-4000-8000-00000000000a', 2);
 
 -- What the tables hold before any client role touches them; compared once anon and the users
@@ -53,8 +69,49 @@ FROM unnest(ARRAY['sms_otp.sms_otp_sessions', 'sms_otp.sms_messages_log', 'sms_o
                   'sms_otp.api_integrations', 'sms_otp.sms_outbox', 'sms_otp.user_lockouts',
                   'sms_otp._secret']::regclass[]) AS tbl;
 
+-- Every write a client might try, aimed at A's rows (or at rows A would like to exist). No
+-- client role holds INSERT, UPDATE or DELETE on any table: each is "permission denied", whoever
+-- asks and whatever the policies would have allowed.
+CREATE TEMP TABLE client_writes (n int, label text, stmt text);
+INSERT INTO client_writes VALUES
+    (1, 'INSERT sms_otp_sessions (a verified session for A)',
+     $$INSERT INTO sms_otp.sms_otp_sessions (user_id, phone, login_session, max_attempts, status, expires_at, resend_available_at, verified_at)
+       VALUES ('a0000000-0000-4000-8000-00000000000a', '+14155550101', 'a-pending', 5, 'verified', now() + interval '5 min', now(), now())$$),
+    (2, 'INSERT sms_messages_log', $$INSERT INTO sms_otp.sms_messages_log (user_id, "to", type, text)
+                                     VALUES ('a0000000-0000-4000-8000-00000000000a', '+14155550101', 'otp', 'x')$$),
+    (3, 'INSERT user_contact_settings', $$INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled)
+                                          VALUES ('d0000000-0000-4000-8000-00000000000d', '+14155550105', false)$$),
+    (4, 'INSERT api_integrations', $$INSERT INTO sms_otp.api_integrations (name, kind) VALUES ('evil', 'console')$$),
+    (5, 'INSERT sms_outbox', $$INSERT INTO sms_otp.sms_outbox (kind, user_id, "to", body)
+                               VALUES ('otp', 'a0000000-0000-4000-8000-00000000000a', '+15555550000', 'x')$$),
+    (6, 'INSERT user_lockouts', $$INSERT INTO sms_otp.user_lockouts (user_id) VALUES ('d0000000-0000-4000-8000-00000000000d')$$),
+    (7, 'INSERT _secret', $$INSERT INTO sms_otp._secret (id, key) VALUES (true, '\x00')$$),
+    (8, 'UPDATE sms_otp_sessions (A''s, to verified)',
+     $$UPDATE sms_otp.sms_otp_sessions SET status = 'verified', verified_at = now(), attempts = 0
+       WHERE user_id = 'a0000000-0000-4000-8000-00000000000a'$$),
+    (9, 'UPDATE sms_messages_log', $$UPDATE sms_otp.sms_messages_log SET text = 'x' WHERE user_id = 'a0000000-0000-4000-8000-00000000000a'$$),
+    (10, 'UPDATE user_contact_settings (A''s: codes off, another phone)',
+     $$UPDATE sms_otp.user_contact_settings SET otp_enabled = false, phone = '+14155550199'
+       WHERE user_id = 'a0000000-0000-4000-8000-00000000000a'$$),
+    (11, 'UPDATE api_integrations', $$UPDATE sms_otp.api_integrations SET base_url = 'https://attacker.example', selectable = true$$),
+    (12, 'UPDATE sms_outbox', $$UPDATE sms_otp.sms_outbox SET "to" = '+15555550000'$$),
+    (13, 'UPDATE user_lockouts', $$UPDATE sms_otp.user_lockouts SET failures = 0, locked_until = NULL$$),
+    (14, 'UPDATE _secret', $$UPDATE sms_otp._secret SET key = '\x00'$$),
+    (15, 'DELETE sms_otp_sessions', $$DELETE FROM sms_otp.sms_otp_sessions WHERE user_id = 'a0000000-0000-4000-8000-00000000000a'$$),
+    (16, 'DELETE sms_messages_log', $$DELETE FROM sms_otp.sms_messages_log WHERE user_id = 'a0000000-0000-4000-8000-00000000000a'$$),
+    (17, 'DELETE user_contact_settings (A''s)', $$DELETE FROM sms_otp.user_contact_settings WHERE user_id = 'a0000000-0000-4000-8000-00000000000a'$$),
+    (18, 'DELETE api_integrations', 'DELETE FROM sms_otp.api_integrations'),
+    (19, 'DELETE sms_outbox', 'DELETE FROM sms_otp.sms_outbox'),
+    (20, 'DELETE user_lockouts', 'DELETE FROM sms_otp.user_lockouts'),
+    (21, 'DELETE _secret', 'DELETE FROM sms_otp._secret');
+-- The columns of sms_otp_sessions no client may read (code, phone, addresses, login, provider ids).
+CREATE TEMP TABLE hidden_session_columns (col name);
+INSERT INTO hidden_session_columns VALUES
+    ('code_hash'), ('phone'), ('client_ip'), ('client_net'), ('login_session'), ('provider_session_id'), ('outbox_id');
+GRANT SELECT ON client_writes, hidden_session_columns TO PUBLIC;
+
 --------------------------------------------------------------------------------------------
--- anon: no claims. Sees nothing, writes nothing.
+-- anon: no claims. Sees no row, reads no hidden column, writes nothing.
 --------------------------------------------------------------------------------------------
 SET ROLE anon;
 SET request.jwt.claims = '';
@@ -62,189 +119,130 @@ SET request.jwt.claims = '';
 SELECT is(count(*)::int, 0, 'anon: SELECT sms_otp_sessions returns no rows') FROM sms_otp.sms_otp_sessions;
 SELECT is(count(*)::int, 0, 'anon: SELECT sms_messages_log returns no rows') FROM sms_otp.sms_messages_log;
 SELECT is(count(*)::int, 0, 'anon: SELECT user_contact_settings returns no rows') FROM sms_otp.user_contact_settings;
-SELECT is(count(*)::int, 0, 'anon: SELECT api_integrations (public columns) returns no rows')
-FROM (SELECT id, name, kind, priority, enabled FROM sms_otp.api_integrations) AS t;
-SELECT is(count(*)::int, 0, 'anon: SELECT sms_outbox (public columns) returns no rows')
-FROM (SELECT id, kind, user_id, "to", status FROM sms_otp.sms_outbox) AS t;
+SELECT throws_ok('SELECT id, name, kind, priority, enabled FROM sms_otp.api_integrations', '42501', NULL,
+                 'anon: SELECT api_integrations is denied');
+SELECT throws_ok('SELECT id, kind, user_id, status FROM sms_otp.sms_outbox', '42501', NULL, 'anon: SELECT sms_outbox is denied');
 SELECT throws_ok('SELECT user_id, failures FROM sms_otp.user_lockouts', '42501', NULL, 'anon: SELECT user_lockouts is denied');
 SELECT throws_ok('SELECT id FROM sms_otp._secret', '42501', NULL, 'anon: SELECT _secret is denied');
 
-SELECT throws_ok('SELECT code_hash FROM sms_otp.sms_otp_sessions', '42501', NULL, 'anon: sms_otp_sessions.code_hash is not readable');
+SELECT throws_ok(format('SELECT %I FROM sms_otp.sms_otp_sessions', col), '42501', NULL,
+                 format('anon: sms_otp_sessions.%s is not readable', col))
+FROM hidden_session_columns;
 SELECT throws_ok('SELECT credentials FROM sms_otp.api_integrations', '42501', NULL, 'anon: api_integrations.credentials is not readable');
 SELECT throws_ok('SELECT body FROM sms_otp.sms_outbox', '42501', NULL, 'anon: sms_outbox.body is not readable');
 
-SELECT throws_ok($$INSERT INTO sms_otp.sms_otp_sessions (user_id, phone, max_attempts, status, expires_at, resend_available_at)
-                   VALUES ('a0000000-0000-4000-8000-00000000000a', '+14155550101', 5, 'verified', now() + interval '5 min', now())$$,
-                 '42501', NULL, 'anon: INSERT sms_otp_sessions violates RLS');
-SELECT throws_ok($$INSERT INTO sms_otp.sms_messages_log ("to", type, text) VALUES ('+14155550101', 'otp', 'x')$$,
-                 '42501', NULL, 'anon: INSERT sms_messages_log violates RLS');
-SELECT throws_ok($$INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled)
-                   VALUES ('d0000000-0000-4000-8000-00000000000d', '+14155550105', false)$$,
-                 '42501', NULL, 'anon: INSERT user_contact_settings violates RLS');
-SELECT throws_ok($$INSERT INTO sms_otp.api_integrations (name, kind) VALUES ('evil', 'console')$$,
-                 '42501', NULL, 'anon: INSERT api_integrations violates RLS');
-SELECT throws_ok($$INSERT INTO sms_otp.sms_outbox (kind, "to", body) VALUES ('promo', '+14155550101', 'x')$$,
-                 '42501', NULL, 'anon: INSERT sms_outbox is denied');
-SELECT throws_ok($$INSERT INTO sms_otp.user_lockouts (user_id) VALUES ('d0000000-0000-4000-8000-00000000000d')$$,
-                 '42501', NULL, 'anon: INSERT user_lockouts is denied');
-SELECT throws_ok($$INSERT INTO sms_otp._secret (id, key) VALUES (true, '\x00')$$,
-                 '42501', NULL, 'anon: INSERT _secret is denied');
-
-WITH changed AS (UPDATE sms_otp.sms_otp_sessions SET status = 'verified', verified_at = now() RETURNING 1)
-SELECT is(count(*)::int, 0, 'anon: UPDATE sms_otp_sessions changes no row') FROM changed;
-WITH changed AS (UPDATE sms_otp.sms_messages_log SET text = 'x' RETURNING 1)
-SELECT is(count(*)::int, 0, 'anon: UPDATE sms_messages_log changes no row') FROM changed;
-WITH changed AS (UPDATE sms_otp.user_contact_settings SET otp_enabled = false RETURNING 1)
-SELECT is(count(*)::int, 0, 'anon: UPDATE user_contact_settings changes no row') FROM changed;
-WITH changed AS (UPDATE sms_otp.api_integrations SET enabled = false RETURNING 1)
-SELECT is(count(*)::int, 0, 'anon: UPDATE api_integrations changes no row') FROM changed;
-SELECT throws_ok($$UPDATE sms_otp.sms_outbox SET status = 'cancelled'$$, '42501', NULL, 'anon: UPDATE sms_outbox is denied');
-SELECT throws_ok($$UPDATE sms_otp.user_lockouts SET failures = 0$$, '42501', NULL, 'anon: UPDATE user_lockouts is denied');
-SELECT throws_ok($$UPDATE sms_otp._secret SET key = '\x00'$$, '42501', NULL, 'anon: UPDATE _secret is denied');
-
-SELECT throws_ok('DELETE FROM sms_otp.sms_otp_sessions', '42501', NULL, 'anon: DELETE sms_otp_sessions is denied');
-SELECT throws_ok('DELETE FROM sms_otp.sms_messages_log', '42501', NULL, 'anon: DELETE sms_messages_log is denied');
-WITH gone AS (DELETE FROM sms_otp.user_contact_settings RETURNING 1)
-SELECT is(count(*)::int, 0, 'anon: DELETE user_contact_settings removes no row') FROM gone;
-WITH gone AS (DELETE FROM sms_otp.api_integrations RETURNING 1)
-SELECT is(count(*)::int, 0, 'anon: DELETE api_integrations removes no row') FROM gone;
-SELECT throws_ok('DELETE FROM sms_otp.sms_outbox', '42501', NULL, 'anon: DELETE sms_outbox is denied');
-SELECT throws_ok('DELETE FROM sms_otp.user_lockouts', '42501', NULL, 'anon: DELETE user_lockouts is denied');
-SELECT throws_ok('DELETE FROM sms_otp._secret', '42501', NULL, 'anon: DELETE _secret is denied');
+SELECT throws_ok(stmt, '42501', NULL, 'anon: ' || label || ' is denied') FROM client_writes ORDER BY n;
 
 --------------------------------------------------------------------------------------------
--- authenticated as A: reads A's rows of the three user tables, nothing else, writes nothing
+-- authenticated as A: what a token reads depends on its login (the session_id claim)
 --------------------------------------------------------------------------------------------
 RESET ROLE;
 SET ROLE authenticated;
-SET request.jwt.claims = '{"sub": "a0000000-0000-4000-8000-00000000000a", "role": "authenticated"}';
 
-SELECT is(array_agg(user_id::text ORDER BY id), ARRAY['a0000000-0000-4000-8000-00000000000a',
-                                                      'a0000000-0000-4000-8000-00000000000a'],
-          'user A: SELECT sms_otp_sessions returns exactly A''s 2 rows') FROM sms_otp.sms_otp_sessions;
+-- A token without the login claim is no login: not even A's sessions.
+SET request.jwt.claims = '{"sub": "a0000000-0000-4000-8000-00000000000a", "role": "authenticated"}';
+SELECT is(count(*)::int, 0, 'user A without a login claim: no sessions') FROM sms_otp.sms_otp_sessions;
+SELECT is(count(*)::int, 0, 'user A without a login claim: no log rows') FROM sms_otp.sms_messages_log;
+SELECT is(count(*)::int, 0, 'user A without a login claim: no contact settings') FROM sms_otp.user_contact_settings;
+
+-- A new login that has asked for nothing yet.
+SET request.jwt.claims = '{"sub": "a0000000-0000-4000-8000-00000000000a", "role": "authenticated", "session_id": "a-new"}';
+SELECT is(count(*)::int, 0, 'user A, a new login: no sessions (those of A''s other logins stay out of sight)')
+FROM sms_otp.sms_otp_sessions;
+SELECT is(count(*)::int, 0, 'user A, a new login: no log rows') FROM sms_otp.sms_messages_log;
+SELECT is(count(*)::int, 0, 'user A, a new login: no contact settings') FROM sms_otp.user_contact_settings;
+
+-- Before the SMS step: the sessions of this login alone.
+SET request.jwt.claims = '{"sub": "a0000000-0000-4000-8000-00000000000a", "role": "authenticated", "session_id": "a-pending"}';
+SELECT is(array_agg(id::text ORDER BY id), ARRAY['aaaaaaaa-0000-4000-8000-000000000001'],
+          'user A before the SMS step: SELECT sms_otp_sessions returns this login''s session only') FROM sms_otp.sms_otp_sessions;
+SELECT is(count(*)::int, 0, 'user A before the SMS step: no log rows') FROM sms_otp.sms_messages_log;
+SELECT is(count(*)::int, 0, 'user A before the SMS step: no contact settings (the full phone number)')
+FROM sms_otp.user_contact_settings;
+
+-- A verification older than sms_otp.verified_ttl is a step no longer passed.
+SET request.jwt.claims = '{"sub": "a0000000-0000-4000-8000-00000000000a", "role": "authenticated", "session_id": "a-stale"}';
+SELECT is(array_agg(id::text ORDER BY id), ARRAY['aaaaaaaa-0000-4000-8000-000000000002'],
+          'user A, verified 13 h ago (past verified_ttl): this login''s session only') FROM sms_otp.sms_otp_sessions;
+SELECT is(count(*)::int, 0, 'user A, verified 13 h ago: no log rows') FROM sms_otp.sms_messages_log;
+SELECT is(count(*)::int, 0, 'user A, verified 13 h ago: no contact settings') FROM sms_otp.user_contact_settings;
+
+-- Login strings are not global: B's verified login named in A's token opens nothing of A's.
+SET request.jwt.claims = '{"sub": "a0000000-0000-4000-8000-00000000000a", "role": "authenticated", "session_id": "b-done"}';
+SELECT is(count(*)::int + (SELECT count(*)::int FROM sms_otp.sms_messages_log), 0,
+          'user A under the login id of B''s verified login: no sessions, no log rows') FROM sms_otp.sms_otp_sessions;
+
+-- After the SMS step: every own row of the three user tables, nothing of anyone else.
+SET request.jwt.claims = '{"sub": "a0000000-0000-4000-8000-00000000000a", "role": "authenticated", "session_id": "a-done"}';
+SELECT is(array_agg(id::text ORDER BY id), ARRAY['aaaaaaaa-0000-4000-8000-000000000001', 'aaaaaaaa-0000-4000-8000-000000000002',
+                                                 'aaaaaaaa-0000-4000-8000-000000000003'],
+          'user A after the SMS step: SELECT sms_otp_sessions returns A''s 3 sessions, of every login') FROM sms_otp.sms_otp_sessions;
 SELECT is(array_agg(user_id::text ORDER BY id), ARRAY['a0000000-0000-4000-8000-00000000000a'],
-          'user A: SELECT sms_messages_log returns exactly A''s row') FROM sms_otp.sms_messages_log;
+          'user A after the SMS step: SELECT sms_messages_log returns exactly A''s row') FROM sms_otp.sms_messages_log;
 SELECT is(array_agg(user_id::text), ARRAY['a0000000-0000-4000-8000-00000000000a'],
-          'user A: SELECT user_contact_settings returns exactly A''s row') FROM sms_otp.user_contact_settings;
-SELECT is(count(*)::int, 0, 'user A: SELECT api_integrations (public columns) returns no rows')
-FROM (SELECT id, name, kind, priority, enabled FROM sms_otp.api_integrations) AS t;
-SELECT is(count(*)::int, 0, 'user A: SELECT sms_outbox (public columns) returns no rows, not even A''s')
-FROM (SELECT id, kind, user_id, "to", status FROM sms_otp.sms_outbox) AS t;
+          'user A after the SMS step: SELECT user_contact_settings returns exactly A''s row') FROM sms_otp.user_contact_settings;
+SELECT lives_ok($$SELECT id, user_id, provider_name, status, attempts, max_attempts, expires_at, resend_available_at,
+                         created_at, sent_at, verified_at, updated_at FROM sms_otp.sms_otp_sessions$$,
+                'user A: the public columns of sms_otp_sessions are readable');
+SELECT throws_ok('SELECT id, name, kind, priority, enabled FROM sms_otp.api_integrations', '42501', NULL,
+                 'user A: SELECT api_integrations is denied');
+SELECT throws_ok('SELECT id, kind, user_id, status FROM sms_otp.sms_outbox', '42501', NULL,
+                 'user A: SELECT sms_outbox is denied, A''s own messages included');
 SELECT throws_ok('SELECT user_id, failures FROM sms_otp.user_lockouts', '42501', NULL, 'user A: SELECT user_lockouts is denied');
 SELECT throws_ok('SELECT id FROM sms_otp._secret', '42501', NULL, 'user A: SELECT _secret is denied');
 
-SELECT throws_ok('SELECT code_hash FROM sms_otp.sms_otp_sessions', '42501', NULL, 'user A: sms_otp_sessions.code_hash is not readable');
+SELECT throws_ok(format('SELECT %I FROM sms_otp.sms_otp_sessions', col), '42501', NULL,
+                 format('user A: sms_otp_sessions.%s is not readable, even after the SMS step', col))
+FROM hidden_session_columns;
 SELECT throws_ok('SELECT credentials FROM sms_otp.api_integrations', '42501', NULL, 'user A: api_integrations.credentials is not readable');
 SELECT throws_ok('SELECT body FROM sms_otp.sms_outbox', '42501', NULL, 'user A: sms_outbox.body is not readable');
 
-SELECT throws_ok($$INSERT INTO sms_otp.sms_otp_sessions (user_id, phone, max_attempts, status, expires_at, resend_available_at, verified_at)
-                   VALUES ('a0000000-0000-4000-8000-00000000000a', '+14155550101', 5, 'verified', now() + interval '5 min', now(), now())$$,
-                 '42501', NULL, 'user A: INSERT of an own verified session violates RLS');
-SELECT throws_ok($$INSERT INTO sms_otp.sms_messages_log (user_id, "to", type, text)
-                   VALUES ('a0000000-0000-4000-8000-00000000000a', '+14155550101', 'otp', 'x')$$,
-                 '42501', NULL, 'user A: INSERT sms_messages_log violates RLS');
-SELECT throws_ok($$INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled)
-                   VALUES ('d0000000-0000-4000-8000-00000000000d', '+14155550105', false)$$,
-                 '42501', NULL, 'user A: INSERT user_contact_settings violates RLS');
-SELECT throws_ok($$INSERT INTO sms_otp.api_integrations (name, kind) VALUES ('evil', 'console')$$,
-                 '42501', NULL, 'user A: INSERT api_integrations violates RLS');
-SELECT throws_ok($$INSERT INTO sms_otp.sms_outbox (kind, user_id, "to", body)
-                   VALUES ('otp', 'a0000000-0000-4000-8000-00000000000a', '+15555550000', 'x')$$,
-                 '42501', NULL, 'user A: INSERT sms_outbox is denied');
-SELECT throws_ok($$INSERT INTO sms_otp.user_lockouts (user_id) VALUES ('d0000000-0000-4000-8000-00000000000d')$$,
-                 '42501', NULL, 'user A: INSERT user_lockouts is denied');
-SELECT throws_ok($$INSERT INTO sms_otp._secret (id, key) VALUES (true, '\x00')$$,
-                 '42501', NULL, 'user A: INSERT _secret is denied');
+SELECT throws_ok(stmt, '42501', NULL, 'user A after the SMS step: ' || label || ' is denied') FROM client_writes ORDER BY n;
 
-WITH changed AS (UPDATE sms_otp.sms_otp_sessions SET status = 'verified', verified_at = now()
-                 WHERE user_id = 'a0000000-0000-4000-8000-00000000000a' RETURNING 1)
-SELECT is(count(*)::int, 0, 'user A: UPDATE of own sessions (to verified) changes no row') FROM changed;
-WITH changed AS (UPDATE sms_otp.sms_messages_log SET text = 'x' WHERE user_id = 'a0000000-0000-4000-8000-00000000000a' RETURNING 1)
-SELECT is(count(*)::int, 0, 'user A: UPDATE of own log rows changes no row') FROM changed;
-WITH changed AS (UPDATE sms_otp.user_contact_settings SET otp_enabled = false, phone = '+14155550199'
-                 WHERE user_id = 'a0000000-0000-4000-8000-00000000000a' RETURNING 1)
-SELECT is(count(*)::int, 0, 'user A: UPDATE of own contact settings (turning OTP off) changes no row') FROM changed;
-WITH changed AS (UPDATE sms_otp.api_integrations SET enabled = false RETURNING 1)
-SELECT is(count(*)::int, 0, 'user A: UPDATE api_integrations changes no row') FROM changed;
-SELECT throws_ok($$UPDATE sms_otp.sms_outbox SET "to" = '+15555550000'$$, '42501', NULL, 'user A: UPDATE sms_outbox is denied');
-SELECT throws_ok($$UPDATE sms_otp.user_lockouts SET failures = 0, locked_until = NULL$$, '42501', NULL, 'user A: UPDATE user_lockouts is denied');
-SELECT throws_ok($$UPDATE sms_otp._secret SET key = '\x00'$$, '42501', NULL, 'user A: UPDATE _secret is denied');
-
-SELECT throws_ok($$DELETE FROM sms_otp.sms_otp_sessions WHERE user_id = 'a0000000-0000-4000-8000-00000000000a'$$,
-                 '42501', NULL, 'user A: DELETE sms_otp_sessions is denied');
-SELECT throws_ok($$DELETE FROM sms_otp.sms_messages_log WHERE user_id = 'a0000000-0000-4000-8000-00000000000a'$$,
-                 '42501', NULL, 'user A: DELETE sms_messages_log is denied');
-WITH gone AS (DELETE FROM sms_otp.user_contact_settings WHERE user_id = 'a0000000-0000-4000-8000-00000000000a' RETURNING 1)
-SELECT is(count(*)::int, 0, 'user A: DELETE of own contact settings removes no row') FROM gone;
-WITH gone AS (DELETE FROM sms_otp.api_integrations RETURNING 1)
-SELECT is(count(*)::int, 0, 'user A: DELETE api_integrations removes no row') FROM gone;
-SELECT throws_ok('DELETE FROM sms_otp.sms_outbox', '42501', NULL, 'user A: DELETE sms_outbox is denied');
-SELECT throws_ok('DELETE FROM sms_otp.user_lockouts', '42501', NULL, 'user A: DELETE user_lockouts is denied');
-SELECT throws_ok('DELETE FROM sms_otp._secret', '42501', NULL, 'user A: DELETE _secret is denied');
+-- The step lasts sms_otp.verified_ttl: with 1 min, A's verification 100 s ago no longer counts.
+RESET ROLE;
+SET LOCAL sms_otp.verified_ttl = '1min';
+SET ROLE authenticated;
+SELECT is(array_agg(id::text ORDER BY id), ARRAY['aaaaaaaa-0000-4000-8000-000000000003'],
+          'user A with verified_ttl 1 min, verified 100 s ago: this login''s session only') FROM sms_otp.sms_otp_sessions;
+SELECT is(count(*)::int, 0, 'user A with verified_ttl 1 min, verified 100 s ago: no log rows') FROM sms_otp.sms_messages_log;
+RESET ROLE;
+RESET sms_otp.verified_ttl;
+SET ROLE authenticated;
 
 --------------------------------------------------------------------------------------------
--- authenticated as B: the same role, another token; A's rows stay out of sight and reach
+-- authenticated as B (passed the step): A's rows stay out of sight and out of reach
 --------------------------------------------------------------------------------------------
-SET request.jwt.claims = '{"sub": "b0000000-0000-4000-8000-00000000000b", "role": "authenticated"}';
+SET request.jwt.claims = '{"sub": "b0000000-0000-4000-8000-00000000000b", "role": "authenticated", "session_id": "b-done"}';
 
-SELECT is(array_agg(user_id::text ORDER BY id), ARRAY['b0000000-0000-4000-8000-00000000000b'],
-          'user B: SELECT sms_otp_sessions returns exactly B''s row') FROM sms_otp.sms_otp_sessions;
+SELECT is(array_agg(id::text ORDER BY id), ARRAY['bbbbbbbb-0000-4000-8000-000000000001'],
+          'user B: SELECT sms_otp_sessions returns exactly B''s session') FROM sms_otp.sms_otp_sessions;
 SELECT is(array_agg(user_id::text ORDER BY id), ARRAY['b0000000-0000-4000-8000-00000000000b',
                                                       'b0000000-0000-4000-8000-00000000000b'],
           'user B: SELECT sms_messages_log returns exactly B''s 2 rows') FROM sms_otp.sms_messages_log;
 SELECT is(array_agg(user_id::text), ARRAY['b0000000-0000-4000-8000-00000000000b'],
           'user B: SELECT user_contact_settings returns exactly B''s row') FROM sms_otp.user_contact_settings;
-SELECT is(count(*)::int, 0, 'user B: SELECT api_integrations (public columns) returns no rows')
-FROM (SELECT id, name, kind, priority, enabled FROM sms_otp.api_integrations) AS t;
-SELECT is(count(*)::int, 0, 'user B: SELECT sms_outbox (public columns) returns no rows')
-FROM (SELECT id, kind, user_id, "to", status FROM sms_otp.sms_outbox) AS t;
-SELECT throws_ok('SELECT user_id, failures FROM sms_otp.user_lockouts', '42501', NULL, 'user B: SELECT user_lockouts is denied');
+SELECT is(count(*)::int, 0, 'user B: a filter on A''s user id finds nothing')
+FROM sms_otp.sms_otp_sessions WHERE user_id = 'a0000000-0000-4000-8000-00000000000a';
+SELECT throws_ok('SELECT id, name FROM sms_otp.api_integrations', '42501', NULL, 'user B: SELECT api_integrations is denied');
+SELECT throws_ok('SELECT id, status FROM sms_otp.sms_outbox', '42501', NULL, 'user B: SELECT sms_outbox is denied');
+SELECT throws_ok('SELECT user_id FROM sms_otp.user_lockouts', '42501', NULL, 'user B: SELECT user_lockouts is denied');
 SELECT throws_ok('SELECT id FROM sms_otp._secret', '42501', NULL, 'user B: SELECT _secret is denied');
 
-SELECT throws_ok('SELECT code_hash FROM sms_otp.sms_otp_sessions', '42501', NULL, 'user B: sms_otp_sessions.code_hash is not readable');
-SELECT throws_ok('SELECT credentials FROM sms_otp.api_integrations', '42501', NULL, 'user B: api_integrations.credentials is not readable');
-SELECT throws_ok('SELECT body FROM sms_otp.sms_outbox', '42501', NULL, 'user B: sms_outbox.body is not readable');
+SELECT throws_ok(stmt, '42501', NULL, 'user B: ' || label || ' is denied') FROM client_writes ORDER BY n;
 
-SELECT throws_ok($$INSERT INTO sms_otp.sms_otp_sessions (user_id, phone, max_attempts, expires_at, resend_available_at)
-                   VALUES ('a0000000-0000-4000-8000-00000000000a', '+14155550101', 5, now() + interval '5 min', now())$$,
-                 '42501', NULL, 'user B: INSERT of a session for A violates RLS');
-SELECT throws_ok($$INSERT INTO sms_otp.sms_messages_log (user_id, "to", type, text)
-                   VALUES ('b0000000-0000-4000-8000-00000000000b', '+14155550102', 'promo', 'x')$$,
-                 '42501', NULL, 'user B: INSERT sms_messages_log violates RLS');
-SELECT throws_ok($$INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled)
-                   VALUES ('d0000000-0000-4000-8000-00000000000d', '+14155550105', false)$$,
-                 '42501', NULL, 'user B: INSERT user_contact_settings violates RLS');
-SELECT throws_ok($$INSERT INTO sms_otp.api_integrations (name, kind) VALUES ('evil', 'console')$$,
-                 '42501', NULL, 'user B: INSERT api_integrations violates RLS');
-SELECT throws_ok($$INSERT INTO sms_otp.sms_outbox (kind, "to", body) VALUES ('promo', '+14155550101', 'x')$$,
-                 '42501', NULL, 'user B: INSERT sms_outbox is denied');
-SELECT throws_ok($$INSERT INTO sms_otp.user_lockouts (user_id) VALUES ('d0000000-0000-4000-8000-00000000000d')$$,
-                 '42501', NULL, 'user B: INSERT user_lockouts is denied');
-SELECT throws_ok($$INSERT INTO sms_otp._secret (id, key) VALUES (true, '\x00')$$,
-                 '42501', NULL, 'user B: INSERT _secret is denied');
+--------------------------------------------------------------------------------------------
+-- authenticated as C (SMS codes off): no second factor, so never more than this login's sessions
+--------------------------------------------------------------------------------------------
+SET request.jwt.claims = '{"sub": "c0000000-0000-4000-8000-00000000000c", "role": "authenticated", "session_id": "c-1"}';
 
-WITH changed AS (UPDATE sms_otp.sms_otp_sessions SET attempts = 0 WHERE user_id = 'a0000000-0000-4000-8000-00000000000a' RETURNING 1)
-SELECT is(count(*)::int, 0, 'user B: UPDATE of A''s sessions changes no row') FROM changed;
-WITH changed AS (UPDATE sms_otp.sms_messages_log SET text = 'x' RETURNING 1)
-SELECT is(count(*)::int, 0, 'user B: UPDATE sms_messages_log changes no row') FROM changed;
-WITH changed AS (UPDATE sms_otp.user_contact_settings SET phone = '+14155550102'
-                 WHERE user_id = 'a0000000-0000-4000-8000-00000000000a' RETURNING 1)
-SELECT is(count(*)::int, 0, 'user B: UPDATE of A''s contact settings changes no row') FROM changed;
-WITH changed AS (UPDATE sms_otp.api_integrations SET base_url = 'https://attacker.example' RETURNING 1)
-SELECT is(count(*)::int, 0, 'user B: UPDATE api_integrations changes no row') FROM changed;
-SELECT throws_ok($$UPDATE sms_otp.sms_outbox SET status = 'cancelled'$$, '42501', NULL, 'user B: UPDATE sms_outbox is denied');
-SELECT throws_ok($$UPDATE sms_otp.user_lockouts SET failures = 0$$, '42501', NULL, 'user B: UPDATE user_lockouts is denied');
-SELECT throws_ok($$UPDATE sms_otp._secret SET key = '\x00'$$, '42501', NULL, 'user B: UPDATE _secret is denied');
-
-SELECT throws_ok('DELETE FROM sms_otp.sms_otp_sessions', '42501', NULL, 'user B: DELETE sms_otp_sessions is denied');
-SELECT throws_ok('DELETE FROM sms_otp.sms_messages_log', '42501', NULL, 'user B: DELETE sms_messages_log is denied');
-WITH gone AS (DELETE FROM sms_otp.user_contact_settings RETURNING 1)
-SELECT is(count(*)::int, 0, 'user B: DELETE user_contact_settings removes no row') FROM gone;
-WITH gone AS (DELETE FROM sms_otp.api_integrations RETURNING 1)
-SELECT is(count(*)::int, 0, 'user B: DELETE api_integrations removes no row') FROM gone;
-SELECT throws_ok('DELETE FROM sms_otp.sms_outbox', '42501', NULL, 'user B: DELETE sms_outbox is denied');
-SELECT throws_ok('DELETE FROM sms_otp.user_lockouts', '42501', NULL, 'user B: DELETE user_lockouts is denied');
-SELECT throws_ok('DELETE FROM sms_otp._secret', '42501', NULL, 'user B: DELETE _secret is denied');
+SELECT is(array_agg(id::text ORDER BY id), ARRAY['cccccccc-0000-4000-8000-000000000001'],
+          'user C (codes off): SELECT sms_otp_sessions returns this login''s session') FROM sms_otp.sms_otp_sessions;
+SELECT is(count(*)::int, 0, 'user C (codes off), even with a verified session: no log rows') FROM sms_otp.sms_messages_log;
+SELECT is(count(*)::int, 0, 'user C (codes off), even with a verified session: no contact settings')
+FROM sms_otp.user_contact_settings;
+SET request.jwt.claims = '{"sub": "c0000000-0000-4000-8000-00000000000c", "role": "authenticated", "session_id": "c-2"}';
+SELECT is(count(*)::int, 0, 'user C (codes off), another login: no sessions') FROM sms_otp.sms_otp_sessions;
 
 -- Whatever the statements above reported, no table changed.
 RESET ROLE;
@@ -257,13 +255,16 @@ FROM before_clients b ORDER BY b.tbl::text;
 SET ROLE service_role;
 SET request.jwt.claims = '{"role": "service_role"}';
 
-SELECT is(count(*)::int, 4, 'service_role: SELECT sms_otp_sessions returns all 4 rows') FROM sms_otp.sms_otp_sessions;
+SELECT is(count(*)::int, 5, 'service_role: SELECT sms_otp_sessions returns all 5 rows') FROM sms_otp.sms_otp_sessions;
 SELECT is(count(*)::int, 5, 'service_role: SELECT sms_messages_log returns all 5 rows') FROM sms_otp.sms_messages_log;
 SELECT is(count(*)::int, 3, 'service_role: SELECT user_contact_settings returns all 3 rows') FROM sms_otp.user_contact_settings;
-SELECT is(count(*)::int, 2, 'service_role: SELECT api_integrations (public columns) returns all 2 rows')
-FROM (SELECT id, name, kind, priority, enabled, base_url, sender FROM sms_otp.api_integrations) AS t;
-SELECT is(count(*)::int, 2, 'service_role: SELECT sms_outbox (public columns) returns all 2 rows')
-FROM (SELECT id, kind, user_id, "to", status, attempts, next_attempt_at FROM sms_otp.sms_outbox) AS t;
+SELECT is(count(*)::int, 2, 'service_role: SELECT api_integrations (all but credentials) returns all 2 rows')
+FROM (SELECT id, name, kind, priority, enabled, base_url, sender, created_at, updated_at, selectable FROM sms_otp.api_integrations) AS t;
+SELECT is(count(*)::int, 2, 'service_role: SELECT sms_outbox (all but body) returns all 2 rows')
+FROM (SELECT id, kind, user_id, session_id, "to", provider_hint, status, attempts, next_attempt_at, lease_until, expires_at,
+             dedupe_key, provider_name, provider_message_id, last_error, created_at, updated_at FROM sms_otp.sms_outbox) AS t;
+SELECT is(count(*)::int, 5, 'service_role: the phone, addresses, login ids and provider ids of sessions are readable')
+FROM (SELECT phone, client_ip, client_net, login_session, provider_session_id, outbox_id FROM sms_otp.sms_otp_sessions) AS t;
 SELECT throws_ok('SELECT user_id, failures FROM sms_otp.user_lockouts', '42501', NULL, 'service_role: SELECT user_lockouts is denied');
 SELECT throws_ok('SELECT id FROM sms_otp._secret', '42501', NULL, 'service_role: SELECT _secret is denied');
 
@@ -287,25 +288,31 @@ SELECT lives_ok($$INSERT INTO sms_otp.sms_messages_log (user_id, "to", type, tex
 SELECT lives_ok($$INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled)
                   VALUES ('d0000000-0000-4000-8000-00000000000d', '+14155550105', true)$$,
                 'service_role: INSERT user_contact_settings');
-SELECT lives_ok($$INSERT INTO sms_otp.api_integrations (name, kind, priority, base_url, credentials)
-                  VALUES ('spare', 'webhook', 30, 'https://hooks.example/sms', '{"secret": "whsec"}')$$,
+SELECT lives_ok($$INSERT INTO sms_otp.api_integrations (name, kind, priority, sender, credentials, selectable)
+                  VALUES ('spare', 'vonage', 30, 'Example', '{"api_key": "k", "api_secret": "s"}', true)$$,
                 'service_role: INSERT api_integrations, credentials included (write-only)');
+-- A provider's address is the service role's to set too (its checks run as the writing role).
+SELECT lives_ok($$INSERT INTO sms_otp.api_integrations (name, kind, priority, base_url, credentials)
+                  VALUES ('hook', 'webhook', 40, 'https://hooks.example/sms', '{"secret": "whsec"}')$$,
+                'service_role: INSERT api_integrations with a base_url');
 SELECT throws_ok($$INSERT INTO sms_otp.sms_outbox (kind, "to", body) VALUES ('promo', '+14155550101', 'x')$$,
                  '42501', NULL, 'service_role: INSERT sms_outbox is denied (the API and the worker own the queue)');
 SELECT throws_ok($$INSERT INTO sms_otp.user_lockouts (user_id) VALUES ('d0000000-0000-4000-8000-00000000000d')$$,
-                 '42501', NULL, 'service_role: INSERT user_lockouts is denied');
+                 '42501', NULL, 'service_role: INSERT user_lockouts is denied (reset_lockout() is the way)');
 SELECT throws_ok($$INSERT INTO sms_otp._secret (id, key) VALUES (true, '\x00')$$,
                  '42501', NULL, 'service_role: INSERT _secret is denied');
 
 WITH changed AS (UPDATE sms_otp.sms_otp_sessions SET provider_name = 'primary' RETURNING 1)
-SELECT is(count(*)::int, 5, 'service_role: UPDATE sms_otp_sessions reaches all 5 rows (the inserted one too)') FROM changed;
+SELECT is(count(*)::int, 6, 'service_role: UPDATE sms_otp_sessions reaches all 6 rows (the inserted one too)') FROM changed;
 WITH changed AS (UPDATE sms_otp.sms_messages_log SET response_time_ms = 42 RETURNING 1)
 SELECT is(count(*)::int, 6, 'service_role: UPDATE sms_messages_log reaches all 6 rows') FROM changed;
 WITH changed AS (UPDATE sms_otp.user_contact_settings SET otp_enabled = true
                  WHERE user_id = 'c0000000-0000-4000-8000-00000000000c' RETURNING 1)
 SELECT is(count(*)::int, 1, 'service_role: UPDATE user_contact_settings') FROM changed;
-WITH changed AS (UPDATE sms_otp.api_integrations SET priority = priority + 1 RETURNING 1)
-SELECT is(count(*)::int, 3, 'service_role: UPDATE api_integrations reaches all 3 rows') FROM changed;
+WITH changed AS (UPDATE sms_otp.api_integrations SET priority = priority + 1 WHERE name <> 'hook' RETURNING 1)
+SELECT is(count(*)::int, 3, 'service_role: UPDATE api_integrations reaches all 3 rows (the inserted one too)') FROM changed;
+SELECT lives_ok($$UPDATE sms_otp.api_integrations SET base_url = 'https://api.twilio.example' WHERE name = 'primary'$$,
+                'service_role: UPDATE api_integrations.base_url');
 SELECT throws_ok($$UPDATE sms_otp.sms_outbox SET status = 'cancelled'$$, '42501', NULL, 'service_role: UPDATE sms_outbox is denied');
 SELECT throws_ok($$UPDATE sms_otp.user_lockouts SET failures = 0$$, '42501', NULL, 'service_role: UPDATE user_lockouts is denied');
 SELECT throws_ok($$UPDATE sms_otp._secret SET key = '\x00'$$, '42501', NULL, 'service_role: UPDATE _secret is denied');
@@ -324,20 +331,69 @@ RESET ROLE;
 RESET request.jwt.claims;
 
 --------------------------------------------------------------------------------------------
+-- Column grants: exactly the columns the matrix names
+--------------------------------------------------------------------------------------------
+CREATE FUNCTION pg_temp.readable(role text, tbl regclass) RETURNS SETOF name LANGUAGE sql AS $$
+    SELECT a.attname FROM pg_attribute a
+    WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND has_column_privilege(role, tbl, a.attnum, 'SELECT')
+$$;
+SELECT set_eq($$SELECT pg_temp.readable('public', 'sms_otp.sms_otp_sessions')$$,
+              $$VALUES ('id'::name), ('user_id'), ('provider_name'), ('status'), ('attempts'), ('max_attempts'), ('expires_at'),
+                       ('resend_available_at'), ('created_at'), ('sent_at'), ('verified_at'), ('updated_at')$$,
+              'PUBLIC may read exactly the twelve public columns of sms_otp_sessions');
+SELECT set_eq($$SELECT pg_temp.readable('service_role', 'sms_otp.sms_otp_sessions')$$,
+              $$SELECT a.attname FROM pg_attribute a WHERE a.attrelid = 'sms_otp.sms_otp_sessions'::regclass
+                  AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'code_hash'$$,
+              'service_role may read every column of sms_otp_sessions but code_hash');
+SELECT set_eq($$SELECT pg_temp.readable('service_role', 'sms_otp.api_integrations')$$,
+              $$SELECT a.attname FROM pg_attribute a WHERE a.attrelid = 'sms_otp.api_integrations'::regclass
+                  AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'credentials'$$,
+              'service_role may read every column of api_integrations but credentials');
+SELECT set_eq($$SELECT pg_temp.readable('service_role', 'sms_otp.sms_outbox')$$,
+              $$SELECT a.attname FROM pg_attribute a WHERE a.attrelid = 'sms_otp.sms_outbox'::regclass
+                  AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'body'$$,
+              'service_role may read every column of sms_outbox but body');
+SELECT is_empty($$SELECT r, t FROM unnest(ARRAY['public', 'anon', 'authenticated']) AS r,
+                         unnest(ARRAY['sms_otp.api_integrations', 'sms_otp.sms_outbox', 'sms_otp.user_lockouts',
+                                      'sms_otp._secret']::regclass[]) AS t
+                  WHERE EXISTS (SELECT pg_temp.readable(r, t))$$,
+                'no client role may read any column of api_integrations, sms_outbox, user_lockouts or _secret');
+
+--------------------------------------------------------------------------------------------
+-- Policies: one per role, named for it
+--------------------------------------------------------------------------------------------
+SELECT set_eq(
+    $$SELECT tablename::text, policyname::text, roles::text, cmd FROM pg_policies WHERE schemaname = 'sms_otp'$$,
+    $$VALUES ('sms_otp_sessions', 'own_rows', '{public}', 'SELECT'),
+             ('sms_messages_log', 'own_rows', '{public}', 'SELECT'),
+             ('user_contact_settings', 'own_rows', '{public}', 'SELECT'),
+             ('sms_otp_sessions', 'service_all', '{service_role}', 'ALL'),
+             ('sms_messages_log', 'service_all', '{service_role}', 'ALL'),
+             ('user_contact_settings', 'service_all', '{service_role}', 'ALL'),
+             ('api_integrations', 'service_all', '{service_role}', 'ALL'),
+             ('sms_outbox', 'service_all', '{service_role}', 'SELECT')$$,
+    'the policies: own rows for everyone (SELECT only), the service role''s own, and nothing else');
+
+--------------------------------------------------------------------------------------------
 -- Function grants: the API for everyone, nothing else for any client role
 --------------------------------------------------------------------------------------------
 CREATE TEMP TABLE api (fn regprocedure);
 INSERT INTO api VALUES
     ('sms_otp.otp_send(text, text)'), ('sms_otp.otp_verify(uuid, text)'), ('sms_otp.otp_status()'),
     ('sms_otp.otp_is_verified(interval)'), ('sms_otp.current_user_id()'), ('sms_otp.client_ip()'),
-    ('sms_otp.is_service_role()'), ('sms_otp.normalize_phone(text)');
+    ('sms_otp.is_service_role()'), ('sms_otp.normalize_phone(text)'), ('sms_otp.reset_lockout(uuid)');
+-- Run as the calling role: by the read policies, and by the check trigger of api_integrations
+-- (so that the service role can write providers).
+CREATE TEMP TABLE helpers (fn regprocedure);
+INSERT INTO helpers VALUES ('sms_otp._login_session()'), ('sms_otp._step_passed()'),
+                           ('sms_otp._allowed_host(text)'), ('sms_otp._internal_host(text)');
 
 SELECT ok(has_schema_privilege('public', 'sms_otp', 'USAGE'), 'USAGE on schema sms_otp is granted to PUBLIC');
 SELECT set_eq(
     $$SELECT p.oid::regprocedure FROM pg_proc p
       WHERE p.pronamespace = 'sms_otp'::regnamespace AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
-    'SELECT fn FROM api',
-    'EXECUTE is granted to PUBLIC on exactly the eight API functions');
+    'SELECT fn FROM api UNION ALL SELECT fn FROM helpers',
+    'EXECUTE is granted to PUBLIC on exactly the nine API functions and the four helpers the policies and the provider check call');
 SELECT is_empty(
     $$SELECT r.rolname, a.fn FROM api a
       CROSS JOIN (VALUES ('anon'), ('authenticated'), ('service_role')) AS r(rolname)
@@ -345,12 +401,14 @@ SELECT is_empty(
     'anon, authenticated and service_role can execute every API function');
 SELECT isnt_empty(
     $$SELECT p.oid FROM pg_proc p
-      WHERE p.pronamespace = 'sms_otp'::regnamespace AND p.oid NOT IN (SELECT fn FROM api)$$,
+      WHERE p.pronamespace = 'sms_otp'::regnamespace
+        AND p.oid NOT IN (SELECT fn FROM api UNION ALL SELECT fn FROM helpers)$$,
     'the schema has internal functions to check');
 SELECT is_empty(
     $$SELECT r.rolname, p.oid::regprocedure FROM pg_proc p
       CROSS JOIN (VALUES ('anon'), ('authenticated'), ('service_role')) AS r(rolname)
-      WHERE p.pronamespace = 'sms_otp'::regnamespace AND p.oid NOT IN (SELECT fn FROM api)
+      WHERE p.pronamespace = 'sms_otp'::regnamespace
+        AND p.oid NOT IN (SELECT fn FROM api UNION ALL SELECT fn FROM helpers)
         AND has_function_privilege(r.rolname, p.oid, 'EXECUTE')$$,
     'no internal function of sms_otp is executable by anon, authenticated or service_role');
 
@@ -360,13 +418,14 @@ SELECT is_empty(
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc p
       WHERE p.pronamespace = 'sms_otp'::regnamespace
-        AND p.proname IN ('otp_send', 'otp_verify', 'otp_status', 'otp_is_verified') AND NOT p.prosecdef$$,
-    'the API functions that touch the tables are SECURITY DEFINER');
+        AND p.proname IN ('otp_send', 'otp_verify', 'otp_status', 'otp_is_verified', 'reset_lockout', '_step_passed')
+        AND NOT p.prosecdef$$,
+    'the functions that touch the tables for a client are SECURITY DEFINER');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure, p.proconfig FROM pg_proc p
       WHERE p.pronamespace = 'sms_otp'::regnamespace AND p.prosecdef
-        AND NOT coalesce('search_path=""' = ANY (p.proconfig), false)$$,
-    'every SECURITY DEFINER function in sms_otp sets search_path = ''''');
+        AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)$$,
+    'every SECURITY DEFINER function in sms_otp pins search_path = pg_catalog, pg_temp (pg_temp last)');
 
 --------------------------------------------------------------------------------------------
 -- Contract indexes and RLS on every table
