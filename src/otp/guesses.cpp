@@ -5,6 +5,7 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -188,7 +189,10 @@ Datum sms_otp_guess_wrong(PG_FUNCTION_ARGS) {
             u->count++;
             if (u->count >= threshold) {
                 u->count = 0;
-                u->locked_until = TimestampTzPlusMilliseconds(now, static_cast<int64>(duration_s) * 1000);
+                // From the transaction's start, like now() in SQL: the wait it reports is then
+                // exactly lockout_duration.
+                u->locked_until = TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(),
+                                                              static_cast<int64>(duration_s) * 1000);
             }
             u->touched = now;
             s.failures = u->count;
