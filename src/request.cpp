@@ -128,9 +128,9 @@ Datum sms_otp_client_ip(PG_FUNCTION_ARGS) {
 // is_service_role(): the calling role is a member of the role named by sms_otp.service_role
 // (superusers are members of every role); false when no such role exists. The calling role is
 // the one SET ROLE chose (PostgREST's role switch), not the owner a SECURITY DEFINER function
-// runs as: inside such a function GetUserId() is the owner, a superuser, who would always pass. The library's own
-// variable is read, never current_setting(): a placeholder a client SET before the library
-// loaded is discarded when the setting is defined, and is never seen here.
+// runs as: inside such a function GetUserId() is the owner, a superuser, who would always
+// pass. The library's own variable is read, never current_setting(): a placeholder a client
+// SET before the library loaded is discarded when the setting is defined, and is never seen.
 Datum sms_otp_is_service_role(PG_FUNCTION_ARGS) {
     return entry([&]() -> Datum {
         const char *name = sms_otp::settings::service_role ? sms_otp::settings::service_role : "service_role";
