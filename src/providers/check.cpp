@@ -3,6 +3,7 @@
 // otp_verify; NULL when the provider could not answer.
 #include "pg/guard.h"
 #include "http/client.h"
+#include "http/destination.h"
 #include "providers/provider.h"
 #include "settings.h"
 
@@ -30,7 +31,7 @@ Datum sms_otp_provider_check(PG_FUNCTION_ARGS) {
             Oid types[1] = {TEXTOID};
             Datum args[1] = {CStringGetTextDatum(name.c_str())};
             SPI_execute_with_args(
-                "SELECT name, kind, coalesce(base_url, ''), coalesce(sender, ''), credentials::text "
+                "SELECT name, kind, coalesce(base_url, ''), coalesce(sender, ''), credentials::pg_catalog.text "
                 "FROM sms_otp.api_integrations WHERE name = $1",
                 1, types, args, nullptr, true, 1);
             if (SPI_processed == 1) {
@@ -52,10 +53,15 @@ Datum sms_otp_provider_check(PG_FUNCTION_ARGS) {
 
         const sms_otp::providers::Adapter *adapter = sms_otp::providers::adapter_for(p.kind);
         if (!adapter || !adapter->keeps_code()) PG_RETURN_NULL();
-        auto request = adapter->check_request(p, phone, code);
-        if (!request) PG_RETURN_NULL();
-        request->timeout_ms = sms_otp::settings::verify_timeout_ms;
-        auto approved = adapter->check_result(sms_otp::http::perform(*request));
+        // A provider row unfit for a request (control characters) cannot check anything.
+        auto outgoing = adapter->check_request(p, phone, code);
+        if (!outgoing.request) PG_RETURN_NULL();
+        sms_otp::http::Request &request = *outgoing.request;
+        request.timeout_ms = sms_otp::settings::verify_timeout_ms;
+        request.max_body_bytes = static_cast<size_t>(sms_otp::settings::max_response_bytes);
+        const char *hosts = sms_otp::settings::http_allowed_hosts;
+        request.allowed_hosts = sms_otp::http::parse_hosts(hosts ? hosts : "");
+        auto approved = adapter->check_result(sms_otp::http::perform(request));
         if (!approved) PG_RETURN_NULL();
         PG_RETURN_BOOL(*approved);
     });

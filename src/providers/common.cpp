@@ -1,12 +1,42 @@
 #include "providers/adapters.h"
 
 #include <cstdint>
+#include <vector>
 
 namespace sms_otp::providers {
 
 namespace {
 constexpr int kDefaultThrottleSeconds = 30;
 constexpr size_t kMaxErrorText = 200;
+constexpr int kMaxJsonDepth = 32;  // provider answers are flat; deeper ones are cut, not recursed into
+
+bool control(unsigned char c) { return c < 0x20 || c == 0x7F; }
+
+bool has_control(const std::string &s) {
+    for (unsigned char c : s)
+        if (control(c)) return true;
+    return false;
+}
+
+// Any string in the document (values only, at any depth) holds a control character.
+bool has_control(const nlohmann::json &doc) {
+    std::vector<const nlohmann::json *> todo{&doc};
+    while (!todo.empty()) {
+        const nlohmann::json *v = todo.back();
+        todo.pop_back();
+        if (v->is_string() && has_control(v->get_ref<const std::string &>())) return true;
+        if (v->is_structured())
+            for (const auto &child : *v) todo.push_back(&child);
+    }
+    return false;
+}
+
+Result refusal(const char *why) {
+    Result out;
+    out.outcome = Outcome::AuthFailed;
+    out.error = why;
+    return out;
+}
 
 // Cut at most max bytes without splitting a UTF-8 sequence.
 std::string clip_utf8(const std::string &s, size_t max) {
@@ -36,11 +66,35 @@ std::string without_credentials(const Provider &p, std::string s) {
 }
 }  // namespace
 
+std::optional<Result> unfit(const Provider &p) {
+    if (has_control(p.sender) || has_control(p.credentials)) return refusal("credentials contain control characters");
+    if (has_control(p.base_url)) return refusal("base_url contains control characters");
+    return std::nullopt;
+}
+
+Outgoing Adapter::request(const Provider &p, const Message &m) const {
+    Outgoing out;
+    out.refused = unfit(p);
+    if (!out.refused) out.request = build(p, m);
+    return out;
+}
+
+Outgoing Adapter::check_request(const Provider &p, const std::string &to, const std::string &code) const {
+    Outgoing out;
+    out.refused = unfit(p);
+    if (!out.refused) out.request = build_check(p, to, code);
+    return out;
+}
+
 Result classify(const http::Response &r) {
     Result out;
     if (r.status == 0) {
         out.outcome = Outcome::Retry;
-        out.error = r.timed_out ? "no answer: timed out" : "no answer: " + clip_utf8(r.error, kMaxErrorText);
+        // Our own refusals (destination, size caps) say what they are; the rest had no answer.
+        if (r.refused)
+            out.error = clip_utf8(r.error, kMaxErrorText);
+        else
+            out.error = r.timed_out ? "no answer: timed out" : "no answer: " + clip_utf8(r.error, kMaxErrorText);
         return out;
     }
     if (r.status >= 200 && r.status < 300) {
@@ -119,7 +173,12 @@ std::string provider_text(const Provider &p, std::string_view text) {
     return clip_utf8(out, kMaxErrorText);
 }
 
-nlohmann::json parse_body(const std::string &body) { return nlohmann::json::parse(body, nullptr, false); }
+nlohmann::json parse_body(const std::string &body) {
+    // Values nested deeper than any provider nests them are dropped while parsing, so nothing
+    // downstream (copies, dump()) recurses as deep as a hostile answer would like.
+    auto shallow = [](int depth, nlohmann::json::parse_event_t, nlohmann::json &) { return depth <= kMaxJsonDepth; };
+    return nlohmann::json::parse(body, shallow, false);
+}
 
 std::string json_string(const nlohmann::json &object, const char *key) {
     if (!object.is_object()) return "";

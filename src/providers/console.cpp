@@ -8,7 +8,7 @@ namespace {
 
 class Console final : public Adapter {
 public:
-    std::optional<http::Request> request(const Provider &, const Message &) const override { return std::nullopt; }
+    std::optional<http::Request> build(const Provider &, const Message &) const override { return std::nullopt; }
 
     // Whatever the answer (there is none): the message is in the log, so it counts as sent.
     Result interpret(const Provider &, const http::Response &) const override {

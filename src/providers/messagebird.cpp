@@ -17,7 +17,7 @@ nlohmann::json recipient(const std::string &to) {
 
 class MessageBird final : public Adapter {
 public:
-    std::optional<http::Request> request(const Provider &p, const Message &m) const override {
+    std::optional<http::Request> build(const Provider &p, const Message &m) const override {
         nlohmann::json body = {
             {"originator", p.sender},
             {"recipients", nlohmann::json::array({recipient(m.to)})},

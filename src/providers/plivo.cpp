@@ -8,7 +8,7 @@ namespace {
 
 class Plivo final : public Adapter {
 public:
-    std::optional<http::Request> request(const Provider &p, const Message &m) const override {
+    std::optional<http::Request> build(const Provider &p, const Message &m) const override {
         std::string auth_id = credential(p, "auth_id");
         // dst: country code and number without '+' (Plivo strips it anyway; older API versions require it gone).
         nlohmann::json body = {{"src", p.sender}, {"dst", digits_only(m.to)}, {"text", m.body}};

@@ -21,6 +21,7 @@ struct Provider {
     std::string sender;     // From number / alphanumeric sender
     nlohmann::json credentials = nlohmann::json::object();
     std::string version;    // changes whenever the row does (id and updated_at)
+    bool selectable = false; // otp_send's provider_hint may pick it
 };
 
 // A message taken from sms_otp.sms_outbox.
@@ -48,23 +49,43 @@ struct Result {
     std::string error;        // short, human-readable; no secrets, no codes
 };
 
+// What an adapter makes of a message: the HTTP request that sends it, a refusal (the
+// provider's row is unfit for any request), or neither: no HTTP at all (console logs it).
+struct Outgoing {
+    std::optional<http::Request> request;
+    std::optional<Result> refused;
+};
+
 class Adapter {
 public:
     virtual ~Adapter() = default;
-    // The request that sends the message; nothing for providers that do not use HTTP (console).
-    virtual std::optional<http::Request> request(const Provider &p, const Message &m) const = 0;
+
+    // The request for the message, unless the provider's sender or credentials hold control
+    // characters (CR, LF, NUL, ...): written into headers or forms, they could forge fields of
+    // their own, so no request is built (AuthFailed, "credentials contain control characters").
+    Outgoing request(const Provider &p, const Message &m) const;
     // What the answer (or its absence: status 0) means.
     virtual Result interpret(const Provider &p, const http::Response &r) const = 0;
 
     // Providers that keep the code themselves (Twilio Verify) check it too.
     virtual bool keeps_code() const { return false; }
-    virtual std::optional<http::Request> check_request(const Provider &, const std::string & /*to*/,
-                                                       const std::string & /*code*/) const {
-        return std::nullopt;
-    }
+    // The check request, refused as request() refuses.
+    Outgoing check_request(const Provider &p, const std::string &to, const std::string &code) const;
     // true: approved; false: wrong code; nothing: the check could not be made (transport, 5xx).
     virtual std::optional<bool> check_result(const http::Response &) const { return std::nullopt; }
+
+protected:
+    // The adapter's own request; nothing for providers that do not use HTTP (console).
+    virtual std::optional<http::Request> build(const Provider &p, const Message &m) const = 0;
+    virtual std::optional<http::Request> build_check(const Provider &, const std::string & /*to*/,
+                                                     const std::string & /*code*/) const {
+        return std::nullopt;
+    }
 };
+
+// Why no request may be made with p's row (control characters in its sender, credentials or
+// base_url), as the outcome of the attempt; nothing when it is fit.
+std::optional<Result> unfit(const Provider &p);
 
 // The adapter of a kind (twilio, twilio_verify, vonage, messagebird, plivo, webhook, console);
 // nullptr for an unknown kind.

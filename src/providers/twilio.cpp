@@ -20,7 +20,7 @@ bool is_messaging_service(const std::string &sender) {
 
 class Twilio final : public Adapter {
 public:
-    std::optional<http::Request> request(const Provider &p, const Message &m) const override {
+    std::optional<http::Request> build(const Provider &p, const Message &m) const override {
         using http::url_encode;
         std::string sid = credential(p, "account_sid");
         http::Request req;

@@ -25,7 +25,7 @@ http::Request form_post(const Provider &p, std::string url, std::string body) {
 class TwilioVerify final : public Adapter {
 public:
     // The message body is not sent: Verify writes its own text around its own code.
-    std::optional<http::Request> request(const Provider &p, const Message &m) const override {
+    std::optional<http::Request> build(const Provider &p, const Message &m) const override {
         return form_post(p, service_url(p, "Verifications"), "To=" + http::url_encode(m.to) + "&Channel=sms");
     }
 
@@ -33,8 +33,8 @@ public:
 
     bool keeps_code() const override { return true; }
 
-    std::optional<http::Request> check_request(const Provider &p, const std::string &to,
-                                               const std::string &code) const override {
+    std::optional<http::Request> build_check(const Provider &p, const std::string &to,
+                                             const std::string &code) const override {
         return form_post(p, service_url(p, "VerificationCheck"),
                          "To=" + http::url_encode(to) + "&Code=" + http::url_encode(code));
     }

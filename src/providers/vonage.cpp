@@ -19,7 +19,7 @@ bool needs_unicode(const std::string &text) {
 
 class Vonage final : public Adapter {
 public:
-    std::optional<http::Request> request(const Provider &p, const Message &m) const override {
+    std::optional<http::Request> build(const Provider &p, const Message &m) const override {
         using http::url_encode;
         http::Request req;
         req.url = endpoint(p, "https://rest.nexmo.com") + "/sms/json";

@@ -23,7 +23,7 @@ std::string signing_key(const std::string &secret) {
 
 class Webhook final : public Adapter {
 public:
-    std::optional<http::Request> request(const Provider &p, const Message &m) const override {
+    std::optional<http::Request> build(const Provider &p, const Message &m) const override {
         int64_t now = static_cast<int64_t>(time(nullptr));
         // The id stays the same across retries and providers, so receivers can drop duplicates.
         std::string id = "msg_" + std::to_string(m.id);

@@ -1,5 +1,6 @@
 #include "worker/dispatcher.h"
 
+#include "http/destination.h"
 #include "pg/guard.h"
 #include "settings.h"
 #include "worker/shared_state.h"
@@ -77,8 +78,14 @@ void Dispatcher::advance(Job job) {
         const providers::Adapter *adapter = providers::adapter_for(p->kind);
         if (!adapter) continue;
         job.current = p;
-        auto request = adapter->request(*p, job.claimed.message);
-        if (!request) {
+        providers::Outgoing out = adapter->request(*p, job.claimed.message);
+        if (out.refused) {
+            // The provider's row is unfit for a request: an attempt that failed at once.
+            providers::Result r = *out.refused;
+            settle(std::move(job), r, http::Response{});
+            return;
+        }
+        if (!out.request) {
             // No HTTP (console): the message goes to the server log, for local development.
             const auto &m = job.claimed.message;
             pg::pg_call([&] {
@@ -90,9 +97,9 @@ void Dispatcher::advance(Job job) {
             handle(std::move(job), none);
             return;
         }
-        request->timeout_ms = settings::request_timeout_ms;
+        limit(*out.request);
         uint64_t tag = next_tag_++;
-        multi_.add(*request, tag);
+        multi_.add(*out.request, tag);
         pg_atomic_fetch_add_u32(&shared()->in_flight, 1);
         in_flight_.emplace(tag, std::move(job));
         return;
@@ -107,6 +114,7 @@ void Dispatcher::advance(Job job) {
         f.error = "every provider is backing off or unavailable";
     } else {
         f.error = "every provider failed this message";
+        if (!job.last_error.empty()) f.error += " (last: " + job.last_error + ")";
     }
     if (c.attempts >= settings::max_send_attempts || (tried_any && job.only_rejections)) {
         f.status = "failed";
@@ -136,9 +144,25 @@ void Dispatcher::log_attempt(const Job &job, const providers::Result &r, const h
     attempts_.push_back(std::move(a));
 }
 
+void Dispatcher::limit(http::Request &request) {
+    const char *hosts = settings::http_allowed_hosts ? settings::http_allowed_hosts : "";
+    if (hosts_setting_ != hosts) {
+        hosts_setting_ = hosts;
+        allowed_hosts_ = http::parse_hosts(hosts_setting_);
+    }
+    request.allowed_hosts = allowed_hosts_;
+    request.max_body_bytes = static_cast<size_t>(settings::max_response_bytes);
+    request.timeout_ms = settings::request_timeout_ms;
+}
+
 void Dispatcher::handle(Job job, const http::Response &response) {
     const providers::Adapter *adapter = providers::adapter_for(job.current->kind);
     providers::Result r = adapter->interpret(*job.current, response);
+    settle(std::move(job), r, response);
+}
+
+// One attempt is over: count it, log it, and send the message on or settle it.
+void Dispatcher::settle(Job job, const providers::Result &r, const http::Response &response) {
     pg_atomic_fetch_add_u64(&shared()->attempts, 1);
     router_.record(job.current->name, r, response.status, now_us(), settings::breaker_threshold,
                    settings::breaker_cooldown_s);
@@ -149,6 +173,7 @@ void Dispatcher::handle(Job job, const http::Response &response) {
         return;
     }
     if (r.outcome != Outcome::Rejected) job.only_rejections = false;
+    job.last_error = r.error.empty() ? response.error : r.error;
     advance(std::move(job));
 }
 
@@ -164,9 +189,11 @@ void Dispatcher::run(int timeout_ms) {
     });
 }
 
-void Dispatcher::take(std::vector<Final> &finals, std::vector<Attempt> &attempts) {
-    finals.swap(finals_);
-    attempts.swap(attempts_);
+void Dispatcher::take(Results &results) {
+    results.finals.insert(results.finals.end(), std::make_move_iterator(finals_.begin()),
+                          std::make_move_iterator(finals_.end()));
+    results.attempts.insert(results.attempts.end(), std::make_move_iterator(attempts_.begin()),
+                            std::make_move_iterator(attempts_.end()));
     finals_.clear();
     attempts_.clear();
 }

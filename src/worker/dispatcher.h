@@ -21,9 +21,9 @@ public:
     void run(int timeout_ms);
     int in_flight() const { return static_cast<int>(in_flight_.size()); }
 
-    // Results not yet written, handed over (and forgotten) by take().
+    // Results not yet written, added to `results` (and forgotten here) by take().
     bool has_results() const { return !finals_.empty() || !attempts_.empty(); }
-    void take(std::vector<Final> &finals, std::vector<Attempt> &attempts);
+    void take(Results &results);
 
 private:
     struct Job {
@@ -32,10 +32,14 @@ private:
         size_t next = 0;            // index in route of the next provider to ask
         bool only_rejections = true;
         ProviderRef current;
+        std::string last_error;     // of the latest failed attempt
     };
 
     void advance(Job job);
     void handle(Job job, const http::Response &response);
+    void settle(Job job, const providers::Result &r, const http::Response &response);
+    // The limits every request carries: answer size, allowed hosts, timeout.
+    void limit(http::Request &request);
     void log_attempt(const Job &job, const providers::Result &r, const http::Response &response);
 
     http::Multi &multi_;
@@ -44,6 +48,8 @@ private:
     uint64_t next_tag_ = 1;
     std::vector<Final> finals_;
     std::vector<Attempt> attempts_;
+    std::string hosts_setting_;               // sms_otp.http_allowed_hosts as last read
+    std::vector<std::string> allowed_hosts_;  // ... and parsed
 };
 
 // The text of a message as the log keeps it: OTP codes (runs of 4+ digits) masked.

@@ -17,6 +17,7 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/wait_event.h"
 
@@ -71,12 +72,43 @@ void warn(const std::exception &e, const char *what) {
     pg::pg_call([&] { ereport(WARNING, (errmsg("sms_otp worker could not %s: %s", what, message.c_str()))); });
 }
 
+// The worker runs as a superuser in a database whose owner may set its search_path
+// (ALTER DATABASE/ROLE ... SET): its statements must never find that owner's functions or
+// operators. An override outranks every such setting and survives reloads.
+void pin_search_path() {
+    pg::pg_call([] { SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE); });
+}
+
+// Codes typed into otp_verify travel in the statement text: a server that logs statements
+// writes them to its log.
+bool statements_logged() { return log_statement == LOGSTMT_ALL || log_min_duration_statement >= 0; }
+
+void warn_if_statements_logged() {
+    pg::pg_call([] {
+        if (log_statement == LOGSTMT_ALL)
+            ereport(WARNING,
+                    (errmsg("sms_otp: log_statement = 'all' writes the codes users enter in otp_verify to the server log"),
+                     errhint("Set log_statement to 'ddl' or 'none' (ALTER SYSTEM SET log_statement = 'ddl'; "
+                             "SELECT pg_reload_conf();).")));
+        if (log_min_duration_statement >= 0)
+            ereport(WARNING,
+                    (errmsg("sms_otp: log_min_duration_statement = %d ms writes the codes users enter in otp_verify "
+                            "to the server log",
+                            log_min_duration_statement),
+                     errhint("Set log_min_duration_statement to -1, or log durations without statements "
+                             "(log_duration = on).")));
+    });
+}
+
 void loop() {
+    pin_search_path();
+    warn_if_statements_logged();
+    bool said_logged = statements_logged();
+
     http::Multi multi;
     multi.set_max_host_connections(settings::max_in_flight);
     Dispatcher dispatcher(multi);
-    std::vector<Final> finals;
-    std::vector<Attempt> attempts;
+    Results results;  // written by the next round that commits
 
     bool backlog = true;  // claim at once on start: messages may be waiting
     bool said_missing = false;
@@ -98,16 +130,19 @@ void loop() {
             ConfigReloadPending = false;
             pg::pg_call([] { ProcessConfigFile(PGC_SIGHUP); });
             multi.set_max_host_connections(settings::max_in_flight);
+            bool logged = statements_logged();
+            if (logged && !said_logged) warn_if_statements_logged();
+            said_logged = logged;
         }
 
         int room = settings::max_in_flight - dispatcher.in_flight();
         bool due = (rc & WL_LATCH_SET) || backlog || GetCurrentTimestamp() >= next_poll;
         int want = due && room > 0 ? std::min(settings::batch_size, room) : 0;
-        if (want > 0 || dispatcher.has_results()) {
+        if (want > 0 || dispatcher.has_results() || (due && !results.empty())) {
             // Results and the next claim share one transaction (one commit per round).
-            dispatcher.take(finals, attempts);
+            dispatcher.take(results);
             try {
-                Batch batch = round(finals, attempts, want, settings::lease_s);
+                Batch batch = round(results, want, settings::lease_s, settings::max_send_attempts);
                 if (want > 0) {
                     next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
                     if (!batch.extension_present) {
@@ -127,12 +162,11 @@ void loop() {
                     }
                 }
             } catch (const std::exception &e) {
+                // Results not written stay in `results` for the next round.
                 warn(e, "write results and claim messages (claimed messages are retried when their lease ends)");
                 backlog = false;
                 next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
             }
-            finals.clear();
-            attempts.clear();
         }
 
         // While requests are in flight, come back often enough to notice new commits.

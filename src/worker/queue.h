@@ -42,9 +42,31 @@ struct Final {
     int retry_ms = 0;
 };
 
-// One round, in one transaction: write the results gathered since the last round, then claim
-// up to `limit` due messages (none when limit is 0). The statements' plans are kept for the
-// worker's life; after an error they are made anew.
-Batch round(const std::vector<Final> &finals, const std::vector<Attempt> &attempts, int limit, int lease_s);
+// Results not yet written. They stay here across rounds until a commit takes them: a round
+// that fails (deadlock, a bad value, a failed claim) loses none of them.
+struct Results {
+    std::vector<Final> finals;
+    std::vector<Attempt> attempts;
+    int failures = 0;  // rounds in a row that could not write them
+
+    bool empty() const { return finals.empty() && attempts.empty(); }
+    void clear() {
+        finals.clear();
+        attempts.clear();
+        failures = 0;
+    }
+};
+
+// One round, in one transaction: write the pending results, then claim up to `limit` due
+// messages (none when limit is 0). A message already claimed max_claims times without a result
+// (its send killed the worker each time) is failed instead of handed out again.
+//
+// Results written and committed leave `results`; on failure they stay for the next round.
+// After two failed rounds they are written one by one, each in a subtransaction, and only one
+// that fails alone is dropped (with a WARNING). When the claim fails, the results are written
+// in a transaction of their own before the error is thrown.
+//
+// The statements' plans are kept for the worker's life; after an error they are made anew.
+Batch round(Results &results, int limit, int lease_s, int max_claims);
 
 }  // namespace sms_otp::worker

@@ -26,13 +26,17 @@ void Router::set_providers(std::vector<providers::Provider> list) {
 
 std::vector<ProviderRef> Router::route(const Claimed &c) const {
     std::vector<ProviderRef> order;
-    auto add = [&](const std::string &name) {
+    auto add = [&](const std::string &name, bool only_selectable) {
         for (const auto &p : providers_)
-            if (p->name == name && std::find(order.begin(), order.end(), p) == order.end()) order.push_back(p);
+            if (p->name == name && (!only_selectable || p->selectable) &&
+                std::find(order.begin(), order.end(), p) == order.end())
+                order.push_back(p);
     };
-    if (!c.hint.empty()) add(c.hint);
-    if (!c.preferred.empty()) add(c.preferred);
-    for (const auto &p : providers_) add(p->name);
+    // otp_send keeps a hint only when it names a selectable provider; checked again here, in
+    // case a row was changed since or the outbox was written some other way.
+    if (!c.hint.empty()) add(c.hint, true);
+    if (!c.preferred.empty()) add(c.preferred, false);
+    for (const auto &p : providers_) add(p->name, false);
     return order;
 }
 

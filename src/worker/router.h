@@ -1,6 +1,7 @@
 // Which provider a message goes to, and what each provider's answers tell about its health:
-// the hint first, then the user's preferred provider, then the rest by priority, skipping a
-// provider in 429 backoff, one whose credentials were refused, and one whose breaker is open.
+// the hint first (if it names a selectable provider), then the user's preferred provider, then
+// the rest by priority, skipping a provider in 429 backoff, one whose credentials were refused,
+// and one whose breaker is open.
 #pragma once
 
 #include "providers/provider.h"

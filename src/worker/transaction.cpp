@@ -36,14 +36,44 @@ void Transaction::commit() {
 
 Transaction::~Transaction() {
     if (!open_) return;
-    // Abort releases SPI, snapshots, locks and memory of the failed transaction.
+    // Abort releases SPI, snapshots, locks and memory of the failed transaction, and of any
+    // subtransaction still open inside it.
     try {
         pg::pg_call([] {
-            AbortCurrentTransaction();
+            AbortOutOfAnyTransaction();
             pgstat_report_activity(STATE_IDLE, nullptr);
         });
     } catch (...) {
     }
+}
+
+Subtransaction::Subtransaction() : context_(CurrentMemoryContext), owner_(CurrentResourceOwner) {
+    pg::pg_call([] { BeginInternalSubTransaction(nullptr); });
+    // Stay in the caller's memory (what it allocates must outlive a rollback of this one);
+    // the resource owner stays the subtransaction's until it ends.
+    MemoryContextSwitchTo(context_);
+    open_ = true;
+}
+
+// As PL/pgSQL does after a subtransaction: back to the caller's memory and resource owner.
+void Subtransaction::restore() {
+    MemoryContextSwitchTo(context_);
+    CurrentResourceOwner = owner_;
+}
+
+void Subtransaction::commit() {
+    pg::pg_call([] { ReleaseCurrentSubTransaction(); });
+    open_ = false;
+    restore();
+}
+
+Subtransaction::~Subtransaction() {
+    if (!open_) return;
+    try {
+        pg::pg_call([] { RollbackAndReleaseCurrentSubTransaction(); });
+    } catch (...) {
+    }
+    restore();
 }
 
 }  // namespace sms_otp::worker

@@ -2,6 +2,7 @@
 // a database.
 #include "http/request.h"
 #include "otp/hmac.h"
+#include "providers/adapters.h"
 #include "providers/provider.h"
 
 #include <gtest/gtest.h>
@@ -222,7 +223,7 @@ TEST(Common, Classify) {
 
 TEST(Twilio, Request) {
     Provider p = provider("twilio", kTwilioCreds);
-    auto r = adapter("twilio").request(p, message());
+    auto r = adapter("twilio").request(p, message()).request;
     ASSERT_TRUE(r);
     EXPECT_EQ(r->method, "POST");
     EXPECT_EQ(r->url, "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json");
@@ -236,7 +237,7 @@ TEST(Twilio, Request) {
 
 TEST(Twilio, RequestThroughMessagingServiceAndBaseUrl) {
     Provider p = provider("twilio", kTwilioCreds, "MG0123456789abcdef0123456789abcdef", "http://127.0.0.1:8025/");
-    auto r = adapter("twilio").request(p, message());
+    auto r = adapter("twilio").request(p, message()).request;
     ASSERT_TRUE(r);
     EXPECT_EQ(r->url, "http://127.0.0.1:8025/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json");
     EXPECT_EQ(r->body,
@@ -244,13 +245,13 @@ TEST(Twilio, RequestThroughMessagingServiceAndBaseUrl) {
 
     // An alphanumeric sender that merely starts with MG stays From.
     p.sender = "MGMResorts";
-    EXPECT_NE(adapter("twilio").request(p, message())->body.find("&From=MGMResorts&"), std::string::npos);
+    EXPECT_NE(adapter("twilio").request(p, message()).request->body.find("&From=MGMResorts&"), std::string::npos);
 }
 
 TEST(Twilio, StatusCallbackCarriesOurId) {
     nlohmann::json creds = kTwilioCreds;
     creds["status_callback"] = "https://example.com/sms/status?src=twilio";
-    auto r = adapter("twilio").request(provider("twilio", creds), message());
+    auto r = adapter("twilio").request(provider("twilio", creds), message()).request;
     ASSERT_TRUE(r);
     EXPECT_NE(r->body.find("&StatusCallback=https%3A%2F%2Fexample.com%2Fsms%2Fstatus%3Fsrc%3Dtwilio%26outbox_id%3D42"),
               std::string::npos)
@@ -308,7 +309,7 @@ TEST(TwilioVerify, Request) {
     nlohmann::json creds = kTwilioCreds;
     creds["service_sid"] = "VA0123456789abcdef0123456789abcdef";
     Provider p = provider("twilio_verify", creds);
-    auto r = adapter("twilio_verify").request(p, message());
+    auto r = adapter("twilio_verify").request(p, message()).request;
     ASSERT_TRUE(r);
     EXPECT_EQ(r->url, "https://verify.twilio.com/v2/Services/VA0123456789abcdef0123456789abcdef/Verifications");
     EXPECT_EQ(r->basic_user, "AC0123456789abcdef0123456789abcdef");
@@ -317,7 +318,7 @@ TEST(TwilioVerify, Request) {
     EXPECT_EQ(r->body, "To=%2B14155550123&Channel=sms");
 
     p.base_url = "http://127.0.0.1:8025";
-    auto c = adapter("twilio_verify").check_request(p, "+14155550123", "493817");
+    auto c = adapter("twilio_verify").check_request(p, "+14155550123", "493817").request;
     ASSERT_TRUE(c);
     EXPECT_EQ(c->method, "POST");
     EXPECT_EQ(c->url, "http://127.0.0.1:8025/v2/Services/VA0123456789abcdef0123456789abcdef/VerificationCheck");
@@ -353,7 +354,7 @@ TEST(TwilioVerify, CheckResult) {
     EXPECT_EQ(a.check_result(answer(401)), std::nullopt);
     EXPECT_EQ(a.check_result(timeout()), std::nullopt);
     // Providers that do not keep the code have nothing to check.
-    EXPECT_FALSE(adapter("twilio").check_request(provider("twilio", kTwilioCreds), "+14155550123", "1"));
+    EXPECT_FALSE(adapter("twilio").check_request(provider("twilio", kTwilioCreds), "+14155550123", "1").request);
 }
 
 // ------------------------------------------------------------------ vonage
@@ -362,7 +363,7 @@ const nlohmann::json kVonageCreds = {{"api_key", "abcd1234"}, {"api_secret", "vo
 
 TEST(Vonage, Request) {
     Provider p = provider("vonage", kVonageCreds, "AcmeInc");
-    auto r = adapter("vonage").request(p, message());
+    auto r = adapter("vonage").request(p, message()).request;
     ASSERT_TRUE(r);
     EXPECT_EQ(r->url, "https://rest.nexmo.com/sms/json");
     EXPECT_TRUE(r->basic_user.empty());
@@ -373,7 +374,7 @@ TEST(Vonage, Request) {
 
     Message m = message();
     m.body = "Código 493817";
-    EXPECT_NE(adapter("vonage").request(p, m)->body.find("&type=unicode"), std::string::npos);
+    EXPECT_NE(adapter("vonage").request(p, m).request->body.find("&type=unicode"), std::string::npos);
 }
 
 TEST(Vonage, Interpret) {
@@ -418,7 +419,7 @@ TEST(Vonage, Interpret) {
 
 TEST(MessageBird, Request) {
     Provider p = provider("messagebird", {{"access_key", "live_mb_key"}}, "Acme");
-    auto r = adapter("messagebird").request(p, message());
+    auto r = adapter("messagebird").request(p, message()).request;
     ASSERT_TRUE(r);
     EXPECT_EQ(r->url, "https://rest.messagebird.com/messages");
     EXPECT_TRUE(has_header(*r, "Authorization: AccessKey live_mb_key"));
@@ -452,7 +453,7 @@ TEST(MessageBird, Interpret) {
 
 TEST(Plivo, Request) {
     Provider p = provider("plivo", {{"auth_id", "MAXXXXXXXXXXXXXXXXXX"}, {"auth_token", "plivo_token_1"}}, "14155550100");
-    auto r = adapter("plivo").request(p, message());
+    auto r = adapter("plivo").request(p, message()).request;
     ASSERT_TRUE(r);
     EXPECT_EQ(r->url, "https://api.plivo.com/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/");
     EXPECT_EQ(r->basic_user, "MAXXXXXXXXXXXXXXXXXX");
@@ -492,7 +493,7 @@ TEST(Webhook, RequestIsSigned) {
     Provider p = provider("webhook", {{"secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}, "",
                           "http://127.0.0.1:8025/webhook/sms/");
     time_t before = time(nullptr);
-    auto r = adapter("webhook").request(p, message());
+    auto r = adapter("webhook").request(p, message()).request;
     time_t after = time(nullptr);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->url, "http://127.0.0.1:8025/webhook/sms/");
@@ -520,7 +521,7 @@ TEST(Webhook, PlainSecretAndNoSession) {
     Message m = message();
     m.session_id.clear();
     m.type = "transactional";
-    auto r = adapter("webhook").request(p, m);
+    auto r = adapter("webhook").request(p, m).request;
     ASSERT_TRUE(r);
     nlohmann::json doc = nlohmann::json::parse(r->body);
     EXPECT_TRUE(doc["data"]["session_id"].is_null());
@@ -546,11 +547,117 @@ TEST(Webhook, Interpret) {
     EXPECT_EQ(a.interpret(p, timeout()).outcome, Outcome::Retry);
 }
 
+// ------------------------------------------------------------------ refusals
+
+// Every kind, with the credentials it needs: a control character in any of them, or in the
+// sender, means no request at all, whatever the kind would have written where.
+struct KindCase {
+    const char *kind;
+    nlohmann::json credentials;
+};
+
+const KindCase kKinds[] = {
+    {"twilio", kTwilioCreds},
+    {"twilio_verify",
+     {{"account_sid", "AC0123456789abcdef0123456789abcdef"}, {"auth_token", "tok"}, {"service_sid", "VA01"}}},
+    {"vonage", {{"api_key", "key1"}, {"api_secret", "sec1"}}},
+    {"messagebird", {{"access_key", "live_abc"}}},
+    {"plivo", {{"auth_id", "MAXXXX"}, {"auth_token", "ptok"}}},
+    {"webhook", {{"secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}},
+};
+
+TEST(Refusal, FitRowsBuildRequests) {
+    for (const auto &k : kKinds) {
+        providers::Outgoing out = adapter(k.kind).request(provider(k.kind, k.credentials, "Acme", "https://x.example"), message());
+        EXPECT_TRUE(out.request) << k.kind;
+        EXPECT_FALSE(out.refused) << k.kind;
+    }
+}
+
+TEST(Refusal, ControlCharactersInCredentials) {
+    const std::string bad[] = {"\r\nX-Injected: 1", "a\nb", std::string("a\0b", 3), "tab\there", "del\x7f", "\x1b[31m"};
+    for (const auto &k : kKinds) {
+        for (const auto &item : k.credentials.items()) {
+            for (const auto &b : bad) {
+                nlohmann::json creds = k.credentials;
+                creds[item.key()] = item.value().get<std::string>() + b;
+                Provider p = provider(k.kind, creds, "Acme", "https://x.example");
+                providers::Outgoing out = adapter(k.kind).request(p, message());
+                EXPECT_FALSE(out.request) << k.kind << "." << item.key();
+                ASSERT_TRUE(out.refused) << k.kind << "." << item.key();
+                EXPECT_EQ(out.refused->outcome, Outcome::AuthFailed);
+                EXPECT_EQ(out.refused->error, "credentials contain control characters");
+            }
+        }
+    }
+    // Values the adapter does not use, and nested ones, count too: the row is unfit.
+    nlohmann::json creds = kTwilioCreds;
+    creds["status_callback"] = "https://example.com/cb\r\nX: 1";
+    EXPECT_TRUE(adapter("twilio").request(provider("twilio", creds), message()).refused);
+    creds = kTwilioCreds;
+    creds["extra"] = {{"nested", {"ok", "bad\n"}}};
+    EXPECT_TRUE(adapter("twilio").request(provider("twilio", creds), message()).refused);
+}
+
+TEST(Refusal, ControlCharactersInSenderOrBaseUrl) {
+    for (const auto &k : kKinds) {
+        Provider p = provider(k.kind, k.credentials, "Acme\r\nBcc: x", "https://x.example");
+        providers::Outgoing out = adapter(k.kind).request(p, message());
+        EXPECT_FALSE(out.request) << k.kind;
+        ASSERT_TRUE(out.refused) << k.kind;
+        EXPECT_EQ(out.refused->error, "credentials contain control characters");
+
+        p = provider(k.kind, k.credentials, "Acme", "https://x.example/\r\nHost: evil");
+        out = adapter(k.kind).request(p, message());
+        EXPECT_FALSE(out.request) << k.kind;
+        ASSERT_TRUE(out.refused) << k.kind;
+        EXPECT_EQ(out.refused->error, "base_url contains control characters");
+    }
+    // Printable text beyond ASCII is fine.
+    EXPECT_TRUE(adapter("vonage").request(provider("vonage", kKinds[2].credentials, "Café"), message()).request);
+}
+
+TEST(Refusal, VerifyCheckRefusedToo) {
+    nlohmann::json creds = kKinds[1].credentials;
+    creds["auth_token"] = "tok\r\nX: 1";
+    providers::Outgoing out = adapter("twilio_verify").check_request(provider("twilio_verify", creds), "+14155550123", "1");
+    EXPECT_FALSE(out.request);
+    ASSERT_TRUE(out.refused);
+    EXPECT_EQ(out.refused->outcome, Outcome::AuthFailed);
+}
+
+TEST(Refusal, OurOwnRefusalsReadAsThemselves) {
+    http::Response r;
+    r.refused = true;
+    r.error = "answer too large: more than 65536 bytes";
+    Result out = providers::classify(r);
+    EXPECT_EQ(out.outcome, Outcome::Retry);
+    EXPECT_EQ(out.error, "answer too large: more than 65536 bytes");
+    r.error = "destination not allowed: internal address";
+    Result twilio = adapter("twilio").interpret(provider("twilio", kTwilioCreds), r);
+    EXPECT_EQ(twilio.outcome, Outcome::Retry);
+    EXPECT_EQ(twilio.error, "destination not allowed: internal address");
+}
+
+TEST(Refusal, DeepJsonIsCutNotRecursed) {
+    // 30,000 levels: parsing, copying and printing this whole would recurse that deep.
+    std::string deep = R"({"error":)" + std::string(30000, '[') + std::string(30000, ']') + "}";
+    Provider p = provider("plivo", {{"auth_id", "MAXXXX"}, {"auth_token", "ptok"}});
+    Result r = adapter("plivo").interpret(p, answer(400, deep));
+    EXPECT_EQ(r.outcome, Outcome::Rejected);
+    EXPECT_LE(r.error.size(), 400u);
+    nlohmann::json doc = providers::parse_body(deep);
+    ASSERT_TRUE(doc.is_object());
+    int depth = 0;
+    for (const nlohmann::json *v = &doc["error"]; v->is_array() && !v->empty(); v = &v->front()) depth++;
+    EXPECT_LT(depth, 40);
+}
+
 // ------------------------------------------------------------------ console
 
 TEST(Console, NoRequestAlwaysSent) {
     Provider p = provider("console", nlohmann::json::object());
-    EXPECT_FALSE(adapter("console").request(p, message()));
+    EXPECT_FALSE(adapter("console").request(p, message()).request);
     EXPECT_EQ(adapter("console").interpret(p, answer(200)).outcome, Outcome::Sent);
     EXPECT_EQ(adapter("console").interpret(p, http::Response()).outcome, Outcome::Sent);
 }
