@@ -21,7 +21,8 @@ export class Cluster {
     if (isRoot) execFileSync('chown', ['postgres:', this.dir]);
     this.port = freePort(56000 + Math.floor(Math.random() * 2000));
     this.db = 'sms_otp_it';
-    this.settings = [`sms_otp.database = '${this.db}'`, ...settings];
+    // The mock provider listens on plain http at 127.0.0.1: allowed for tests only.
+    this.settings = [`sms_otp.database = '${this.db}'`, "sms_otp.http_allowed_hosts = '127.0.0.1, localhost'", ...settings];
   }
 
   start() {
@@ -52,6 +53,11 @@ export class Cluster {
   reload(settings) {
     for (const [k, v] of Object.entries(settings)) this.sql(`ALTER SYSTEM SET ${k} = '${v}'`, 'postgres');
     this.sql('SELECT pg_reload_conf()', 'postgres');
+  }
+
+  // When the postmaster (re)started: a crash of any backend restarts them all and moves it.
+  postmasterStart() {
+    return this.value('SELECT pg_postmaster_start_time()', 'postgres');
   }
 
   workerPid() {
@@ -114,6 +120,17 @@ export function enqueue(cluster, { to = '+14155550100', body = 'hello', hint = n
     SELECT sms_otp._wake_worker_on_commit();
     COMMIT;`);
   return Number(rows[0][0]);
+}
+
+// Queue several messages in one transaction, so the worker claims them in one round.
+export function enqueueAll(cluster, messages) {
+  const values = messages.map(({ to = '+14155550100', body = 'hello', hint = null, kind = 'transactional' }) =>
+    `('${kind}', '${to}', '${body.replace(/'/g, "''")}', ${hint ? `'${hint}'` : 'NULL'})`);
+  const rows = cluster.sql(`BEGIN;
+    INSERT INTO sms_otp.sms_outbox (kind, "to", body, provider_hint) VALUES ${values.join(', ')} RETURNING id;
+    SELECT sms_otp._wake_worker_on_commit();
+    COMMIT;`);
+  return rows.slice(0, messages.length).map((r) => Number(r[0]));
 }
 
 export function outbox(cluster, id) {

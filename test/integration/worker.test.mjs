@@ -23,9 +23,9 @@ const secret = 'whsec_' + Buffer.from('a webhook secret of 32 bytes!!!!').toStri
 function providers(rows) {
   cluster.sql('DELETE FROM sms_otp.api_integrations');
   for (const r of rows) {
-    cluster.sql(`INSERT INTO sms_otp.api_integrations (name, kind, priority, base_url, sender, credentials)
+    cluster.sql(`INSERT INTO sms_otp.api_integrations (name, kind, priority, base_url, sender, credentials, selectable)
       VALUES ('${r.name}', '${r.kind}', ${r.priority ?? 10}, ${r.base_url === null ? 'NULL' : `'${r.base_url ?? mock.url}'`},
-              ${r.sender ? `'${r.sender}'` : 'NULL'}, '${JSON.stringify(r.credentials ?? {})}')`);
+              ${r.sender ? `'${r.sender}'` : 'NULL'}, '${JSON.stringify(r.credentials ?? {})}', ${r.selectable ?? false})`);
   }
 }
 
@@ -248,12 +248,20 @@ test('401: credentials refused mark the provider unhealthy and the next one send
   assert.equal(tw.available, false);
 });
 
-test('the hint picks the provider, then priority resumes', async () => {
-  providers([{ ...twilio, priority: 1 }, { ...vonage, priority: 2 }]);
+test('the hint picks a selectable provider, then priority resumes', async () => {
+  providers([{ ...twilio, priority: 1 }, { ...vonage, priority: 2, selectable: true }]);
   const hinted = enqueue(cluster, { hint: 'vonage' });
   assert.equal((await delivered(cluster, hinted)).provider, 'vonage');
   const plain = enqueue(cluster);
   assert.equal((await delivered(cluster, plain)).provider, 'twilio');
+});
+
+test('a hint naming a provider that is not selectable is ignored by the worker too', async () => {
+  // otp_send drops such hints; an outbox row written some other way is routed by priority.
+  providers([{ ...twilio, priority: 1 }, { ...vonage, priority: 2 }]);
+  const hinted = enqueue(cluster, { hint: 'vonage' });
+  assert.equal((await delivered(cluster, hinted)).provider, 'twilio');
+  assert.equal((await mock.requests('vonage')).length, 0);
 });
 
 test('no provider answering: the message waits and fails after the maximum attempts', async () => {
@@ -289,7 +297,7 @@ test('the OTP flow end to end: the code reaches the phone, the log has it masked
   const user = 'a0000000-0000-4000-8000-0000000000e2';
   cluster.sql(`INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled) VALUES ('${user}', '+14155550111', true)
                ON CONFLICT (user_id) DO NOTHING`);
-  const claims = `SET request.jwt.claims = '{"sub":"${user}"}';`;
+  const claims = `SET request.jwt.claims = '{"sub":"${user}","session_id":"login-1"}';`;
   const [[sent]] = cluster.sql(`${claims} SELECT sms_otp.otp_send()`);
   const session = JSON.parse(sent).session_id;
   const msg = await waitFor('the SMS', async () => (await mock.inbox()).find((m) => m.to === '+14155550111'));
@@ -312,7 +320,7 @@ test('twilio_verify: the provider sends and checks the code', async () => {
   const user = 'a0000000-0000-4000-8000-0000000000e3';
   cluster.sql(`INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled) VALUES ('${user}', '+14155550122', true)
                ON CONFLICT (user_id) DO NOTHING`);
-  const claims = `SET request.jwt.claims = '{"sub":"${user}"}';`;
+  const claims = `SET request.jwt.claims = '{"sub":"${user}","session_id":"login-1"}';`;
   const session = JSON.parse(cluster.sql(`${claims} SELECT sms_otp.otp_send()`)[0][0]).session_id;
   const msg = await waitFor('the SMS', async () => (await mock.inbox()).find((m) => m.to === '+14155550122'));
   await waitFor('session sent', () => cluster.value(`SELECT status FROM sms_otp.sms_otp_sessions WHERE id = '${session}'`) === 'sent');
