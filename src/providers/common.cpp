@@ -31,6 +31,20 @@ bool has_control(const nlohmann::json &doc) {
     return false;
 }
 
+// Control characters out, as the worker stores text (tab and line breaks as spaces): done
+// before credentials are looked for, so a credential split by one is found all the same.
+std::string printable(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (unsigned char c : text) {
+        if (c == '\n' || c == '\r' || c == '\t')
+            out += ' ';
+        else if (!control(c))
+            out += static_cast<char>(c);
+    }
+    return out;
+}
+
 Result refusal(const char *why) {
     Result out;
     out.outcome = Outcome::AuthFailed;
@@ -118,7 +132,7 @@ Result classify(const http::Response &r) {
 }
 
 std::string error_detail(const Provider &p, std::string_view code, std::string_view message) {
-    std::string c = without_credentials(p, std::string(code.substr(0, 16)));
+    std::string c = without_credentials(p, printable(code.substr(0, 16)));
     std::string m = provider_text(p, message);
     if (c.empty()) return m;
     return m.empty() ? "error " + c : "error " + c + ": " + m;
@@ -128,7 +142,7 @@ Result classify_with(const Provider &p, const http::Response &r, std::string_vie
                      std::string_view message) {
     Result out = classify(r);
     // Transport errors can quote the URL, and Twilio's has the account SID in it.
-    if (r.status == 0) out.error = without_credentials(p, out.error);
+    if (r.status == 0) out.error = without_credentials(p, printable(out.error));
     std::string detail = error_detail(p, code, message);
     if (!detail.empty() && out.outcome != Outcome::Sent) out.error += ": " + detail;
     return out;
@@ -149,7 +163,7 @@ std::string credential(const Provider &p, const char *key) {
 }
 
 std::string provider_text(const Provider &p, std::string_view text) {
-    std::string s = without_credentials(p, std::string(text));
+    std::string s = without_credentials(p, printable(text));
     std::string out;
     out.reserve(s.size());
     for (size_t i = 0; i < s.size();) {
@@ -164,10 +178,7 @@ std::string provider_text(const Provider &p, std::string_view text) {
             i = j;
             continue;
         }
-        if (c == '\n' || c == '\r' || c == '\t')
-            out += ' ';
-        else if (c >= 0x20 && c != 0x7F)
-            out += static_cast<char>(c);
+        out += static_cast<char>(c);
         i++;
     }
     return clip_utf8(out, kMaxErrorText);

@@ -639,6 +639,17 @@ TEST(Refusal, OurOwnRefusalsReadAsThemselves) {
     EXPECT_EQ(twilio.error, "destination not allowed: internal address");
 }
 
+TEST(Refusal, CredentialSplitByAControlCharacterStaysHidden) {
+    // The worker drops control characters before storing an error; a credential with one
+    // inside must be found before that, not revealed by it.
+    Provider p = provider("webhook", {{"secret", "tok-Secret-xyz"}}, "", "https://x.example/hook");
+    Result r = adapter("webhook").interpret(p, answer(500, R"({"error":"bad signature for tok-Secret\u0001-xyz"})"));
+    EXPECT_EQ(r.error, "HTTP 500: bad signature for ***");
+    Result tw = adapter("twilio").interpret(provider("twilio", kTwilioCreds),
+                                            answer(400, R"({"code":"tok_s\u0000ecret_twilio","message":"x"})"));
+    EXPECT_EQ(tw.error.find("tok_secret_twilio"), std::string::npos) << tw.error;
+}
+
 TEST(Refusal, DeepJsonIsCutNotRecursed) {
     // 30,000 levels: parsing, copying and printing this whole would recurse that deep.
     std::string deep = R"({"error":)" + std::string(30000, '[') + std::string(30000, ']') + "}";
