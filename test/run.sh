@@ -35,6 +35,28 @@ count "$(sed -nE 's/^\[  PASSED  \] ([0-9]+) tests?\./\1/p' "$work/unit.log" | t
       "$(sed -nE 's/^\[  FAILED  \] ([0-9]+) tests?, listed below:/\1/p' "$work/unit.log" | tail -1)"
 grep -q '^\[  PASSED  \]' "$work/unit.log" || failed=$((failed + 1))
 
+echo "== fuzz smoke (libFuzzer, a few seconds a target)"
+set +e
+FUZZ_WORK="$work/fuzz" bash test/fuzz/run.sh "${FUZZ_SECONDS:-10}" 2>&1 | tee "$work/fuzz.log"
+set -e
+fuzz_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/fuzz.log" | tail -1)
+count "$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$fuzz_line")" "$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$fuzz_line")"
+[ -n "$fuzz_line" ] || failed=$((failed + 1))
+
+# TAP on standard output: count its ok / not ok lines (and a missing plan as a failure).
+tap_script() {
+    local name=$1
+    shift
+    echo "== $name"
+    set +e
+    "$@" 2>&1 | tee "$work/$name.tap"
+    local rc=${PIPESTATUS[0]}
+    set -e
+    count "$(grep -cE '^ok ' "$work/$name.tap" || true)" "$(grep -cE '^not ok ' "$work/$name.tap" || true)"
+    if [ "$rc" -ne 0 ] && ! grep -qE '^not ok ' "$work/$name.tap"; then failed=$((failed + 1)); fi
+}
+tap_script no_preload bash test/security/no_preload.sh "$work" "$(free_port $((port + 1)))"
+
 echo "== pg_regress"
 regress_tests=$(cd sql && ls [a-z]*.sql | grep -v '^sms_otp--' | sed 's/\.sql$//' | sort)
 set +e

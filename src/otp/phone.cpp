@@ -8,6 +8,7 @@ namespace sms_otp::otp {
 
 namespace {
 constexpr std::size_t kMaxInput = 64;  // a formatted number with extension fits easily
+constexpr std::size_t kMaxE164Digits = 15;
 
 i18n::phonenumbers::PhoneNumberUtil &util() {
     static i18n::phonenumbers::PhoneNumberUtil *instance = [] {
@@ -30,6 +31,9 @@ std::optional<std::string> normalize_phone(std::string_view input, std::string_v
     if (!util().IsValidNumber(number)) return std::nullopt;
     std::string e164;
     util().Format(number, PhoneNumberUtil::E164, &e164);
+    // E.164 allows 15 digits; libphonenumber's metadata calls some longer numbers valid (German
+    // ones up to 17), which no SMS provider takes.
+    if (e164.size() > 1 + kMaxE164Digits) return std::nullopt;
     return e164;
 }
 

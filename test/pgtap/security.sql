@@ -4,7 +4,7 @@
 -- Users: 5ec0000N-0000-4000-8000-00000000000N, used by no other suite (wrong codes are counted
 -- in shared memory, which outlives this file's rolled-back transaction).
 BEGIN;
-SELECT plan(78);
+SELECT plan(79);
 
 \ir request.psql
 
@@ -370,6 +370,9 @@ SELECT lives_ok($$INSERT INTO sms_otp.api_integrations (name, kind, base_url, cr
 SELECT throws_ok($$INSERT INTO sms_otp.api_integrations (name, kind, sender, credentials)
                    VALUES ('crlf', 'twilio', '+14155550100', '{"account_sid": "AC1", "auth_token": "tok\r\nX-Injected: 1"}')$$,
                  '22023', NULL, 'a credential with a line break is refused');
+
+-- Found by the phone fuzz target: libphonenumber calls some 17-digit German numbers valid.
+SELECT is(sms_otp.normalize_phone('+49 30 3450303456767'), NULL, 'a number longer than E.164''s 15 digits is refused');
 
 SELECT * FROM finish();
 ROLLBACK;
