@@ -70,6 +70,8 @@ bash test/cluster.sh start "$pgdir" "$port" \
     "sms_otp.database = 'bench'" \
     "shared_buffers = '1GB'" "max_wal_size = '8GB'" "checkpoint_timeout = '30min'" \
     "sms_otp.resend_cooldown = 0" "sms_otp.rate_limit_per_minute = 1000000" "sms_otp.rate_limit_per_day = 1000000" \
+    "sms_otp.ip_rate_limit_per_minute = 1000000" "sms_otp.ip_rate_limit_per_day = 1000000" \
+    "sms_otp.http_allowed_hosts = '127.0.0.1'" \
     "sms_otp.max_in_flight = $in_flight" "sms_otp.batch_size = $in_flight"
 q postgres -c "CREATE DATABASE bench" -c "CREATE DATABASE bench_send"
 q bench -v users="$users" -v provider_url="http://127.0.0.1:9" -f bench/sql/users.sql >/dev/null

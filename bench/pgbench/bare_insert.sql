@@ -3,7 +3,7 @@
 -- the database otp_send runs in, and nothing else: no limits, no row lock, no code, no hash key.
 \set n random(1, :users)
 BEGIN;
-SELECT set_config('request.jwt.claims', '{"role":"authenticated","sub":"' || bench.user_id(:n::int) || '"}', true),
+SELECT set_config('request.jwt.claims', '{"role":"authenticated","sub":"' || bench.user_id(:n::int) || '","session_id":"bench-' || :n || '"}', true),
        set_config('request.headers', '{"x-forwarded-for":"' || host(bench.ip(:n::int)) || '"}', true);
 WITH o AS (
     INSERT INTO sms_otp.sms_outbox (kind, user_id, session_id, "to", body, expires_at)

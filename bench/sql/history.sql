@@ -39,9 +39,10 @@ END $$;
 SELECT CASE :'part'
 WHEN 'sessions' THEN format($q$SELECT pg_temp.bulk_load('sms_otp.sms_otp_sessions', %L)$q$, format($fill$
     INSERT INTO sms_otp.sms_otp_sessions
-        (id, user_id, phone, client_ip, provider_name, provider_session_id, status, attempts, max_attempts,
-         expires_at, resend_available_at, created_at, sent_at, verified_at, updated_at)
-    SELECT md5('session' || x.g)::uuid, u.id, u.phone, u.ip, 'twilio', 'SM' || to_hex(x.g),
+        (id, user_id, phone, client_ip, client_net, login_session, provider_name, provider_session_id, status,
+         attempts, max_attempts, expires_at, resend_available_at, created_at, sent_at, verified_at, updated_at)
+    SELECT md5('session' || x.g)::uuid, u.id, u.phone, u.ip, sms_otp._client_net(u.ip, 64), 'history',
+           'twilio', 'SM' || to_hex(x.g),
            x.status, CASE WHEN x.status = 'locked' THEN 5 ELSE x.g %% 2 END, 5,
            x.t + interval '5 minutes', x.t + interval '30 seconds', x.t, x.t + interval '2 seconds',
            CASE WHEN x.status = 'verified' THEN x.t + interval '40 seconds' END, x.t + interval '1 minute'
