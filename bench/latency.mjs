@@ -53,7 +53,7 @@ lines.on('line', (line) => {
 
 function sendOne(i) {
   const n = Number(opt.user);
-  const claims = JSON.stringify({ role: 'authenticated', sub: `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}` });
+  const claims = JSON.stringify({ role: 'authenticated', sub: `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`, session_id: `bench-${n}` });
   const commit = new Promise((resolve) => { committed = resolve; });
   const arrival = new Promise((resolve) => { arrived = resolve; });
   psql.stdin.write(`BEGIN;
