@@ -6,8 +6,6 @@
 #include "providers/provider.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -15,40 +13,8 @@
 #include <string>
 #include <vector>
 
-// otp/hmac.cpp needs PostgreSQL's common library; the same functions over OpenSSL stand in for
-// it here. HmacDouble below checks them against the Standard Webhooks test vector.
-namespace sms_otp::otp {
-
-std::string hmac_sha256(std::string_view key, std::string_view message) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char *>(message.data()),
-         message.size(), mac, &len);
-    return std::string(reinterpret_cast<char *>(mac), len);
-}
-
-std::string base64_encode(std::string_view bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char *>(out.data()),
-                            reinterpret_cast<const unsigned char *>(bytes.data()), static_cast<int>(bytes.size()));
-    out.resize(n);
-    return out;
-}
-
-bool base64_decode(std::string_view text, std::string &out) {
-    if (text.size() % 4 != 0) return false;
-    out.assign(3 * text.size() / 4 + 1, '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char *>(out.data()),
-                            reinterpret_cast<const unsigned char *>(text.data()), static_cast<int>(text.size()));
-    if (n < 0) return false;
-    size_t pad = 0;
-    if (!text.empty() && text.back() == '=') pad++;
-    if (text.size() > 1 && text[text.size() - 2] == '=') pad++;
-    out.resize(n - pad);
-    return true;
-}
-
-}  // namespace sms_otp::otp
+// otp/hmac.h comes from test/support/hmac_openssl.cpp (OpenSSL); HmacDouble below checks it
+// against the Standard Webhooks test vector.
 
 namespace {
 

@@ -1,5 +1,5 @@
 // otp/hmac.h over OpenSSL. The server's otp/hmac.cpp uses PostgreSQL's common library, which
-// a fuzz binary does not link; the webhook adapter needs these symbols (test/unit does the same).
+// the unit tests and fuzz binaries do not link; the webhook adapter needs these symbols.
 #include "otp/hmac.h"
 
 #include <openssl/crypto.h>
