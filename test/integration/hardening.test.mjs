@@ -1,11 +1,11 @@
 // The worker's own defences, each against what a database owner or a provider row could do:
 // destinations outside the allow-list, credentials that would forge headers, a search_path
 // full of traps, and a server that logs the codes users type.
-import { test, before, after, beforeEach } from 'node:test';
+import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cluster, Mock, waitFor, enqueue, delivered } from './harness.mjs';
+import { Cluster, Mock, waitFor, enqueue, delivered, useStack } from './harness.mjs';
 
 const cluster = new Cluster([
   'sms_otp.poll_interval = 200ms',
@@ -35,22 +35,9 @@ async function restartWorker() {
   await waitFor('a new worker', () => { const p = cluster.workerPid(); return p > 0 && p !== pid; });
 }
 
-before(async () => {
-  await mock.start();
-  cluster.start();
-  cluster.sql(`CREATE DATABASE ${cluster.db}`, 'postgres');
-  cluster.sql('CREATE EXTENSION sms_otp');
-  await waitFor('the worker', () => cluster.workerPid() > 0);
-});
+useStack(cluster, mock);
 
-after(() => {
-  mock.stop();
-  cluster.stop();
-});
-
-beforeEach(async () => {
-  await mock.call('POST', '/_mock/reset');
-  cluster.sql("UPDATE sms_otp.sms_outbox SET status = 'cancelled' WHERE status = 'queued'");
+beforeEach(() => {
   cluster.sql('DELETE FROM sms_otp.api_integrations');
 });
 

@@ -1,6 +1,7 @@
 // What the integration tests share: a throwaway cluster with the worker running, the mock
 // provider, SQL through psql, and waiting for a condition.
 import { execFileSync, spawn } from 'node:child_process';
+import { before, after, beforeEach } from 'node:test';
 import { mkdtempSync, chmodSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
@@ -144,4 +145,30 @@ export async function delivered(cluster, id, timeout) {
     const o = outbox(cluster, id);
     return o && o.status !== 'queued' ? o : null;
   }, { timeout });
+}
+
+/**
+ * The lifecycle every worker suite shares: the mock provider (and any other servers) start, then
+ * a cluster with the extension and a running worker; each test starts with the mock reset and no
+ * message queued; everything stops at the end.
+ */
+export function useStack(cluster, mock, servers = []) {
+  before(async () => {
+    await mock.start();
+    for (const s of servers) await s.start();
+    cluster.start();
+    cluster.sql(`CREATE DATABASE ${cluster.db}`, 'postgres');
+    cluster.sql('CREATE EXTENSION sms_otp');
+    await waitFor('the worker', () => cluster.workerPid() > 0);
+  });
+  after(async () => {
+    mock.stop();
+    for (const s of servers) await s.stop();
+    cluster.stop();
+  });
+  beforeEach(async () => {
+    await mock.call('POST', '/_mock/reset');
+    for (const s of servers) s.reset();
+    cluster.sql("UPDATE sms_otp.sms_outbox SET status = 'cancelled' WHERE status = 'queued'");
+  });
 }

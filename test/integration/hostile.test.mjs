@@ -3,12 +3,12 @@
 // process survives (same pid, postmaster not restarted), the hostile attempt is logged with a
 // sensible error, and the other messages of the same round are sent exactly once. Then the
 // writing of results under failure, and a message whose send kills the worker every time.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cluster, Mock, waitFor, enqueue, enqueueAll, outbox, delivered } from './harness.mjs';
+import { Cluster, Mock, waitFor, enqueue, enqueueAll, outbox, delivered, useStack } from './harness.mjs';
 import { HostileServer } from './hostile_server.mjs';
 
 const cluster = new Cluster([
@@ -78,26 +78,7 @@ async function round(mode, kind, { lease = false } = {}) {
   return { id: evil, outbox: settled, log: log(evil) };
 }
 
-before(async () => {
-  await mock.start();
-  await hostile.start();
-  cluster.start();
-  cluster.sql(`CREATE DATABASE ${cluster.db}`, 'postgres');
-  cluster.sql('CREATE EXTENSION sms_otp');
-  await waitFor('the worker', () => cluster.workerPid() > 0);
-});
-
-after(async () => {
-  mock.stop();
-  await hostile.stop();
-  cluster.stop();
-});
-
-beforeEach(async () => {
-  await mock.call('POST', '/_mock/reset');
-  hostile.reset();
-  cluster.sql("UPDATE sms_otp.sms_outbox SET status = 'cancelled' WHERE status = 'queued'");
-});
+useStack(cluster, mock, [hostile]);
 
 test('an endless body is cut at sms_otp.max_response_bytes', async () => {
   const r = await round('endless', 'twilio', { lease: true });

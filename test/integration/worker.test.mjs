@@ -1,12 +1,12 @@
 // The delivery worker against the mock provider: each adapter's request byte for byte,
 // fallback, backoff, the hint, expiry, crash safety, reload and restart.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cluster, Mock, waitFor, enqueue, outbox, delivered } from './harness.mjs';
+import { Cluster, Mock, waitFor, enqueue, outbox, delivered, useStack } from './harness.mjs';
 
 const cluster = new Cluster([
   'sms_otp.poll_interval = 200ms',
@@ -32,23 +32,7 @@ function providers(rows) {
 const twilio = { name: 'twilio', kind: 'twilio', sender: '+15005550006', credentials: { account_sid: 'AC0123456789abcdef0123456789abcdef', auth_token: 'tok' } };
 const vonage = { name: 'vonage', kind: 'vonage', sender: 'Acme', credentials: { api_key: 'key1', api_secret: 'sec1' } };
 
-before(async () => {
-  await mock.start();
-  cluster.start();
-  cluster.sql(`CREATE DATABASE ${cluster.db}`, 'postgres');
-  cluster.sql('CREATE EXTENSION sms_otp');
-  await waitFor('the worker', () => cluster.workerPid() > 0);
-});
-
-after(() => {
-  mock.stop();
-  cluster.stop();
-});
-
-beforeEach(async () => {
-  await mock.call('POST', '/_mock/reset');
-  cluster.sql("UPDATE sms_otp.sms_outbox SET status = 'cancelled' WHERE status = 'queued'");
-});
+useStack(cluster, mock);
 
 test('twilio: form-encoded Messages request with Basic auth', async () => {
   providers([twilio]);
