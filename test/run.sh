@@ -80,6 +80,10 @@ tap_bad_files=$(grep -cE 'Wstat|Parse errors|No subtests run' "$work/tap.log" ||
 count "$(( ${tap_total:-0} - tap_failed ))" "$(( tap_failed + tap_bad_files ))"
 grep -q '^Result: PASS' "$work/tap.log" || failed=$((failed + 1))
 
+# 1.0 with data, updated, against a fresh 1.1: the same catalog and the same data (own cluster).
+tap_script upgrade bash test/upgrade/run.sh
+grep -qE '^1\.\.[0-9]+$' "$work/upgrade.tap" || failed=$((failed + 1))  # stopped before its plan
+
 # node:test suites: the mock provider's own, then the worker against it on its own cluster.
 node_suite() {
     local name=$1

@@ -22,13 +22,14 @@ DROP FUNCTION sms_otp._count_failure(uuid, sms_otp._config);
 -- A hint may only pick a provider marked selectable; none is until an administrator says so.
 ALTER TABLE sms_otp.api_integrations ADD COLUMN selectable boolean NOT NULL DEFAULT false;
 
--- Per-address limits count IPv6 clients by network.
+-- Per-address limits count IPv6 clients by network. They look back one day, so only the
+-- sessions of the last day need the new column filled (a large table is not rewritten whole).
 ALTER TABLE sms_otp.sms_otp_sessions ADD COLUMN client_net cidr;
 UPDATE sms_otp.sms_otp_sessions
 SET client_net = CASE WHEN pg_catalog.family(client_ip) = 6
                       THEN pg_catalog.network(pg_catalog.set_masklen(client_ip, 64))
                       ELSE pg_catalog.network(pg_catalog.set_masklen(client_ip, 32)) END
-WHERE client_ip IS NOT NULL;
+WHERE client_ip IS NOT NULL AND created_at > pg_catalog.now() - interval '1 day';
 DROP INDEX sms_otp.sms_otp_sessions_ip_created_idx;
 CREATE INDEX sms_otp_sessions_net_created_idx ON sms_otp.sms_otp_sessions (client_net, created_at)
     WHERE client_net IS NOT NULL;

@@ -27,8 +27,11 @@ const char *kExtension = "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 
 
 const char *kProviders = R"sql(
     SELECT name, kind, coalesce(base_url, ''), coalesce(sender, ''), credentials::pg_catalog.text,
-           id || '@' || extract(epoch FROM updated_at), selectable
-    FROM sms_otp.api_integrations WHERE enabled ORDER BY priority, name)sql";
+           id || '@' || extract(epoch FROM updated_at),
+           -- read from the row as JSON: a database still at 1.0 (before ALTER EXTENSION UPDATE)
+           -- has no such column, and its messages must still go out
+           coalesce((pg_catalog.to_jsonb(a) -> 'selectable')::boolean, false)
+    FROM sms_otp.api_integrations a WHERE enabled ORDER BY priority, name)sql";
 
 // Due messages, oldest first, leased: if this worker dies the lease runs out and they are due
 // again. One claimed $3 times already never came back with a result (its send killed the

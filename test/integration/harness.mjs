@@ -150,15 +150,15 @@ export async function delivered(cluster, id, timeout) {
 /**
  * The lifecycle every worker suite shares: the mock provider (and any other servers) start, then
  * a cluster with the extension and a running worker; each test starts with the mock reset and no
- * message queued; everything stops at the end.
+ * message queued; everything stops at the end. `version` installs an older version of the scripts.
  */
-export function useStack(cluster, mock, servers = []) {
+export function useStack(cluster, mock, servers = [], { version = null } = {}) {
   before(async () => {
     await mock.start();
     for (const s of servers) await s.start();
     cluster.start();
     cluster.sql(`CREATE DATABASE ${cluster.db}`, 'postgres');
-    cluster.sql('CREATE EXTENSION sms_otp');
+    cluster.sql(version ? `CREATE EXTENSION sms_otp VERSION '${version}'` : 'CREATE EXTENSION sms_otp');
     await waitFor('the worker', () => cluster.workerPid() > 0);
   });
   after(async () => {
