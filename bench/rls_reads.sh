@@ -13,15 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
 
-smoke=0
-write_docs=0
-for arg in "$@"; do
-    case "$arg" in
-    --smoke) smoke=1 ;;
-    --write-docs) write_docs=1 ;;
-    *) echo "usage: bench/rls_reads.sh [--smoke] [--write-docs]" >&2; exit 2 ;;
-    esac
-done
+. bench/args.sh
 if [ "$smoke" -eq 1 ]; then defaults=(2000 20000 1 1); else defaults=(1000000 10000000 5 4); fi
 users=${BENCH_RLS_USERS:-${defaults[0]}}
 rows=${BENCH_RLS_ROWS:-${defaults[1]}}

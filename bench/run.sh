@@ -11,15 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
 
-smoke=0
-write_docs=0
-for arg in "$@"; do
-    case "$arg" in
-    --smoke) smoke=1 ;;
-    --write-docs) write_docs=1 ;;
-    *) echo "usage: bench/run.sh [--smoke] [--write-docs]" >&2; exit 2 ;;
-    esac
-done
+. bench/args.sh
 
 if [ "$smoke" -eq 1 ]; then
     defaults=(2000 20000 8 1 1 1000 1 1 10 4000 2000)
