@@ -25,6 +25,7 @@ GRANT EXECUTE ON FUNCTION
     sms_otp.normalize_phone(text),
     sms_otp.reset_lockout(uuid)
 TO PUBLIC;
+GRANT EXECUTE ON FUNCTION sms_otp.sms_segments(text) TO PUBLIC;
 -- The read policies call these as the reading role, and the check trigger of
 -- api_integrations these as the writing role (pure functions of their arguments).
 GRANT EXECUTE ON FUNCTION sms_otp._login_session(), sms_otp._step_passed(),
