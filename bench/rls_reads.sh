@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 . test/lib.sh
 
 . bench/args.sh
+. bench/results_block.sh
 if [ "$smoke" -eq 1 ]; then defaults=(2000 20000 1 1); else defaults=(1000000 10000000 5 4); fi
 users=${BENCH_RLS_USERS:-${defaults[0]}}
 rows=${BENCH_RLS_ROWS:-${defaults[1]}}
@@ -253,14 +254,6 @@ if [ "$seq_scans" -ne 0 ] && [ "$smoke" -eq 0 ]; then
 fi
 
 if [ "$write_docs" -eq 1 ] && [ "$smoke" -eq 0 ]; then
-    node -e '
-        const fs = require("fs");
-        const [doc, results] = process.argv.slice(1);
-        const text = fs.readFileSync(doc, "utf8");
-        const begin = "<!-- rls-results:begin -->", end = "<!-- rls-results:end -->";
-        const i = text.indexOf(begin), j = text.indexOf(end);
-        if (i < 0 || j < i) { console.error(doc + ": no rls-results markers"); process.exit(1); }
-        fs.writeFileSync(doc, text.slice(0, i + begin.length) + "\n" + fs.readFileSync(results, "utf8").trim() + "\n" + text.slice(j));
-    ' docs/benchmarks.md "$work/results.md"
+    replace_results_block rls-results "$work/results.md"
     log "docs/benchmarks.md updated"
 fi

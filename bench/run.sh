@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 . test/lib.sh
 
 . bench/args.sh
+. bench/results_block.sh
 
 if [ "$smoke" -eq 1 ]; then
     defaults=(2000 20000 8 1 1 1000 1 1 10 4000 2000)
@@ -297,16 +298,7 @@ EOF
 log "details in $work (drain.txt, wrk.txt, send-*.txt, rss.txt)"
 
 if [ "$write_docs" -eq 1 ] && [ "$smoke" -eq 0 ]; then
-    # The results block of docs/benchmarks.md sits between two marker lines.
-    node -e '
-        const fs = require("fs");
-        const [doc, results] = process.argv.slice(1);
-        const text = fs.readFileSync(doc, "utf8");
-        const begin = "<!-- results:begin -->", end = "<!-- results:end -->";
-        const i = text.indexOf(begin), j = text.indexOf(end);
-        if (i < 0 || j < i) { console.error(doc + ": no results markers"); process.exit(1); }
-        fs.writeFileSync(doc, text.slice(0, i + begin.length) + "\n" + fs.readFileSync(results, "utf8").trim() + "\n" + text.slice(j));
-    ' docs/benchmarks.md "$work/results.md"
+    replace_results_block results "$work/results.md"
     log "docs/benchmarks.md updated"
 fi
 
