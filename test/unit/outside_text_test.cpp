@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/utf8.h"
+
 #include <string>
 
 namespace {
@@ -11,18 +13,7 @@ using sms_otp::worker::outside_text;
 
 const std::string kFFFD = "\xEF\xBF\xBD";
 
-bool valid_utf8_without_controls(const std::string &s) {
-    for (size_t i = 0; i < s.size();) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c < 0x20 || c == 0x7F) return false;
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-        if (n == 0 || i + n > s.size()) return false;
-        for (size_t k = 1; k < n; k++)
-            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-        i += n;
-    }
-    return true;
-}
+bool valid_utf8_without_controls(const std::string &s) { return test_support::valid_utf8(s, false); }
 
 TEST(OutsideText, PlainTextUnchanged) {
     EXPECT_EQ(outside_text("SM0123456789abcdef", 128), "SM0123456789abcdef");

@@ -7,6 +7,8 @@
 #include <exception>
 #include <string_view>
 
+#include "../../support/utf8.h"
+
 #define FUZZ_CHECK(cond, what)                                                              \
     do {                                                                                    \
         if (!(cond)) {                                                                      \
@@ -56,16 +58,6 @@ inline int small_int(std::string_view s, int fallback) {
     return static_cast<int>(negative ? -v : v);
 }
 
-inline bool valid_utf8(std::string_view s) {
-    for (size_t i = 0; i < s.size();) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-        if (n == 0 || i + n > s.size()) return false;
-        for (size_t k = 1; k < n; k++)
-            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-        i += n;
-    }
-    return true;
-}
+using test_support::valid_utf8;
 
 }  // namespace fuzz
