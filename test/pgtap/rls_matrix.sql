@@ -381,7 +381,8 @@ CREATE TEMP TABLE api (fn regprocedure);
 INSERT INTO api VALUES
     ('sms_otp.otp_send(text, text)'), ('sms_otp.otp_verify(uuid, text)'), ('sms_otp.otp_status()'),
     ('sms_otp.otp_is_verified(interval)'), ('sms_otp.current_user_id()'), ('sms_otp.client_ip()'),
-    ('sms_otp.is_service_role()'), ('sms_otp.normalize_phone(text)'), ('sms_otp.reset_lockout(uuid)');
+    ('sms_otp.is_service_role()'), ('sms_otp.normalize_phone(text)'), ('sms_otp.reset_lockout(uuid)'),
+    ('sms_otp.sms_segments(text)');
 -- Run as the calling role: by the read policies, and by the check trigger of api_integrations
 -- (so that the service role can write providers).
 CREATE TEMP TABLE helpers (fn regprocedure);
@@ -393,7 +394,7 @@ SELECT set_eq(
     $$SELECT p.oid::regprocedure FROM pg_proc p
       WHERE p.pronamespace = 'sms_otp'::regnamespace AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
     'SELECT fn FROM api UNION ALL SELECT fn FROM helpers',
-    'EXECUTE is granted to PUBLIC on exactly the nine API functions and the four helpers the policies and the provider check call');
+    'EXECUTE is granted to PUBLIC on exactly the ten API functions and the four helpers the policies and the provider check call');
 SELECT is_empty(
     $$SELECT r.rolname, a.fn FROM api a
       CROSS JOIN (VALUES ('anon'), ('authenticated'), ('service_role')) AS r(rolname)
