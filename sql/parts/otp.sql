@@ -54,21 +54,23 @@ BEGIN
     INTO reason, wait_seconds;
 END $$;
 
--- Seconds the user stays locked out after too many wrong codes, or NULL: the table's lockout
--- or, when shared memory knows of a later one (set by a guess whose transaction rolled back),
--- that one.
-CREATE OR REPLACE FUNCTION sms_otp._lockout_wait(uid uuid) RETURNS int
+-- Seconds the user stays locked out after too many wrong codes, or NULL, from what the table
+-- says (failures, locked_until) and, when shared memory knows of a later lockout (set by a guess
+-- whose transaction rolled back), that one.
+CREATE OR REPLACE FUNCTION sms_otp._lockout_seconds(uid uuid, failures int, locked_until timestamptz) RETURNS int
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    l sms_otp.user_lockouts;
-    g sms_otp._guesses;
 BEGIN
-    SELECT * INTO l FROM sms_otp.user_lockouts x WHERE x.user_id = uid;
-    g := sms_otp._guess_check(NULL, NULL, uid, coalesce(l.failures, 0), l.locked_until);
-    RETURN (SELECT ceil(extract(epoch FROM t - now()))::int
-            FROM (SELECT greatest(l.locked_until, g.locked_until) AS t) x
-            WHERE t > now());
+    locked_until := greatest(locked_until,
+                             (sms_otp._guess_check(NULL, NULL, uid, coalesce(failures, 0), locked_until)).locked_until);
+    RETURN CASE WHEN locked_until > now() THEN ceil(extract(epoch FROM locked_until - now()))::int END;
 END $$;
+
+-- The same, reading the table.
+CREATE OR REPLACE FUNCTION sms_otp._lockout_wait(uid uuid) RETURNS int
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT sms_otp._lockout_seconds(uid, l.failures, l.locked_until)
+    FROM (SELECT) AS one LEFT JOIN sms_otp.user_lockouts l ON l.user_id = uid
+$$;
 
 CREATE OR REPLACE FUNCTION sms_otp._locked_out_body(wait int) RETURNS jsonb
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
@@ -176,11 +178,8 @@ BEGIN
         END IF;
     END IF;
 
-    -- A lockout set by a guess whose transaction rolled back is only in shared memory.
-    locked_until := greatest(locked_until,
-                             (sms_otp._guess_check(NULL, NULL, uid, coalesce(failures, 0), locked_until)).locked_until);
-    IF locked_until > now() THEN
-        locked := ceil(extract(epoch FROM locked_until - now()))::int;
+    locked := sms_otp._lockout_seconds(uid, failures, locked_until);
+    IF locked IS NOT NULL THEN
         RETURN sms_otp._locked_out_body(locked);
     END IF;
     wait := sms_otp._send_wait(uid, registered, net, cfg);
