@@ -33,6 +33,15 @@ int ip_rate_limit_per_day = 500;
 int ipv6_prefix = 64;
 int guess_slots = 16384;
 
+char *callback_url = nullptr;
+int callback_tolerance_s = 300;
+bool idempotency_required = false;
+int idempotency_ttl_s = 86400;
+int message_validity_s = 86400;
+int max_segments = 10;
+char *default_locale = nullptr;
+char *help_reply = nullptr;
+
 char *database = nullptr;
 int poll_interval_ms = 1000;
 int batch_size = 200;
@@ -46,6 +55,7 @@ int breaker_threshold = 5;
 int breaker_cooldown_s = 30;
 char *http_allowed_hosts = nullptr;
 int max_response_bytes = 65536;
+int otp_reserved_in_flight = 8;
 
 namespace {
 
@@ -106,6 +116,36 @@ bool check_hosts(char **value, void **, GucSource) {
         ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == ',' ||
                     c == ' ' || c == '[' || c == ']' || c == '_');
     if (!ok) GUC_check_errdetail("sms_otp.http_allowed_hosts must list host names or addresses, separated by commas.");
+    return ok;
+}
+
+// The public base URL of the callback proxy: http(s)://host[:port][/path], no query, no
+// fragment, no trailing slash. Providers are asked to call {callback_url}/{kind}/...
+bool check_callback_url(char **value, void **, GucSource) {
+    if (*value == nullptr || **value == '\0') return true;
+    std::string s(*value);
+    bool ok = s.size() <= 1024 && (s.rfind("https://", 0) == 0 || s.rfind("http://", 0) == 0) && s.back() != '/';
+    size_t host = ok ? s.find("://") + 3 : 0;
+    ok = ok && host < s.size() && s[host] != '/';
+    for (char c : s) ok = ok && c > 0x20 && c < 0x7f && c != '?' && c != '#' && c != '"' && c != '\\';
+    if (!ok)
+        GUC_check_errdetail("sms_otp.callback_url must be an http(s) URL such as https://sms.example.com/callbacks, "
+                            "without query, fragment or trailing slash.");
+    return ok;
+}
+
+// A BCP 47 language tag as templates use it: en, pt-BR.
+bool check_locale(char **value, void **, GucSource) {
+    std::string s(*value ? *value : "");
+    bool ok = s.size() >= 2 && s.size() <= 35;
+    for (char c : s) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-');
+    if (!ok) GUC_check_errdetail("sms_otp.default_locale must be a language tag such as en or pt-BR.");
+    return ok;
+}
+
+bool check_help_reply(char **value, void **, GucSource) {
+    bool ok = *value != nullptr && **value != '\0' && std::strlen(*value) <= 480;
+    if (!ok) GUC_check_errdetail("sms_otp.help_reply must be a text of 1 to 480 bytes.");
     return ok;
 }
 
@@ -172,6 +212,29 @@ void define() {
                &ip_rate_limit_per_day, 500, 1, 1000000000, PGC_SUSET);
     define_int("sms_otp.ipv6_prefix", "IPv6 clients are counted by network of this prefix length.", &ipv6_prefix, 64,
                32, 128, PGC_SUSET);
+
+    // Phase 2: transactional sends, delivery receipts, opt-outs.
+    DefineCustomStringVariable("sms_otp.callback_url",
+                               "Public base URL of the callback proxy that providers post receipts and inbound "
+                               "messages to (empty: ask for no callbacks, refuse those that come).",
+                               nullptr, &callback_url, "", PGC_SUSET, 0, check_callback_url, nullptr, nullptr);
+    define_int("sms_otp.callback_tolerance", "Clock skew allowed for signed callbacks that carry a timestamp.",
+               &callback_tolerance_s, 300, 10, 86400, PGC_SUSET, GUC_UNIT_S);
+    DefineCustomBoolVariable("sms_otp.idempotency_required",
+                             "send_transactional() refuses calls without an idempotency key.", nullptr,
+                             &idempotency_required, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    define_int("sms_otp.idempotency_ttl", "How long an idempotency key and its answer are kept.", &idempotency_ttl_s,
+               86400, 86400, 30 * 86400, PGC_SUSET, GUC_UNIT_S);
+    define_int("sms_otp.message_validity", "How long a transactional message may wait to be sent, by default.",
+               &message_validity_s, 86400, 60, 7 * 86400, PGC_SUSET, GUC_UNIT_S);
+    define_int("sms_otp.max_segments", "Most SMS parts one transactional message may take.", &max_segments, 10, 1, 10,
+               PGC_SUSET);
+    DefineCustomStringVariable("sms_otp.default_locale", "Locale of templates when the call names none.", nullptr,
+                               &default_locale, "en", PGC_SUSET, 0, check_locale, nullptr, nullptr);
+    DefineCustomStringVariable("sms_otp.help_reply", "Reply to an inbound HELP (or another help keyword).", nullptr,
+                               &help_reply, "Reply STOP to stop receiving messages, START to receive them again.",
+                               PGC_SUSET, 0, check_help_reply, nullptr, nullptr);
+
     // Settings read only at server start exist only when the library is preloaded: PostgreSQL
     // ends a session (FATAL) that defines one later, and a late-loaded library has no shared
     // memory and no worker for them to shape anyway.
@@ -210,6 +273,10 @@ void define() {
                                nullptr, &http_allowed_hosts, "", PGC_SIGHUP, 0, check_hosts, nullptr, nullptr);
     define_int("sms_otp.max_response_bytes", "Largest provider answer read; a longer one fails the attempt.",
                &max_response_bytes, 65536, 1024, 16777216, PGC_SIGHUP, GUC_UNIT_BYTE);
+
+    define_int("sms_otp.otp_reserved_in_flight",
+               "Provider requests kept free for codes: other messages never fill the last ones.",
+               &otp_reserved_in_flight, 8, 0, 1024, PGC_SIGHUP);
 
     MarkGUCPrefixReserved("sms_otp");
 }

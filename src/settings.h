@@ -25,6 +25,16 @@ extern int ip_rate_limit_per_day;
 extern int ipv6_prefix;
 extern int guess_slots;
 
+// phase 2: transactional sends, callbacks, opt-outs
+extern char *callback_url;
+extern int callback_tolerance_s;
+extern bool idempotency_required;
+extern int idempotency_ttl_s;
+extern int message_validity_s;
+extern int max_segments;
+extern char *default_locale;
+extern char *help_reply;
+
 // What identifies a login when the token has no login claim.
 enum LoginFallback { kLoginReject = 0, kLoginToken = 1, kLoginUser = 2 };
 
@@ -42,6 +52,7 @@ extern int breaker_threshold;
 extern int breaker_cooldown_s;
 extern char *http_allowed_hosts;
 extern int max_response_bytes;
+extern int otp_reserved_in_flight;
 
 void define();
 

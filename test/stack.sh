@@ -8,11 +8,13 @@
 #
 # DIR gets: pg/ (the cluster), postgrest.conf, *.pid, *.log, and stack.env, which a shell
 # reads with `set -a; . DIR/stack.env; set +a` and node with process.loadEnvFile():
-#   PGHOST PGPORT PGDATABASE PGUSER POSTGREST_URL MOCK_URL JWT_SECRET DIR
+#   PGHOST PGPORT PGDATABASE PGUSER POSTGREST_URL MOCK_URL PROXY_URL CALLBACK_URL JWT_SECRET DIR
 #
 # Environment:
 #   STACK_API_PORT     PostgREST port (default 3000)
 #   STACK_MOCK_PORT    mock SMS provider port (default 8025)
+#   STACK_PROXY_PORT   nginx port for provider callbacks (default 8026); sms_otp.callback_url
+#                      is http://127.0.0.1:PORT/callbacks (deploy/nginx/sms_otp_callbacks.conf)
 #   STACK_PG_PORT      PostgreSQL port (default: the first free one from 55432)
 #   STACK_PG_SETTINGS  extra postgresql.conf lines for a new cluster, separated by ';' or
 #                      newlines, e.g. "sms_otp.resend_cooldown = 1; sms_otp.rate_limit_per_minute = 1000"
@@ -69,7 +71,42 @@ stop_process() {
     rm -f "$pidfile"
 }
 
+# nginx with the callback proxy of deploy/nginx in front of PostgREST. As root its workers
+# would switch to nobody, who cannot write DIR/nginx: they stay the user that starts it.
+start_proxy() {
+    local port=$1 api_port=$2 conf="$dir/nginx"
+    mkdir -p "$conf/snippets" "$conf/tmp"
+    cp "$root/deploy/nginx/sms_otp_callbacks.conf" "$root/deploy/nginx/sms_otp_callback_proxy.conf" "$conf/snippets/"
+    local user_line=""
+    [ "$(id -u)" -ne 0 ] || user_line="user root;"
+    cat >"$conf/nginx.conf" <<EOF
+# nginx for the sms_otp local stack (written by test/stack.sh).
+$user_line
+daemon off;
+worker_processes 1;
+pid $conf/nginx.pid;
+error_log $conf/error.log warn;
+events { worker_connections 512; }
+http {
+    access_log $conf/access.log;
+    client_body_temp_path $conf/tmp/body;
+    proxy_temp_path $conf/tmp/proxy;
+    fastcgi_temp_path $conf/tmp/fastcgi;
+    uwsgi_temp_path $conf/tmp/uwsgi;
+    scgi_temp_path $conf/tmp/scgi;
+    upstream sms_otp_postgrest { server 127.0.0.1:$api_port; keepalive 16; }
+    server {
+        listen 127.0.0.1:$port;
+        location = /_proxy/health { return 200 "ok"; }
+        include snippets/sms_otp_callbacks.conf;
+    }
+}
+EOF
+    spawn proxy nginx -p "$conf" -c "$conf/nginx.conf" -e "$conf/error.log"
+}
+
 stop() {
+    stop_process proxy
     stop_process postgrest
     stop_process mock
     bash "$root/test/cluster.sh" stop "$dir/pg"
@@ -97,11 +134,11 @@ setup_database() {
 }
 
 start() {
-    if alive "$dir/postgrest.pid" || alive "$dir/mock.pid"; then
+    if alive "$dir/postgrest.pid" || alive "$dir/mock.pid" || alive "$dir/proxy.pid"; then
         die "a stack is already running in $dir (test/stack.sh stop $dir)"
     fi
 
-    local api_port=${STACK_API_PORT:-3000} mock_port=${STACK_MOCK_PORT:-8025}
+    local api_port=${STACK_API_PORT:-3000} mock_port=${STACK_MOCK_PORT:-8025} proxy_port=${STACK_PROXY_PORT:-8026}
     if [ -n "${STACK_PG_PORT:-}" ]; then
         pg_port=$STACK_PG_PORT
     elif [ -f "$dir/pg/data/postgresql.conf" ]; then
@@ -110,8 +147,8 @@ start() {
         pg_port=$(free_port 55432)
     fi
     local name port
-    for name in api mock pg; do
-        case $name in api) port=$api_port ;; mock) port=$mock_port ;; pg) port=$pg_port ;; esac
+    for name in api mock proxy pg; do
+        case $name in api) port=$api_port ;; mock) port=$mock_port ;; proxy) port=$proxy_port ;; pg) port=$pg_port ;; esac
         [[ "$port" =~ ^[0-9]+$ ]] || die "bad $name port: $port"
         if port_taken "$port" && ! { [ $name = pg ] && [ -f "$dir/pg/data/postmaster.pid" ]; }; then
             die "port $port ($name) is taken; choose another with STACK_${name^^}_PORT"
@@ -153,7 +190,8 @@ start() {
     # for every client, so the per-address limits cap the whole stack. When a reverse proxy
     # (nginx) is put in front, it appends the real address and this becomes 1.
     local settings=("sms_otp.database = '$database'" "sms_otp.poll_interval = 200ms"
-        "sms_otp.http_allowed_hosts = '127.0.0.1, localhost'" "sms_otp.trusted_proxies = 0") line
+        "sms_otp.http_allowed_hosts = '127.0.0.1, localhost'" "sms_otp.trusted_proxies = 0"
+        "sms_otp.callback_url = 'http://127.0.0.1:$proxy_port/callbacks'") line
     while IFS= read -r line; do
         line=$(echo "$line" | sed -E 's/^[[:space:]]+|[[:space:]]+$//g')
         [ -n "$line" ] && settings+=("$line")
@@ -182,8 +220,11 @@ EOF
     chmod 600 "$dir/postgrest.conf"
     spawn postgrest "$postgrest" "$dir/postgrest.conf"
 
+    start_proxy "$proxy_port" "$api_port"
+
     wait_http mock "$mock_port" /_mock/health
     wait_http postgrest "$api_port" /
+    wait_http proxy "$proxy_port" /_proxy/health
     local i
     for i in $(seq 200); do
         [ -n "$(pg "$dir/pg" "$pg_port" -d postgres -Atc \
@@ -199,6 +240,8 @@ PGDATABASE=$database
 PGUSER=postgres
 POSTGREST_URL=$api_url
 MOCK_URL=$mock_url
+PROXY_URL=http://127.0.0.1:$proxy_port
+CALLBACK_URL=http://127.0.0.1:$proxy_port/callbacks
 JWT_SECRET=$secret
 DIR=$dir
 EOF

@@ -62,3 +62,18 @@ CREATE OR REPLACE FUNCTION sms_otp.normalize_phone(phone text) RETURNS text
     AS 'MODULE_PATHNAME', 'sms_otp_normalize_phone';
 COMMENT ON FUNCTION sms_otp.normalize_phone(text) IS
     'E.164 form of a phone number (libphonenumber), or NULL when it is not a valid number.';
+
+-- A template filled in from data: {"text"} or {"error", "placeholder"} (send_transactional
+-- turns an error into a 400).
+CREATE OR REPLACE FUNCTION sms_otp._render_template(body text, data jsonb) RETURNS jsonb
+    LANGUAGE c IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_render_template';
+
+-- A provider's callback (delivery receipt or inbound message), its signature checked against
+-- the provider row's credentials: {"ok": true, "event" | "inbound", "dedupe"} or
+-- {"ok": false, "status", "code", "message"}. Reads nothing but its arguments.
+CREATE OR REPLACE FUNCTION sms_otp._callback_read(kind text, direction text, url text, method text,
+                                                  content_type text, headers jsonb, body text,
+                                                  credentials jsonb, now_unix bigint, tolerance_s int) RETURNS jsonb
+    LANGUAGE c STABLE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_callback_read';

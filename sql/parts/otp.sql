@@ -453,9 +453,13 @@ BEGIN
     WHERE x.user_id = uid AND x.login_session = login AND x.status IN ('pending', 'sent') AND x.expires_at > now()
     ORDER BY x.created_at DESC LIMIT 1;
     IF FOUND THEN
+        -- What the provider's receipts said of the code's SMS (delivered, undelivered, failed),
+        -- so the client can tell the user to ask for another code instead of waiting.
         session := jsonb_build_object('session_id', s.id, 'status', s.status, 'expires_at', s.expires_at,
                                       'resend_available_at', s.resend_available_at,
-                                      'attempts_remaining', s.max_attempts - s.attempts);
+                                      'attempts_remaining', s.max_attempts - s.attempts,
+                                      'delivery', (SELECT o.delivery_status FROM sms_otp.sms_outbox o
+                                                   WHERE o.id = s.outbox_id));
     END IF;
     SELECT * INTO wait FROM sms_otp._send_wait(uid, contact.phone,
                                                sms_otp._client_net(sms_otp.client_ip(), cfg.ipv6_prefix), cfg);

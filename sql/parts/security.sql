@@ -26,6 +26,18 @@ GRANT EXECUTE ON FUNCTION
     sms_otp.reset_lockout(uuid)
 TO PUBLIC;
 GRANT EXECUTE ON FUNCTION sms_otp.sms_segments(text) TO PUBLIC;
+-- Phase 2. send_transactional, opt_out and opt_in check for the service role themselves (a
+-- clear 403 instead of PostgREST's "permission denied"); the callbacks are called by providers
+-- without a token and check the provider's signature before anything is written.
+GRANT EXECUTE ON FUNCTION
+    sms_otp.send_transactional(text, text, jsonb, text, text, text, timestamptz, interval, text, text),
+    sms_otp.opt_out(text, text, text),
+    sms_otp.opt_in(text, text, text),
+    sms_otp.receipt_twilio(text), sms_otp.receipt_vonage(text), sms_otp.receipt_messagebird(text),
+    sms_otp.receipt_plivo(text), sms_otp.receipt_webhook(text),
+    sms_otp.inbound_twilio(text), sms_otp.inbound_vonage(text), sms_otp.inbound_messagebird(text),
+    sms_otp.inbound_plivo(text), sms_otp.inbound_webhook(text)
+TO PUBLIC;
 -- The read policies call these as the reading role, and the check trigger of
 -- api_integrations these as the writing role (pure functions of their arguments).
 GRANT EXECUTE ON FUNCTION sms_otp._login_session(), sms_otp._step_passed(),
@@ -45,6 +57,14 @@ ALTER TABLE sms_otp.api_integrations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.sms_outbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.user_lockouts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp._secret ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_templates ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_categories ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_idempotency_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_opt_outs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_opt_out_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_keywords ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_delivery_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_inbound_messages ENABLE ROW LEVEL SECURITY;
 
 DROP POLICY IF EXISTS own_rows ON sms_otp.sms_otp_sessions;
 CREATE POLICY own_rows ON sms_otp.sms_otp_sessions FOR SELECT TO PUBLIC
@@ -74,7 +94,9 @@ BEGIN
             USING HINT = 'Grant it to the role your backend connects as.';
     END IF;
     FOREACH t IN ARRAY ARRAY['sms_otp_sessions', 'sms_messages_log', 'user_contact_settings',
-                             'api_integrations', 'sms_outbox'] LOOP
+                             'api_integrations', 'sms_outbox', 'sms_templates', 'sms_categories',
+                             'sms_keywords', 'sms_opt_outs', 'sms_opt_out_events', 'sms_delivery_events',
+                             'sms_inbound_messages', 'sms_idempotency_keys'] LOOP
         EXECUTE format('DROP POLICY IF EXISTS service_all ON sms_otp.%I', t);
     END LOOP;
     -- 1.0's policies, which an update replaces.
@@ -92,6 +114,19 @@ BEGIN
     EXECUTE format('CREATE POLICY service_all ON sms_otp.user_contact_settings FOR ALL TO %I USING (true) WITH CHECK (true)', role);
     EXECUTE format('CREATE POLICY service_all ON sms_otp.api_integrations FOR ALL TO %I USING (true) WITH CHECK (true)', role);
     EXECUTE format('CREATE POLICY service_all ON sms_otp.sms_outbox FOR SELECT TO %I USING (true)', role);
+    -- Phase 2: what the backend configures (templates, categories, keywords) it writes; the
+    -- ledger, receipts and inbound messages it reads (opt_out()/opt_in() write the ledger so
+    -- that every change has its event).
+    FOREACH t IN ARRAY ARRAY['sms_templates', 'sms_categories', 'sms_keywords'] LOOP
+        EXECUTE format('CREATE POLICY service_all ON sms_otp.%I FOR ALL TO %I USING (true) WITH CHECK (true)', t, role);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON sms_otp.%I TO %I', t, role);
+    END LOOP;
+    FOREACH t IN ARRAY ARRAY['sms_opt_outs', 'sms_opt_out_events', 'sms_delivery_events', 'sms_inbound_messages'] LOOP
+        EXECUTE format('CREATE POLICY service_all ON sms_otp.%I FOR SELECT TO %I USING (true)', t, role);
+        EXECUTE format('GRANT SELECT ON sms_otp.%I TO %I', t, role);
+    END LOOP;
+    EXECUTE format('CREATE POLICY service_all ON sms_otp.sms_idempotency_keys FOR SELECT TO %I USING (true)', role);
+    EXECUTE format('GRANT SELECT (key, message_id, created_at, expires_at) ON sms_otp.sms_idempotency_keys TO %I', role);
 
     -- Everything but code hashes, credentials (write-only) and queued bodies.
     EXECUTE format($g$GRANT SELECT (id, user_id, phone, client_ip, login_session, provider_name, provider_session_id,
@@ -104,7 +139,8 @@ BEGIN
                       ON sms_otp.api_integrations TO %I$g$, role);
     EXECUTE format($g$GRANT SELECT (id, kind, user_id, session_id, "to", provider_hint, status, attempts, next_attempt_at,
                                     lease_until, expires_at, dedupe_key, provider_name, provider_message_id, last_error,
-                                    created_at, updated_at)
+                                    created_at, updated_at, category, business_ref, template, locale, segments,
+                                    encoding, delivery_status, delivery_at, delivery_error)
                       ON sms_otp.sms_outbox TO %I$g$, role);
     RETURN role;
 END $$;

@@ -111,8 +111,7 @@ CREATE TABLE sms_otp.sms_outbox (
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now()
 );
--- the worker's claim: due messages, oldest first; the index holds only live rows
-CREATE INDEX sms_outbox_due_idx ON sms_otp.sms_outbox (next_attempt_at) WHERE status = 'queued';
+-- the worker's claim reads due messages by lane: indexes in transactional_tables.sql
 
 -- Failed code entries per user across sessions (a new code does not reset them).
 CREATE TABLE sms_otp.user_lockouts (

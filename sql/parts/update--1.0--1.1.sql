@@ -33,3 +33,6 @@ WHERE client_ip IS NOT NULL AND created_at > pg_catalog.now() - interval '1 day'
 DROP INDEX sms_otp.sms_otp_sessions_ip_created_idx;
 CREATE INDEX sms_otp_sessions_net_created_idx ON sms_otp.sms_otp_sessions (client_net, created_at)
     WHERE client_net IS NOT NULL;
+
+-- The worker claims by lane now, from one index per kind (transactional_tables.sql).
+DROP INDEX sms_otp.sms_outbox_due_idx;

@@ -1,11 +1,14 @@
 // sms_otp.sms_segments(body): encoding and SMS parts of a text, as carriers count them
-// (the counting itself is src/sms/segments.cpp).
+// (the counting itself is src/sms/segments.cpp); sms_otp._render_template(body, data): a
+// template filled in (src/sms/template.cpp).
 #include "pg/guard.h"
 #include "sms/segments.h"
+#include "sms/template.h"
 
 extern "C" {
 #include "access/detoast.h"
 #include "mb/pg_wchar.h"
+#include "utils/builtins.h"
 #include "utils/jsonb.h"
 }
 
@@ -57,6 +60,29 @@ Datum sms_otp_sms_segments(PG_FUNCTION_ARGS) {
                                           {"characters", s.characters}}
                                .dump();
         return pg_call([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
+    });
+}
+
+PG_FUNCTION_INFO_V1(sms_otp_render_template);
+
+// {"text": ...} or {"error", "placeholder"}: the caller turns an error into its HTTP answer.
+Datum sms_otp_render_template(PG_FUNCTION_ARGS) {
+    return entry([&]() -> Datum {
+        namespace sms = sms_otp::sms;
+        if (PG_ARGISNULL(0)) PG_RETURN_NULL();
+        std::string body = pg_call([&] { return std::string(text_to_cstring(PG_GETARG_TEXT_PP(0))); });
+        nlohmann::json data;
+        if (!PG_ARGISNULL(1)) {
+            std::string json = pg_call([&] {
+                return std::string(DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(1))));
+            });
+            data = nlohmann::json::parse(json, nullptr, false);
+        }
+        sms::Rendered r = sms::render_template(body, data);
+        nlohmann::json out = r.error.empty() ? nlohmann::json{{"text", r.text}}
+                                             : nlohmann::json{{"error", r.error}, {"placeholder", r.placeholder}};
+        std::string text = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        return pg_call([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(text.c_str())); });
     });
 }
 

@@ -8,7 +8,7 @@
 -- C = c0000000-0000-4000-8000-00000000000c (codes off; login c-1, verified while codes were on).
 -- A login "passed" when it has a session verified within sms_otp.verified_ttl (12 h).
 BEGIN;
-SELECT plan(184);
+SELECT plan(192);
 
 --------------------------------------------------------------------------------------------
 -- Fixtures, written by the superuser (the extension's owner, as the worker is)
@@ -67,7 +67,11 @@ CREATE TEMP TABLE before_clients AS
 SELECT tbl, pg_temp.fingerprint(tbl) AS fp
 FROM unnest(ARRAY['sms_otp.sms_otp_sessions', 'sms_otp.sms_messages_log', 'sms_otp.user_contact_settings',
                   'sms_otp.api_integrations', 'sms_otp.sms_outbox', 'sms_otp.user_lockouts',
-                  'sms_otp._secret']::regclass[]) AS tbl;
+                  'sms_otp._secret',
+                  -- phase 2 (each role x operation: rls_phase2.sql)
+                  'sms_otp.sms_templates', 'sms_otp.sms_categories', 'sms_otp.sms_keywords',
+                  'sms_otp.sms_idempotency_keys', 'sms_otp.sms_opt_outs', 'sms_otp.sms_opt_out_events',
+                  'sms_otp.sms_delivery_events', 'sms_otp.sms_inbound_messages']::regclass[]) AS tbl;
 
 -- Every write a client might try, aimed at A's rows (or at rows A would like to exist). No
 -- client role holds INSERT, UPDATE or DELETE on any table: each is "permission denied", whoever
@@ -371,7 +375,15 @@ SELECT set_eq(
              ('sms_messages_log', 'service_all', '{service_role}', 'ALL'),
              ('user_contact_settings', 'service_all', '{service_role}', 'ALL'),
              ('api_integrations', 'service_all', '{service_role}', 'ALL'),
-             ('sms_outbox', 'service_all', '{service_role}', 'SELECT')$$,
+             ('sms_outbox', 'service_all', '{service_role}', 'SELECT'),
+             ('sms_templates', 'service_all', '{service_role}', 'ALL'),
+             ('sms_categories', 'service_all', '{service_role}', 'ALL'),
+             ('sms_keywords', 'service_all', '{service_role}', 'ALL'),
+             ('sms_opt_outs', 'service_all', '{service_role}', 'SELECT'),
+             ('sms_opt_out_events', 'service_all', '{service_role}', 'SELECT'),
+             ('sms_delivery_events', 'service_all', '{service_role}', 'SELECT'),
+             ('sms_inbound_messages', 'service_all', '{service_role}', 'SELECT'),
+             ('sms_idempotency_keys', 'service_all', '{service_role}', 'SELECT')$$,
     'the policies: own rows for everyone (SELECT only), the service role''s own, and nothing else');
 
 --------------------------------------------------------------------------------------------
@@ -382,7 +394,15 @@ INSERT INTO api VALUES
     ('sms_otp.otp_send(text, text)'), ('sms_otp.otp_verify(uuid, text)'), ('sms_otp.otp_status()'),
     ('sms_otp.otp_is_verified(interval)'), ('sms_otp.current_user_id()'), ('sms_otp.client_ip()'),
     ('sms_otp.is_service_role()'), ('sms_otp.normalize_phone(text)'), ('sms_otp.reset_lockout(uuid)'),
-    ('sms_otp.sms_segments(text)');
+    ('sms_otp.sms_segments(text)'),
+    -- phase 2: the service role's calls (they check the role themselves) and the providers'
+    -- callbacks (they check the provider's signature)
+    ('sms_otp.send_transactional(text, text, jsonb, text, text, text, timestamptz, interval, text, text)'),
+    ('sms_otp.opt_out(text, text, text)'), ('sms_otp.opt_in(text, text, text)'),
+    ('sms_otp.receipt_twilio(text)'), ('sms_otp.receipt_vonage(text)'), ('sms_otp.receipt_messagebird(text)'),
+    ('sms_otp.receipt_plivo(text)'), ('sms_otp.receipt_webhook(text)'),
+    ('sms_otp.inbound_twilio(text)'), ('sms_otp.inbound_vonage(text)'), ('sms_otp.inbound_messagebird(text)'),
+    ('sms_otp.inbound_plivo(text)'), ('sms_otp.inbound_webhook(text)');
 -- Run as the calling role: by the read policies, and by the check trigger of api_integrations
 -- (so that the service role can write providers).
 CREATE TEMP TABLE helpers (fn regprocedure);
@@ -394,7 +414,7 @@ SELECT set_eq(
     $$SELECT p.oid::regprocedure FROM pg_proc p
       WHERE p.pronamespace = 'sms_otp'::regnamespace AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
     'SELECT fn FROM api UNION ALL SELECT fn FROM helpers',
-    'EXECUTE is granted to PUBLIC on exactly the ten API functions and the four helpers the policies and the provider check call');
+    'EXECUTE is granted to PUBLIC on exactly the API functions and the four helpers the policies and the provider check call');
 SELECT is_empty(
     $$SELECT r.rolname, a.fn FROM api a
       CROSS JOIN (VALUES ('anon'), ('authenticated'), ('service_role')) AS r(rolname)
@@ -419,7 +439,9 @@ SELECT is_empty(
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc p
       WHERE p.pronamespace = 'sms_otp'::regnamespace
-        AND p.proname IN ('otp_send', 'otp_verify', 'otp_status', 'otp_is_verified', 'reset_lockout', '_step_passed')
+        AND (p.proname IN ('otp_send', 'otp_verify', 'otp_status', 'otp_is_verified', 'reset_lockout', '_step_passed',
+                           'send_transactional', 'opt_out', 'opt_in', '_callback')
+             OR p.proname ~ '^(receipt|inbound)_')
         AND NOT p.prosecdef$$,
     'the functions that touch the tables for a client are SECURITY DEFINER');
 SELECT is_empty(

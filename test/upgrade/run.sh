@@ -164,7 +164,7 @@ controls=(
     "an attribute added to a type|ALTER TYPE sms_otp._config ADD ATTRIBUTE extra int"
     "a column added to a table|ALTER TABLE sms_otp.user_lockouts ADD COLUMN note text"
     "a CHECK constraint|ALTER TABLE sms_otp.sms_outbox DROP CONSTRAINT sms_outbox_kind_check"
-    "an index|DROP INDEX sms_otp.sms_outbox_due_idx"
+    "an index|DROP INDEX sms_otp.sms_outbox_due_otp_idx"
     "an index left behind|CREATE INDEX sms_otp_sessions_ip_created_idx ON sms_otp.sms_otp_sessions (client_ip, created_at)"
     "a trigger disabled|ALTER TABLE sms_otp.api_integrations DISABLE TRIGGER check_integration"
     "a function body|CREATE OR REPLACE FUNCTION sms_otp._client_net(ip inet, ipv6_prefix int) RETURNS cidr LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS 'SELECT pg_catalog.network(ip)'"
