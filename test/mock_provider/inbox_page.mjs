@@ -9,11 +9,21 @@ export function escapeHtml(value) {
   return String(value ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
+// Replies a phone commonly sends; each is one click in the reply form.
+export const QUICK_REPLIES = ['STOP', 'START', 'HELP'];
+
+// The reply form under each message: the phone answers the sender, and the
+// mock posts that as the provider's inbound message (POST /_mock/inbound).
+function renderReplyForm(m) {
+  const quick = QUICK_REPLIES.map((t) => `<button type="button" class="quick" data-text="${t}">${t}</button>`).join('');
+  return `<form class="reply" data-id="${Number(m.id)}"><input name="text" type="text" autocomplete="off" placeholder="Reply from ${escapeHtml(m.to)}" aria-label="Reply text"><button type="submit">Reply</button>${quick}<span class="reply-status" role="status"></span></form>`;
+}
+
 function renderCard(m) {
   const code = m.code ? `<div class="code" title="Select to copy">${escapeHtml(m.code)}</div>` : '';
-  return `<li class="msg">
+  return `<li class="msg" data-id="${Number(m.id)}">
 <div class="meta"><span class="to">${escapeHtml(m.to)}</span><span class="provider">${escapeHtml(m.provider)}</span><time datetime="${escapeHtml(m.time)}">${escapeHtml(m.time)}</time></div>
-${code}<p class="text">${escapeHtml(m.text)}</p></li>`;
+${code}<p class="text">${escapeHtml(m.text)}</p>${renderReplyForm(m)}</li>`;
 }
 
 const STYLE = `
@@ -47,6 +57,14 @@ time { margin-left: auto; }
   user-select: all; -webkit-user-select: all; cursor: text; margin: .5rem 0 .25rem; }
 .coderow .code { margin: 0; }
 .text { margin: .25rem 0 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+.reply { display: flex; flex-wrap: wrap; align-items: center; gap: .4rem; margin-top: .6rem;
+  padding-top: .6rem; border-top: 1px solid var(--line); }
+.reply input { flex: 1 1 8rem; min-width: 0; font: inherit; font-size: .85rem; color: var(--fg); background: var(--bg);
+  border: 1px solid var(--line); border-radius: .4rem; padding: .25rem .5rem; }
+.reply .quick { color: var(--muted); }
+.reply-status { flex-basis: 100%; font-size: .8rem; color: var(--muted); }
+.reply-status:empty { display: none; }
+.reply-status.ok { color: var(--ok); } .reply-status.bad { color: var(--bad); }
 #empty { text-align: center; color: var(--muted); padding: 3rem 1rem; }
 #empty strong { display: block; color: var(--fg); font-size: 1.1rem; margin-bottom: .25rem; }
 `;
@@ -59,6 +77,11 @@ const SCRIPT = `
   var live = document.getElementById('live');
   var lastKey = null;
   var newestSeen = Number(list.getAttribute('data-newest')) || 0;
+  var QUICK = ${JSON.stringify(QUICK_REPLIES)};
+  // What was typed in each reply box and the last reply's outcome, by message
+  // id, so a redraw (a new message arriving) keeps them.
+  var drafts = {};
+  var statuses = {};
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -98,8 +121,85 @@ const SCRIPT = `
       li.appendChild(row);
     }
     li.appendChild(el('p', 'text', m.text));
+    li.appendChild(replyForm(m));
+    li.setAttribute('data-id', String(m.id));
     return li;
   }
+  function replyForm(m) {
+    var form = el('form', 'reply');
+    form.setAttribute('data-id', String(m.id));
+    var input = el('input');
+    input.name = 'text';
+    input.type = 'text';
+    input.autocomplete = 'off';
+    input.placeholder = 'Reply from ' + m.to;
+    input.setAttribute('aria-label', 'Reply text');
+    input.value = drafts[m.id] || '';
+    form.appendChild(input);
+    var submit = el('button', null, 'Reply');
+    submit.type = 'submit';
+    form.appendChild(submit);
+    QUICK.forEach(function (t) {
+      var b = el('button', 'quick', t);
+      b.type = 'button';
+      b.setAttribute('data-text', t);
+      form.appendChild(b);
+    });
+    var st = statuses[m.id];
+    var status = el('span', 'reply-status' + (st ? ' ' + st.cls : ''), st ? st.text : '');
+    status.setAttribute('role', 'status');
+    form.appendChild(status);
+    return form;
+  }
+  function showStatus(id, text, cls) {
+    statuses[id] = { text: text, cls: cls };
+    var form = list.querySelector('form.reply[data-id="' + id + '"]');
+    var span = form && form.querySelector('.reply-status');
+    if (span) {
+      span.textContent = text;
+      span.className = 'reply-status ' + cls;
+    }
+  }
+  function sendReply(id, text) {
+    if (!text) return;
+    showStatus(id, 'Sending \u201c' + text + '\u201d\u2026', '');
+    fetch('_mock/inbound', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ reply_to: id, text: text }),
+    })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (res) {
+        if (res.ok) {
+          var ok = res.body.status >= 200 && res.body.status < 300;
+          showStatus(id, 'Sent \u201c' + text + '\u201d to ' + res.body.url + ' \u2192 ' + res.body.status, ok ? 'ok' : 'bad');
+          if (drafts[id] === text) {
+            drafts[id] = '';
+            var input = list.querySelector('form.reply[data-id="' + id + '"] input');
+            if (input) input.value = '';
+          }
+        } else {
+          showStatus(id, (res.body && res.body.error) || 'Reply failed', 'bad');
+        }
+      })
+      .catch(function () { showStatus(id, 'Mock provider unreachable', 'bad'); });
+  }
+  list.addEventListener('submit', function (e) {
+    var form = e.target.closest('form.reply');
+    if (!form) return;
+    e.preventDefault();
+    sendReply(Number(form.getAttribute('data-id')), form.elements.text.value.trim());
+  });
+  list.addEventListener('click', function (e) {
+    var b = e.target.closest('button.quick');
+    if (!b) return;
+    var form = b.closest('form.reply');
+    sendReply(Number(form.getAttribute('data-id')), b.getAttribute('data-text'));
+  });
+  list.addEventListener('input', function (e) {
+    var form = e.target.closest('form.reply');
+    if (form) drafts[form.getAttribute('data-id')] = e.target.value;
+  });
   // Redraw only when something changed, so a selected code stays selected.
   function render(items) {
     var key = items.length + ':' + (items.length ? items[0].id : 0);
@@ -107,9 +207,22 @@ const SCRIPT = `
     lastKey = key;
     var firstDraw = list.getAttribute('data-drawn') !== '1';
     list.setAttribute('data-drawn', '1');
+    // Keep the reply box being typed in focused across the redraw.
+    var active = document.activeElement;
+    var activeForm = active && active.closest && active.closest('form.reply');
+    var activeId = activeForm ? activeForm.getAttribute('data-id') : null;
+    var caret = activeId && active.name === 'text' ? active.selectionStart : null;
+    if (activeForm && active.name === 'text') drafts[activeId] = active.value;
     list.replaceChildren.apply(list, items.map(function (m) {
       return card(m, !firstDraw && m.id > newestSeen);
     }));
+    if (caret !== null) {
+      var again = list.querySelector('form.reply[data-id="' + activeId + '"] input');
+      if (again) {
+        again.focus();
+        again.setSelectionRange(caret, caret);
+      }
+    }
     if (items.length) newestSeen = Math.max(newestSeen, items[0].id);
     empty.hidden = items.length > 0;
     count.textContent = items.length === 1 ? '1 message' : items.length + ' messages';

@@ -23,6 +23,38 @@ export function segmentCount(text) {
   return s.length <= single ? 1 : Math.ceil(s.length / part);
 }
 
+// ---------------------------------------------------------------- callbacks
+
+// What a message asked for: where its status callbacks go and how long it is
+// valid. `validity_s` is normalised to seconds and `expires_at` computed from
+// it (or given, for the webhook). Recorded in the request log and the inbox.
+function callbackInfo(ctx, { url, method = 'POST', reference = null, validity_s: validity = null, expires_at: expiresAt = null }) {
+  let validityS = validity;
+  let expires = null;
+  if (validityS != null && Number.isFinite(validityS)) {
+    expires = new Date(ctx.now + validityS * 1000).toISOString();
+  } else if (expiresAt != null) {
+    const ms = typeof expiresAt === 'number' ? expiresAt * 1000 : Date.parse(expiresAt);
+    if (Number.isFinite(ms)) {
+      expires = new Date(ms).toISOString();
+      validityS = Math.round((ms - ctx.now) / 1000);
+    }
+  }
+  return {
+    url: url ? String(url) : null,
+    method: url ? method : null,
+    reference: reference == null ? null : String(reference),
+    validity_s: validityS ?? null,
+    expires_at: expires,
+  };
+}
+
+const numberOrNull = (value) => {
+  if (value === undefined || value === null || value === '') return null;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : null;
+};
+
 // ---------------------------------------------------------------- errors
 
 const TWILIO_CODES = { 401: 20003, 403: 20003, 404: 20404, 405: 20004, 429: 20429, 500: 20500, 503: 20503 };
@@ -131,6 +163,20 @@ function twilioMessages(ctx) {
   // Through a Messaging Service the sender is picked later: no `from` yet,
   // zero segments, and the status is `accepted` rather than `queued`.
   const viaService = !p.From;
+  const callback = callbackInfo(ctx, { url: p.StatusCallback, validity_s: numberOrNull(p.ValidityPeriod) });
+  const deliveries = callback.url ? [{
+    provider: 'twilio',
+    url: callback.url,
+    message_id: sid,
+    to: p.To,
+    from: p.From || null,
+    messaging_service_sid: p.MessagingServiceSid || null,
+    account_sid: accountSid,
+    // Twilio signs with the account's auth token: the one configured, else
+    // the one this request authenticated with.
+    auth_token: ctx.auth.password,
+    created: ctx.now,
+  }] : [];
   return {
     status: 201,
     body: {
@@ -156,7 +202,10 @@ function twilioMessages(ctx) {
       uri,
     },
     headers: { 'twilio-request-id': `RQ${hex32()}` },
-    messages: [{ to: p.To, text: p.Body ?? '' }],
+    messages: [{ to: p.To, from: p.From || p.MessagingServiceSid, text: p.Body ?? '', callback }],
+    callback,
+    deliveries,
+    account: { account_sid: accountSid, auth_token: ctx.auth.password },
   };
 }
 
@@ -322,6 +371,13 @@ function vonageSms(ctx) {
   const parts = segmentCount(p.text);
   const price = 0.0333;
   const messages = [];
+  const ttlMs = numberOrNull(p.ttl);
+  const callback = callbackInfo(ctx, {
+    url: p.callback, reference: p['client-ref'], validity_s: ttlMs == null ? null : ttlMs / 1000,
+  });
+  // status-report-req=0 asks for no receipt; every part gets its own otherwise.
+  const wantReport = callback.url && !['0', 'false', false, 0].includes(p['status-report-req']);
+  const deliveries = [];
   for (let i = 0; i < parts; i++) {
     ctx.state.vonageBalance = Math.max(0, ctx.state.vonageBalance - price);
     const m = {
@@ -334,11 +390,28 @@ function vonageSms(ctx) {
     };
     if (p['client-ref'] != null) m['client-ref'] = String(p['client-ref']);
     messages.push(m);
+    if (wantReport) {
+      deliveries.push({
+        provider: 'vonage',
+        url: callback.url,
+        message_id: m['message-id'],
+        reference: callback.reference,
+        to: String(p.to),
+        from: String(p.from),
+        price: m['message-price'],
+        network: m.network,
+        api_key: String(p.api_key),
+        created: ctx.now,
+      });
+    }
   }
   return {
     status: 200,
     body: { 'message-count': String(parts), messages },
-    messages: [{ to: p.to, text: p.text }],
+    messages: [{ to: p.to, from: p.from, text: p.text, callback }],
+    callback,
+    deliveries,
+    account: { api_key: String(p.api_key) },
   };
 }
 
@@ -361,6 +434,21 @@ function messagebirdMessages(ctx) {
 
   const id = hex32();
   const when = isoSeconds(ctx.iso);
+  const callback = callbackInfo(ctx, {
+    url: p.reportUrl, method: 'GET', reference: p.reference, validity_s: numberOrNull(p.validity),
+  });
+  // MessageBird sends status reports only for messages with a reference.
+  const deliveries = callback.url && callback.reference != null
+    ? recipients.map((r) => ({
+      provider: 'messagebird',
+      url: callback.url,
+      message_id: id,
+      reference: callback.reference,
+      to: r.replace(/^\+/, ''),
+      from: String(p.originator),
+      created: ctx.now,
+    }))
+    : [];
   return {
     status: 201,
     body: {
@@ -390,7 +478,9 @@ function messagebirdMessages(ctx) {
         })),
       },
     },
-    messages: recipients.map((r) => ({ to: r.replace(/^\+/, ''), text: String(p.body) })),
+    messages: recipients.map((r) => ({ to: r.replace(/^\+/, ''), from: String(p.originator), text: String(p.body), callback })),
+    callback,
+    deliveries,
   };
 }
 
@@ -411,10 +501,30 @@ function plivoMessage(ctx) {
 
   // Several destinations are joined with "<" and get a message each.
   const dsts = String(p.dst).split('<').filter((d) => d !== '');
+  const uuids = dsts.map(() => randomUUID());
+  const method = String(p.method ?? 'POST').toUpperCase() === 'GET' ? 'GET' : 'POST';
+  const callback = callbackInfo(ctx, { url: p.url, method, validity_s: numberOrNull(p.message_expiry) });
+  const units = segmentCount(p.text);
+  const deliveries = callback.url
+    ? dsts.map((d, i) => ({
+      provider: 'plivo',
+      url: callback.url,
+      method,
+      message_id: uuids[i],
+      to: d,
+      from: p.src ? String(p.src) : '',
+      units,
+      auth_token: auth.password,
+      created: ctx.now,
+    }))
+    : [];
   return {
     status: 202,
-    body: { api_id: randomUUID(), message: 'message(s) queued', message_uuid: dsts.map(() => randomUUID()) },
-    messages: dsts.map((d) => ({ to: d, text: String(p.text) })),
+    body: { api_id: randomUUID(), message: 'message(s) queued', message_uuid: uuids },
+    messages: dsts.map((d) => ({ to: d, from: p.src ?? null, text: String(p.text), callback })),
+    callback,
+    deliveries,
+    account: { auth_id: auth.user, auth_token: auth.password },
   };
 }
 
@@ -466,7 +576,28 @@ function webhook(ctx) {
     return { status: 400, body: { ok: false, error: 'body must be a JSON object with "to" and "text"' }, record };
   }
   const id = `msg_${hex32()}`;
-  return { status: 200, body: { ok: true, id }, record, messages: [{ to: p.to, text }] };
+  const callback = callbackInfo(ctx, {
+    url: p.status_callback, reference: p.message_id, expires_at: p.expires_at ?? null,
+  });
+  const deliveries = callback.url
+    ? [{
+      provider: 'webhook',
+      url: callback.url,
+      message_id: id,
+      reference: callback.reference,
+      reference_value: p.message_id ?? null, // echoed as sent: a number stays a number
+      to: String(p.to),
+      created: ctx.now,
+    }]
+    : [];
+  return {
+    status: 200,
+    body: { ok: true, id },
+    record,
+    messages: [{ to: p.to, from: p.from ?? null, text, callback }],
+    callback,
+    deliveries,
+  };
 }
 
 // ---------------------------------------------------------------- routing

@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 // Mock SMS provider: answers in the wire formats of Twilio (Messages and
 // Verify), Vonage, MessageBird, Plivo and a signed webhook, records what it
-// received, injects faults on demand and shows the messages in an inbox page.
-// Plain Node, no dependencies. See README.md in this folder.
+// received, injects faults on demand, posts signed status callbacks and
+// inbound messages as those providers do (callbacks.mjs), and shows the
+// messages in an inbox page. Plain Node, no dependencies. See README.md in
+// this folder.
 
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import {
+  CALLBACK_PROVIDERS, CallbackDispatcher, DEFAULT_CALLBACK_DELAY_MS, SIGN_MODES, VONAGE_METHODS, VONAGE_SIGNATURE_METHODS,
+} from './callbacks.mjs';
 import { Faults } from './faults.mjs';
 import { renderInboxPage } from './inbox_page.mjs';
 import { PROVIDERS, Verifications, errorBody, matchProvider, throttleReply } from './providers.mjs';
@@ -16,7 +21,7 @@ import { Inbox, RequestLog, Stats } from './store.mjs';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 const START_BALANCE = 10;
-const CONFIG_KEYS = new Set([...PROVIDERS, 'delay_ms']);
+const CONFIG_KEYS = new Set([...PROVIDERS, 'delay_ms', 'callback_url', 'callback_delay_ms']);
 
 const USAGE = `usage: node server.mjs [--port 8025] [--host 127.0.0.1] [--delay-ms 0]
                       [--config file.json] [--no-record] [--verbose]`;
@@ -29,15 +34,55 @@ function httpError(status, message) {
   return err;
 }
 
+const isHttpUrl = (value) => {
+  if (typeof value !== 'string') return false;
+  try {
+    const u = new URL(value);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+};
+
+// Checks (and normalises) the keys of a provider object that are not plain
+// credentials: inbound URL and integration name, Vonage's signing settings.
+function checkProviderConfig(key, value) {
+  const out = { ...value };
+  if (out.inbound_url !== undefined && out.inbound_url !== null && !isHttpUrl(out.inbound_url)) {
+    throw httpError(400, `${key}.inbound_url must be an http(s) URL`);
+  }
+  if (out.integration !== undefined && (typeof out.integration !== 'string' || out.integration === '')) {
+    throw httpError(400, `${key}.integration must be the integration's name`);
+  }
+  if (key === 'vonage') {
+    if (out.signature_method !== undefined && !VONAGE_SIGNATURE_METHODS.includes(out.signature_method)) {
+      throw httpError(400, `vonage.signature_method must be one of ${VONAGE_SIGNATURE_METHODS.join(', ')}`);
+    }
+    for (const k of ['dlr_method', 'inbound_method']) {
+      if (out[k] === undefined) continue;
+      const method = String(out[k]).toUpperCase().replace('_', '-');
+      if (!VONAGE_METHODS.includes(method)) throw httpError(400, `vonage.${k} must be one of ${VONAGE_METHODS.join(', ')}`);
+      out[k] = method;
+    }
+  }
+  return out;
+}
+
 // Merges a config document into `config`: a provider object replaces that
-// provider's credentials, null removes them; delay_ms delays every answer.
+// provider's credentials, null removes them; delay_ms delays every answer;
+// callback_url and callback_delay_ms set how callbacks are made.
 function applyConfig(config, doc) {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw httpError(400, 'config must be a JSON object');
   for (const key of Object.keys(doc)) {
     if (!CONFIG_KEYS.has(key)) throw httpError(400, `unknown config key "${key}"`);
   }
-  if (doc.delay_ms !== undefined && !(Number.isInteger(doc.delay_ms) && doc.delay_ms >= 0)) {
-    throw httpError(400, 'delay_ms must be a non-negative integer');
+  for (const key of ['delay_ms', 'callback_delay_ms']) {
+    if (doc[key] !== undefined && !(Number.isInteger(doc[key]) && doc[key] >= 0)) {
+      throw httpError(400, `${key} must be a non-negative integer`);
+    }
+  }
+  if (doc.callback_url !== undefined && doc.callback_url !== null && !isHttpUrl(doc.callback_url)) {
+    throw httpError(400, 'callback_url must be an http(s) URL or null');
   }
   for (const key of PROVIDERS) {
     const value = doc[key];
@@ -45,20 +90,48 @@ function applyConfig(config, doc) {
       throw httpError(400, `${key} must be an object of credentials or null`);
     }
   }
+  const checked = {};
+  for (const key of PROVIDERS) {
+    if (doc[key]) checked[key] = checkProviderConfig(key, doc[key]);
+  }
   for (const key of PROVIDERS) {
     if (doc[key] === null) delete config.credentials[key];
-    else if (doc[key] !== undefined) config.credentials[key] = { ...doc[key] };
+    else if (doc[key] !== undefined) config.credentials[key] = checked[key];
   }
   if (doc.delay_ms !== undefined) config.delay_ms = doc.delay_ms;
+  if (doc.callback_url !== undefined) config.callback_url = doc.callback_url === null ? null : doc.callback_url.replace(/\/+$/, '');
+  if (doc.callback_delay_ms !== undefined) config.callback_delay_ms = doc.callback_delay_ms;
 }
 
+const copyConfig = (c) => ({
+  credentials: { ...c.credentials }, delay_ms: c.delay_ms, callback_url: c.callback_url, callback_delay_ms: c.callback_delay_ms,
+});
+
 function configView(config) {
-  return { ...config.credentials, delay_ms: config.delay_ms };
+  return {
+    ...config.credentials,
+    delay_ms: config.delay_ms,
+    callback_url: config.callback_url,
+    callback_delay_ms: config.callback_delay_ms,
+  };
+}
+
+// Where a provider posts inbound messages: its own inbound_url, or
+// {callback_url}/{kind}/{integration}/inbound.
+function inboundUrl(config, kind) {
+  const c = config.credentials[kind];
+  if (c?.inbound_url) return c.inbound_url;
+  if (config.callback_url && c?.integration) {
+    return `${config.callback_url}/${kind}/${encodeURIComponent(c.integration)}/inbound`;
+  }
+  return null;
 }
 
 // ---------------------------------------------------------------- HTTP helpers
 
 const CORS = { 'access-control-allow-origin': '*' };
+// Control routes that read a JSON body; every other one drains it.
+const BODY_ROUTES = new Set(['POST /_mock/faults', 'POST /_mock/config', 'POST /_mock/callbacks', 'POST /_mock/inbound']);
 
 function send(res, status, body, headers) {
   if (status === 204 || status === 304 || body === undefined) {
@@ -138,8 +211,8 @@ function later(res, ms, fn) {
 // ---------------------------------------------------------------- the server
 
 export function createMockProvider({ delayMs = 0, record = true, verbose = false, config: startConfig = {} } = {}) {
-  const initial = { credentials: {}, delay_ms: delayMs };
-  const { faults: startFaults, ...startDoc } = startConfig;
+  const initial = { credentials: {}, delay_ms: delayMs, callback_url: null, callback_delay_ms: DEFAULT_CALLBACK_DELAY_MS };
+  const { faults: startFaults, callbacks: startCallbacks, ...startDoc } = startConfig;
   applyConfig(initial, startDoc);
 
   const state = {
@@ -150,10 +223,15 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
     faults: new Faults(),
     verifications: new Verifications(),
     vonageBalance: START_BALANCE,
+    callbacks: null,
+    // The account each provider last accepted a message for: inbound
+    // messages are signed with it when no credentials are configured.
+    accounts: {},
   };
+  state.callbacks = new CallbackDispatcher({ getConfig: () => state.config, verbose });
 
   function reset() {
-    state.config = { credentials: structuredClone(initial.credentials), delay_ms: initial.delay_ms };
+    state.config = { ...copyConfig(initial), credentials: structuredClone(initial.credentials) };
     // Fresh stores restart the sequence numbers and inbox ids as well.
     state.requests = new RequestLog();
     state.inbox = new Inbox();
@@ -162,6 +240,8 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
     if (startFaults) state.faults.add(startFaults);
     state.verifications.clear();
     state.vonageBalance = START_BALANCE;
+    state.callbacks.reset(startCallbacks);
+    state.accounts = {};
   }
   reset();
 
@@ -185,11 +265,17 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
     send(res, reply.status, reply.body, headers);
 
     if (reply.messages) {
-      for (const m of reply.messages) state.inbox.add(route.provider, m.to, m.text, ctx.iso);
+      for (const m of reply.messages) {
+        state.inbox.add(route.provider, m.to, m.text, ctx.iso, { from: m.from, callback: m.callback });
+      }
     }
+    if (reply.account) state.accounts[route.provider] = reply.account;
+    // Status callbacks start once the message is accepted and answered.
+    if (reply.deliveries && reply.deliveries.length > 0) state.callbacks.schedule(reply.deliveries);
     state.stats.countOutcome(reply.status);
     if (entry) {
       entry.status = reply.status;
+      entry.callback = reply.callback ?? null;
       if (reply.record) Object.assign(entry, reply.record);
     }
     if (verbose) {
@@ -272,7 +358,7 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
     });
     const route = `${req.method} ${path}`;
     // Drain bodies nobody reads so a keep-alive connection stays usable.
-    if (route !== 'POST /_mock/faults' && route !== 'POST /_mock/config') req.resume();
+    if (!BODY_ROUTES.has(route)) req.resume();
 
     if (req.method === 'OPTIONS') {
       return reply(204, undefined, {
@@ -313,11 +399,35 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
       case 'POST /_mock/config':
         return withJson((doc) => {
           // Validate on a copy so a bad document changes nothing.
-          const next = { credentials: { ...state.config.credentials }, delay_ms: state.config.delay_ms };
+          const next = copyConfig(state.config);
           applyConfig(next, doc);
           state.config = next;
           return reply(200, configView(next));
         });
+      case 'GET /_mock/callbacks':
+        return reply(200, state.callbacks.rules.list());
+      case 'POST /_mock/callbacks':
+        return withJson((doc) => reply(201, state.callbacks.rules.add(doc)));
+      case 'DELETE /_mock/callbacks':
+        state.callbacks.rules.clear();
+        return reply(204);
+      case 'GET /_mock/callbacks/log': {
+        const since = params.get('since');
+        if (since !== null && !/^\d+$/.test(since)) return reply(400, { error: 'since must be a sequence number' });
+        return reply(200, state.callbacks.log.list({
+          provider: params.get('provider') || undefined,
+          kind: params.get('kind') || undefined,
+          message_id: params.get('message_id') || undefined,
+          since: since === null ? undefined : Number(since),
+        }));
+      }
+      case 'DELETE /_mock/callbacks/log':
+        state.callbacks.log.clear();
+        return reply(204);
+      case 'GET /_mock/callbacks/pending':
+        return reply(200, { pending: state.callbacks.pending });
+      case 'POST /_mock/inbound':
+        return withJson((doc) => postInbound(doc, reply, fail));
       case 'POST /_mock/reset':
         reset();
         return reply(204);
@@ -326,9 +436,52 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
         if (m && req.method === 'DELETE') {
           return state.faults.remove(Number(m[1])) ? reply(204) : reply(404, { error: 'no such fault rule' });
         }
+        const c = /^\/_mock\/callbacks\/(\d+)$/.exec(path);
+        if (c && req.method === 'DELETE') {
+          return state.callbacks.rules.remove(Number(c[1])) ? reply(204) : reply(404, { error: 'no such callback rule' });
+        }
+        const r = /^\/_mock\/callbacks\/replay\/(\d+)$/.exec(path);
+        if (r && req.method === 'POST') {
+          state.callbacks.replay(Number(r[1])).then(
+            (entry) => (entry ? reply(entry.error ? 502 : 200, entry) : reply(404, { error: 'no such callback in the log' })),
+            fail,
+          );
+          return undefined;
+        }
         return reply(404, { error: `no control endpoint ${route}` });
       }
     }
+  }
+
+  // POST /_mock/inbound: a phone sends `text` to our sender, and the provider
+  // posts it to the inbound URL. `reply_to` names an inbox message to answer.
+  function postInbound(doc, reply, fail) {
+    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw httpError(400, 'body must be a JSON object');
+    let { provider, from, to } = doc;
+    if (doc.reply_to !== undefined) {
+      const original = Number.isInteger(doc.reply_to) ? state.inbox.get(doc.reply_to) : null;
+      if (!original) throw httpError(404, `no inbox message ${doc.reply_to}`);
+      provider ??= original.provider;
+      from ??= original.to;
+      to ??= original.from ?? '';
+    }
+    // Verify's messages come from the Twilio account.
+    if (provider === 'twilio_verify') provider = 'twilio';
+    if (!CALLBACK_PROVIDERS.includes(provider)) throw httpError(400, `provider must be one of ${CALLBACK_PROVIDERS.join(', ')}`);
+    if (typeof from !== 'string' || from === '') throw httpError(400, 'from (the phone sending) is required');
+    if (to !== undefined && to !== null && typeof to !== 'string') throw httpError(400, 'to must be a string');
+    if (typeof doc.text !== 'string') throw httpError(400, 'text is required');
+    const sign = doc.sign ?? 'valid';
+    if (!SIGN_MODES.includes(sign)) throw httpError(400, `sign must be one of ${SIGN_MODES.join(', ')}`);
+    const url = inboundUrl(state.config, provider);
+    if (!url) {
+      throw httpError(409, `no inbound URL for ${provider}: set ${provider}.inbound_url, or callback_url and `
+        + `${provider}.integration, with POST /_mock/config`);
+    }
+    state.callbacks.inbound(provider, {
+      url, from, to: to ?? '', text: doc.text, sign,
+      config: state.config.credentials[provider], account: state.accounts[provider] ?? {},
+    }).then((entry) => reply(entry.error ? 502 : 200, entry), fail);
   }
 
   function onRequest(req, res) {

@@ -1,12 +1,17 @@
 // Tests of the mock SMS provider. They start the real server as a child
-// process on a free port and talk to it over HTTP, as the worker does.
+// process on a free port and talk to it over HTTP, as the worker does; a
+// small receiver in this process stands in for the customer's server that
+// gets status callbacks and inbound messages. Signatures are checked with an
+// independent computation here and with the providers' own libraries
+// (devDependencies in package.json: `npm ci` in this folder).
 // Run: node --test test/mock_provider/
 
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,21 +60,95 @@ async function stopServer(child) {
   return code;
 }
 
+// The customer's server: records every request and answers 200 "ok" unless
+// told otherwise.
+async function startReceiver() {
+  const got = [];
+  let waiters = [];
+  let respond = null;
+  const srv = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const q = req.url.indexOf('?');
+      const entry = {
+        method: req.method,
+        url: req.url,
+        path: q < 0 ? req.url : req.url.slice(0, q),
+        query: Object.fromEntries(new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1))),
+        headers: req.headers,
+        raw,
+        body: raw.toString('utf8'),
+        at: performance.now(),
+      };
+      entry.full_url = `${receiver.base}${req.url}`;
+      got.push(entry);
+      const answer = respond ? respond(entry) : { status: 200, body: 'ok' };
+      res.writeHead(answer.status, { 'content-type': 'text/plain' });
+      res.end(answer.body ?? '');
+      waiters = waiters.filter((w) => !w.check());
+    });
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const receiver = {
+    base: `http://127.0.0.1:${srv.address().port}`,
+    got,
+    clear() {
+      got.length = 0;
+      respond = null;
+    },
+    respondWith(fn) {
+      respond = fn;
+    },
+    // Resolves with the requests under `prefix` once there are `n` of them.
+    waitFor(n, prefix = '/', timeoutMs = 5000) {
+      const picked = () => got.filter((e) => e.path.startsWith(prefix));
+      return new Promise((resolve, reject) => {
+        const w = {
+          check() {
+            if (picked().length < n) return false;
+            clearTimeout(w.timer);
+            resolve(picked());
+            return true;
+          },
+        };
+        if (w.check()) return;
+        w.timer = setTimeout(() => {
+          waiters = waiters.filter((x) => x !== w);
+          reject(new Error(`got ${picked().length} of ${n} requests under ${prefix}: ${picked().map((e) => e.url).join(', ')}`));
+        }, timeoutMs);
+        waiters.push(w);
+      });
+    },
+    close() {
+      srv.closeAllConnections();
+      return new Promise((resolve) => srv.close(resolve));
+    },
+  };
+  return receiver;
+}
+
 let server;
 let base;
+let receiver;
 
 before(async () => {
   server = await startServer();
   base = server.base;
+  receiver = await startReceiver();
 });
 
 after(async () => {
   await stopServer(server.child);
+  await receiver.close();
 });
 
 beforeEach(async () => {
   const res = await fetch(`${base}/_mock/reset`, { method: 'POST' });
   assert.equal(res.status, 204);
+  receiver.clear();
 });
 
 // ---------------------------------------------------------------- helpers
@@ -558,7 +637,13 @@ test('inbox.json is newest first and extracts the code', async () => {
   const items = res.json;
   assert.deepEqual(items.map((m) => m.code), [null, '004711', null]);
   assert.ok(items[0].id > items[1].id && items[1].id > items[2].id);
-  for (const m of items) assert.deepEqual(Object.keys(m).sort(), ['code', 'id', 'provider', 'text', 'time', 'to']);
+  for (const m of items) {
+    assert.deepEqual(Object.keys(m).sort(), [
+      'callback_url', 'code', 'expires_at', 'from', 'id', 'provider', 'text', 'time', 'to', 'validity_s',
+    ]);
+    assert.equal(m.from, '+15550009999');
+    assert.equal(m.callback_url, null);
+  }
   const filtered = (await call('/inbox.json?to=%2B15551230001&limit=1', { method: 'GET' })).json;
   assert.equal(filtered.length, 1);
   assert.equal(filtered[0].id, items[0].id);
@@ -674,9 +759,11 @@ test('memory is bounded: 10,000 requests and 1,000 inbox entries are kept', asyn
 test('--config and --no-record at start; SIGTERM exits cleanly with a request held open', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mock-provider-'));
   const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify({ twilio: TWILIO }));
+  writeFileSync(file, JSON.stringify({ twilio: TWILIO, callbacks: [{ provider: 'twilio', outcome: 'failed' }] }));
   const other = await startServer(['--config', file, '--no-record']);
   try {
+    const rules = await (await fetch(`${other.base}/_mock/callbacks`)).json();
+    assert.deepEqual(rules.map((r) => [r.provider, r.outcome]), [['twilio', 'failed']]);
     const post = (auth) => fetch(`${other.base}/2010-04-01/Accounts/${TWILIO.account_sid}/Messages.json`, {
       method: 'POST',
       headers: { authorization: auth },
@@ -696,4 +783,744 @@ test('--config and --no-record at start; SIGTERM exits cleanly with a request he
   } finally {
     await stopServer(other.child);
   }
+});
+
+// ================================================================ callbacks
+//
+// The providers' own libraries check the signatures when they are installed
+// (`npm ci` in test/mock_provider); the independent computations below run
+// either way.
+
+async function optionalImport(name) {
+  try {
+    return await import(name);
+  } catch (err) {
+    if (err.code === 'ERR_MODULE_NOT_FOUND') return null;
+    throw err;
+  }
+}
+
+const libs = {
+  twilio: (await optionalImport('twilio'))?.default ?? null,
+  standardwebhooks: await optionalImport('standardwebhooks'),
+  plivo: (await optionalImport('plivo'))?.default ?? null,
+  messagebird: (await optionalImport('messagebird/lib/webhook-signature-jwt.js'))?.default ?? null,
+  vonageSms: await optionalImport('@vonage/sms'),
+  vonageAuth: await optionalImport('@vonage/auth'),
+};
+const missingLibs = Object.entries(libs).filter(([, v]) => !v).map(([k]) => k);
+
+const VONAGE_SIGNING = { ...VONAGE, signature_secret: 'vonage-signature-secret', signature_method: 'sha256' };
+const MB_SIGNING_KEY = 'messagebird-signing-key';
+const CALLBACK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+
+const statusUrl = (kind, id) => `${receiver.base}/callbacks/${kind}/main/status/${id}`;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const callbackLog = async (query = '') => (await control(`/callbacks/log${query}`, { method: 'GET' })).json;
+const addCallbackRule = (rule) => control('/callbacks', { json: rule });
+
+// Polls until `fn` returns something truthy.
+async function eventually(fn, timeoutMs = 5000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+// The mock logs a callback once its answer is in.
+const logSettled = (n, query = '') => eventually(async () => {
+  const log = await callbackLog(query);
+  return log.length >= n && log.every((e) => e.status !== null || e.error) ? log : null;
+});
+
+const formOf = (entry) => Object.fromEntries(new URLSearchParams(entry.body));
+
+// ---------------------------------------------------------------- independent checks
+
+function expectTwilioSignature(token, url, params) {
+  let data = url;
+  for (const k of Object.keys(params).sort()) data += k + params[k];
+  return createHmac('sha1', token).update(data).digest('base64');
+}
+
+function expectVonageSig(params, secret, method) {
+  const data = Object.keys(params).filter((k) => k !== 'sig').sort()
+    .map((k) => `&${k}=${String(params[k]).replace(/[&=]/g, '_')}`).join('');
+  return method === 'md5hash'
+    ? createHash('md5').update(data + secret).digest('hex')
+    : createHmac(method, secret).update(data).digest('hex');
+}
+
+function checkMessagebirdJwt(jwt, key, url, body) {
+  const [h, p, sig] = jwt.split('.');
+  const expected = createHmac('sha256', key).update(`${h}.${p}`).digest();
+  assert.ok(timingSafeEqual(Buffer.from(sig, 'base64url'), expected), 'JWT HMAC');
+  assert.deepEqual(JSON.parse(Buffer.from(h, 'base64url')), { alg: 'HS256', typ: 'JWT' });
+  const claims = JSON.parse(Buffer.from(p, 'base64url'));
+  assert.equal(claims.iss, 'MessageBird');
+  const now = Date.now() / 1000;
+  assert.ok(claims.nbf <= now + 1 && claims.exp > now, 'nbf/exp around now');
+  assert.match(claims.jti, /\S/);
+  assert.equal(claims.url_hash, createHash('sha256').update(url).digest('hex'));
+  if (body && body.length) assert.equal(claims.payload_hash, createHash('sha256').update(body).digest('hex'));
+  else assert.equal(claims.payload_hash, undefined);
+  return claims;
+}
+
+// Plivo V3, written from its description: URL without query, "?" + sorted
+// query, "." before POST params when both, POST params sorted as key+value.
+function expectPlivoV3(token, method, url, params, nonce) {
+  const u = new URL(url);
+  const pairs = [...u.searchParams].map(([k, v]) => `${k}=${v}`).sort();
+  let s = `${u.origin}${u.pathname}`;
+  const post = method === 'POST' ? Object.keys(params).sort().map((k) => k + params[k]).join('') : '';
+  const hasPost = method === 'POST' && Object.keys(params).length > 0;
+  if (pairs.length || hasPost) s += `?${pairs.join('&')}`;
+  if (pairs.length && hasPost) s += '.';
+  s += post;
+  return createHmac('sha256', token).update(`${s}.${nonce}`).digest('base64');
+}
+
+function expectWebhookSignature(secret, headers, body) {
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  const mac = createHmac('sha256', key).update(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${body}`).digest('base64');
+  return `v1,${mac}`;
+}
+
+// ---------------------------------------------------------------- library checks
+
+function twilioValid(token, entry, params) {
+  const ours = entry.headers['x-twilio-signature'] === expectTwilioSignature(token, entry.full_url, params);
+  if (!libs.twilio) return ours;
+  assert.equal(libs.twilio.getExpectedTwilioSignature(token, entry.full_url, params), expectTwilioSignature(token, entry.full_url, params));
+  const theirs = libs.twilio.validateRequest(token, entry.headers['x-twilio-signature'], entry.full_url, params);
+  assert.equal(theirs, ours, 'twilio library and independent check agree');
+  return theirs;
+}
+
+function vonageValid(params, secret, method) {
+  const ours = typeof params.sig === 'string' && params.sig.toLowerCase() === expectVonageSig(params, secret, method).toLowerCase();
+  if (!libs.vonageSms) return ours;
+  const sms = new libs.vonageSms.SMS(new libs.vonageAuth.Auth({ apiKey: VONAGE.api_key, apiSecret: VONAGE.api_secret }));
+  const algorithm = { md5hash: 'MD5HASH', md5: 'MD5HMAC', sha1: 'SHA1HMAC', sha256: 'SHA256HMAC', sha512: 'SHA512HMAC' }[method];
+  const theirs = sms.verifySignature(params.sig ?? '', params, secret, algorithm);
+  assert.equal(theirs, ours, 'vonage library and independent check agree');
+  return theirs;
+}
+
+async function messagebirdValid(key, entry) {
+  const jwt = entry.headers['messagebird-signature-jwt'];
+  if (!jwt) return false;
+  let ours = true;
+  try {
+    checkMessagebirdJwt(jwt, key, entry.full_url, entry.raw);
+  } catch {
+    ours = false;
+  }
+  if (!libs.messagebird) return ours;
+  const theirs = await libs.messagebird.verify(entry.full_url, entry.raw.length ? entry.raw : null, jwt, createSecretKey(Buffer.from(key)))
+    .then(() => true, () => false);
+  assert.equal(theirs, ours, 'messagebird library and independent check agree');
+  return theirs;
+}
+
+function plivoValid(token, entry, params) {
+  const nonce = entry.headers['x-plivo-signature-v3-nonce'];
+  const sig = entry.headers['x-plivo-signature-v3'];
+  if (!nonce || !sig) return false;
+  const ours = sig === expectPlivoV3(token, entry.method, entry.full_url, params, nonce);
+  if (!libs.plivo) return ours;
+  const theirs = libs.plivo.validateV3Signature(entry.method, entry.full_url, nonce, token, sig, entry.method === 'POST' ? params : {});
+  assert.equal(theirs, ours, 'plivo library and independent check agree');
+  return theirs;
+}
+
+function webhookValid(secret, entry) {
+  const ours = entry.headers['webhook-signature'] === expectWebhookSignature(secret, entry.headers, entry.body);
+  if (!libs.standardwebhooks) return ours;
+  let theirs = true;
+  try {
+    new libs.standardwebhooks.Webhook(secret).verify(entry.body, entry.headers);
+  } catch {
+    theirs = false;
+  }
+  assert.equal(theirs, ours, 'standardwebhooks library and independent check agree');
+  return theirs;
+}
+
+test('callbacks: the providers\' libraries are installed for the signature checks', (t) => {
+  if (missingLibs.length) {
+    t.skip(`not installed: ${missingLibs.join(', ')} (npm ci in test/mock_provider); independent checks only`);
+  }
+});
+
+// ---------------------------------------------------------------- Twilio
+
+test('twilio: "sent" then "delivered" to StatusCallback, form-encoded and signed with the auth token', async () => {
+  await configureAll();
+  const url = `${statusUrl('twilio', 42)}?outbox_id=42`;
+  const sent = await sendTwilio({ StatusCallback: url, ValidityPeriod: '600' });
+  assert.equal(sent.status, 201);
+  const got = await receiver.waitFor(2, '/callbacks/twilio/');
+  assert.deepEqual(got.map((e) => formOf(e).MessageStatus), ['sent', 'delivered']);
+  for (const e of got) {
+    assert.equal(e.method, 'POST');
+    assert.equal(e.url, '/callbacks/twilio/main/status/42?outbox_id=42');
+    assert.match(e.headers['content-type'], /^application\/x-www-form-urlencoded/);
+    const f = formOf(e);
+    assert.equal(f.MessageSid, sent.json.sid);
+    assert.equal(f.SmsSid, sent.json.sid);
+    assert.equal(f.SmsStatus, f.MessageStatus);
+    assert.equal(f.AccountSid, TWILIO.account_sid);
+    assert.equal(f.From, '+15550009999');
+    assert.equal(f.To, '+15551230001');
+    assert.equal(f.ApiVersion, '2010-04-01');
+    assert.equal(f.ErrorCode, undefined);
+    assert.ok(twilioValid(TWILIO.auth_token, e, f), 'X-Twilio-Signature');
+    assert.ok(!twilioValid('another-token', e, f));
+  }
+  assert.match(formOf(got[1]).RawDlrDoneDate, /^\d{10}$/);
+  assert.ok(got[1].at - got[0].at >= 40, 'the events are about 50 ms apart');
+
+  const [logged] = await requests();
+  assert.equal(logged.callback.url, url);
+  assert.equal(logged.callback.method, 'POST');
+  assert.equal(logged.callback.validity_s, 600);
+  assert.ok(Math.abs(Date.parse(logged.callback.expires_at) - (Date.parse(logged.time) + 600_000)) < 1000);
+  const [sms] = await inbox();
+  assert.equal(sms.callback_url, url);
+  assert.equal(sms.validity_s, 600);
+  assert.equal(sms.expires_at, logged.callback.expires_at);
+
+  const log = await logSettled(2);
+  assert.deepEqual(log.map((e) => [e.kind, e.provider, e.event, e.status, e.response_body]), [
+    ['status', 'twilio', 'sent', 200, 'ok'], ['status', 'twilio', 'delivered', 200, 'ok'],
+  ]);
+  assert.equal(log[0].message_id, sent.json.sid);
+  assert.equal(log[0].url, url);
+  assert.equal(log[0].body, got[0].body);
+  assert.equal(log[0].headers['x-twilio-signature'], got[0].headers['x-twilio-signature']);
+  assert.ok(!Number.isNaN(Date.parse(log[0].time)));
+});
+
+test('twilio: without configured credentials the callbacks are signed with the token the send used', async () => {
+  await sendTwilio({ StatusCallback: statusUrl('twilio', 1) }, basic('ACunconfigured', 'token-used'), 'ACunconfigured');
+  const got = await receiver.waitFor(2, '/callbacks/twilio/');
+  for (const e of got) assert.ok(twilioValid('token-used', e, formOf(e)));
+  assert.equal(formOf(got[0]).AccountSid, 'ACunconfigured');
+});
+
+test('twilio: no StatusCallback, no callbacks; Verify never calls back', async () => {
+  await sendTwilio();
+  await startVerification('+15551230040');
+  await sleep(200);
+  assert.deepEqual(receiver.got, []);
+  assert.deepEqual(await callbackLog(), []);
+  assert.equal((await requests())[0].callback.url, null);
+});
+
+test('twilio: undelivered and failed carry ErrorCode; a rule sets the code', async () => {
+  await configureAll();
+  await addCallbackRule([
+    { provider: 'twilio', to: '+15551230041', outcome: 'undelivered', error_code: '30005', count: 1 },
+    { provider: 'twilio', outcome: 'failed', count: 1 },
+  ]);
+  await sendTwilio({ To: '+15551230041', StatusCallback: statusUrl('twilio', 'u') });
+  await sendTwilio({ To: '+15551230042', StatusCallback: statusUrl('twilio', 'f') });
+  const undelivered = (await receiver.waitFor(2, '/callbacks/twilio/main/status/u')).map(formOf);
+  assert.deepEqual(undelivered.map((f) => [f.MessageStatus, f.ErrorCode]), [['sent', undefined], ['undelivered', '30005']]);
+  const failed = (await receiver.waitFor(1, '/callbacks/twilio/main/status/f')).map(formOf);
+  assert.deepEqual(failed.map((f) => [f.MessageStatus, f.ErrorCode]), [['failed', '30008']]);
+  await sleep(150);
+  assert.equal(receiver.got.length, 3);
+  // Both rules were used up.
+  assert.deepEqual((await control('/callbacks', { method: 'GET' })).json, []);
+});
+
+test('twilio: sign "bad" sends a wrong signature, "none" no header', async () => {
+  await configureAll();
+  await addCallbackRule({ provider: 'twilio', sign: 'bad', count: 1 });
+  await sendTwilio({ StatusCallback: statusUrl('twilio', 'bad') });
+  for (const e of await receiver.waitFor(2, '/callbacks/twilio/main/status/bad')) {
+    assert.match(e.headers['x-twilio-signature'], /^[A-Za-z0-9+/]{27}=$/);
+    assert.ok(!twilioValid(TWILIO.auth_token, e, formOf(e)));
+  }
+  await addCallbackRule({ provider: 'twilio', sign: 'none', count: 1 });
+  await sendTwilio({ StatusCallback: statusUrl('twilio', 'none') });
+  for (const e of await receiver.waitFor(2, '/callbacks/twilio/main/status/none')) {
+    assert.equal(e.headers['x-twilio-signature'], undefined);
+  }
+});
+
+// ---------------------------------------------------------------- Vonage
+
+const sendVonage = (fields = {}) => call('/sms/json', {
+  form: { ...VONAGE, from: 'AcmeInc', to: '15551230020', text: 'Code 1234', 'client-ref': '43', ...fields },
+});
+
+test('vonage: DLRs go to `callback` as JSON, signed with the signature secret (sha256 HMAC)', async () => {
+  await configure({ vonage: VONAGE_SIGNING });
+  const sent = await sendVonage({ callback: statusUrl('vonage', 43), ttl: '300000' });
+  assert.equal(sent.json.messages[0].status, '0');
+  const got = await receiver.waitFor(2, '/callbacks/vonage/');
+  const docs = got.map((e) => JSON.parse(e.body));
+  assert.deepEqual(docs.map((d) => d.status), ['accepted', 'delivered']);
+  for (const [i, d] of docs.entries()) {
+    assert.equal(got[i].method, 'POST');
+    assert.match(got[i].headers['content-type'], /^application\/json/);
+    assert.equal(d.messageId, sent.json.messages[0]['message-id']);
+    assert.equal(d.msisdn, '15551230020');
+    assert.equal(d.to, 'AcmeInc');
+    assert.equal(d['client-ref'], '43');
+    assert.equal(d['err-code'], '0');
+    assert.equal(d['api-key'], VONAGE.api_key);
+    assert.equal(d['network-code'], '23410');
+    assert.match(d.price, /^\d+\.\d{8}$/);
+    assert.match(d.scts, /^\d{10}$/);
+    assert.match(d['message-timestamp'], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    assert.ok(Math.abs(Number(d.timestamp) - Date.now() / 1000) < 5);
+    assert.match(d.nonce, /\S/);
+    for (const v of Object.values(d)) assert.equal(typeof v, 'string');
+    assert.match(d.sig, /^[0-9A-F]{64}$/);
+    assert.ok(vonageValid(d, VONAGE_SIGNING.signature_secret, 'sha256'), 'sig');
+    assert.ok(!vonageValid({ ...d, status: 'failed' }, VONAGE_SIGNING.signature_secret, 'sha256'), 'a changed field fails');
+  }
+  const [logged] = await requests();
+  assert.equal(logged.callback.validity_s, 300);
+  assert.equal(logged.callback.reference, '43');
+});
+
+test('vonage: dlr_method GET puts the DLR in the query, POST in a form; md5hash signs too', async () => {
+  await configure({ vonage: { ...VONAGE_SIGNING, signature_method: 'md5hash', dlr_method: 'GET' } });
+  await sendVonage({ callback: statusUrl('vonage', 'get') });
+  for (const e of await receiver.waitFor(2, '/callbacks/vonage/main/status/get')) {
+    assert.equal(e.method, 'GET');
+    assert.equal(e.body, '');
+    assert.match(e.query.sig, /^[0-9a-f]{32}$/);
+    assert.ok(vonageValid(e.query, VONAGE_SIGNING.signature_secret, 'md5hash'));
+  }
+  await configure({ vonage: { ...VONAGE_SIGNING, signature_method: 'sha512', dlr_method: 'POST' } });
+  await sendVonage({ callback: statusUrl('vonage', 'form') });
+  for (const e of await receiver.waitFor(2, '/callbacks/vonage/main/status/form')) {
+    assert.equal(e.method, 'POST');
+    assert.match(e.headers['content-type'], /^application\/x-www-form-urlencoded/);
+    assert.ok(vonageValid(formOf(e), VONAGE_SIGNING.signature_secret, 'sha512'));
+  }
+});
+
+test('vonage: unsigned without a signature secret; a long text gets receipts per part', async () => {
+  await configure({ vonage: VONAGE });
+  const sent = await sendVonage({ callback: statusUrl('vonage', 'parts'), text: 'x'.repeat(200) });
+  assert.equal(sent.json.messages.length, 2);
+  const got = await receiver.waitFor(4, '/callbacks/vonage/main/status/parts');
+  const docs = got.map((e) => JSON.parse(e.body));
+  for (const d of docs) assert.equal(d.sig, undefined);
+  const byPart = {};
+  for (const d of docs) (byPart[d.messageId] ??= []).push(d);
+  assert.deepEqual(Object.keys(byPart).sort(), sent.json.messages.map((m) => m['message-id']).sort());
+  for (const part of Object.values(byPart)) assert.deepEqual(part.map((d) => d.status), ['accepted', 'delivered']);
+});
+
+test('vonage: undelivered and failed outcomes, and status-report-req=0 asks for nothing', async () => {
+  await configure({ vonage: VONAGE_SIGNING });
+  await addCallbackRule([{ provider: 'vonage', outcome: 'undelivered', count: 1 }, { provider: 'vonage', outcome: 'failed', error_code: 6, count: 1 }]);
+  await sendVonage({ callback: statusUrl('vonage', 'u') });
+  await sendVonage({ callback: statusUrl('vonage', 'f') });
+  await sendVonage({ callback: statusUrl('vonage', 'none'), 'status-report-req': '0' });
+  const u = (await receiver.waitFor(2, '/callbacks/vonage/main/status/u')).map((e) => JSON.parse(e.body));
+  assert.deepEqual(u.map((d) => [d.status, d['err-code']]), [['accepted', '0'], ['failed', '2']]);
+  const f = (await receiver.waitFor(1, '/callbacks/vonage/main/status/f')).map((e) => JSON.parse(e.body));
+  assert.deepEqual(f.map((d) => [d.status, d['err-code']]), [['rejected', '6']]);
+  await sleep(150);
+  assert.equal(receiver.got.filter((e) => e.path.endsWith('/none')).length, 0);
+});
+
+// ---------------------------------------------------------------- MessageBird
+
+const sendMessagebird = (fields = {}) => call('/messages', {
+  headers: { authorization: `AccessKey ${MESSAGEBIRD.access_key}` },
+  json: { originator: 'Acme', recipients: [31612345678], body: 'Code 8812', reference: '44', ...fields },
+});
+
+test('messagebird: status reports are GETs to reportUrl with a MessageBird-Signature-JWT', async () => {
+  await configure({ messagebird: { ...MESSAGEBIRD, signing_key: MB_SIGNING_KEY } });
+  const sent = await sendMessagebird({ reportUrl: statusUrl('messagebird', 44), validity: 120 });
+  assert.equal(sent.status, 201);
+  const got = await receiver.waitFor(2, '/callbacks/messagebird/');
+  assert.deepEqual(got.map((e) => e.query.status), ['sent', 'delivered']);
+  for (const e of got) {
+    assert.equal(e.method, 'GET');
+    assert.equal(e.body, '');
+    assert.equal(e.query.id, sent.json.id);
+    assert.equal(e.query.reference, '44');
+    assert.equal(e.query.recipient, '31612345678');
+    assert.match(e.query.statusDatetime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
+    assert.equal(e.query.statusErrorCode, undefined);
+    assert.ok(e.query.mccmnc);
+    assert.ok(await messagebirdValid(MB_SIGNING_KEY, e), 'JWT');
+    assert.ok(!(await messagebirdValid('another-key', e)));
+    // The URL is part of the signature.
+    assert.ok(!(await messagebirdValid(MB_SIGNING_KEY, { ...e, full_url: e.full_url.replace('status=', 'status=x') })));
+  }
+  assert.equal(got[1].query.statusReason, 'successfully delivered');
+  const [logged] = await requests();
+  assert.equal(logged.callback.method, 'GET');
+  assert.equal(logged.callback.validity_s, 120);
+});
+
+test('messagebird: no reference, no status reports; delivery_failed carries statusErrorCode', async () => {
+  await configure({ messagebird: { ...MESSAGEBIRD, signing_key: MB_SIGNING_KEY } });
+  await sendMessagebird({ reference: undefined, reportUrl: statusUrl('messagebird', 'noref') });
+  await addCallbackRule({ provider: 'messagebird', outcome: 'undelivered', error_code: '104', count: 1 });
+  await sendMessagebird({ reportUrl: statusUrl('messagebird', 'u') });
+  const got = await receiver.waitFor(2, '/callbacks/messagebird/main/status/u');
+  assert.deepEqual(got.map((e) => [e.query.status, e.query.statusErrorCode]), [['sent', undefined], ['delivery_failed', '104']]);
+  assert.equal(receiver.got.filter((e) => e.path.endsWith('/noref')).length, 0);
+});
+
+test('messagebird: one report per recipient', async () => {
+  await sendMessagebird({ recipients: [31612345678, 31612345679], reportUrl: statusUrl('messagebird', 'two') });
+  const got = await receiver.waitFor(4, '/callbacks/messagebird/main/status/two');
+  assert.deepEqual([...new Set(got.map((e) => e.query.recipient))].sort(), ['31612345678', '31612345679']);
+  // Unsigned without a signing key.
+  for (const e of got) assert.equal(e.headers['messagebird-signature-jwt'], undefined);
+});
+
+// ---------------------------------------------------------------- Plivo
+
+const sendPlivo = (fields = {}) => call(`/v1/Account/${PLIVO.auth_id}/Message/`, {
+  headers: { authorization: basic(PLIVO.auth_id, PLIVO.auth_token) },
+  json: { src: '15550009999', dst: '15551230030', text: 'Code 90210', ...fields },
+});
+
+test('plivo: callbacks to `url` as a form, signed with X-Plivo-Signature-V3', async () => {
+  await configureAll();
+  const sent = await sendPlivo({ url: statusUrl('plivo', 46), method: 'POST', message_expiry: 300 });
+  assert.equal(sent.status, 202);
+  const got = await receiver.waitFor(2, '/callbacks/plivo/');
+  const forms = got.map(formOf);
+  assert.deepEqual(forms.map((f) => f.Status), ['sent', 'delivered']);
+  for (const [i, f] of forms.entries()) {
+    const e = got[i];
+    assert.equal(e.method, 'POST');
+    assert.match(e.headers['content-type'], /^application\/x-www-form-urlencoded/);
+    assert.equal(f.MessageUUID, sent.json.message_uuid[0]);
+    assert.equal(f.From, '15550009999');
+    assert.equal(f.To, '15551230030');
+    assert.equal(f.Units, '1');
+    assert.equal(f.Sequence, String(i + 1));
+    assert.equal(f.ErrorCode, undefined);
+    assert.ok(f.TotalRate && f.TotalAmount);
+    assert.match(e.headers['x-plivo-signature-v3-nonce'], /^\d{20}$/);
+    assert.ok(plivoValid(PLIVO.auth_token, e, f), 'V3 signature');
+    assert.ok(!plivoValid('another-token', e, f));
+    assert.ok(!plivoValid(PLIVO.auth_token, e, { ...f, Status: 'failed' }));
+  }
+  assert.ok(forms[1].DeliveryReportTime);
+  assert.equal((await requests())[0].callback.validity_s, 300);
+});
+
+test('plivo: method GET sends the parameters in the query; several dst get callbacks each', async () => {
+  await configureAll();
+  const sent = await sendPlivo({ dst: '15551230031<15551230032', url: statusUrl('plivo', 'get'), method: 'GET' });
+  const got = await receiver.waitFor(4, '/callbacks/plivo/main/status/get');
+  for (const e of got) {
+    assert.equal(e.method, 'GET');
+    assert.equal(e.body, '');
+    assert.ok(plivoValid(PLIVO.auth_token, e, {}));
+  }
+  assert.deepEqual([...new Set(got.map((e) => e.query.MessageUUID))].sort(), [...sent.json.message_uuid].sort());
+  await addCallbackRule({ provider: 'plivo', outcome: 'failed', count: 1 });
+  await sendPlivo({ url: statusUrl('plivo', 'f') });
+  const [failed] = await receiver.waitFor(1, '/callbacks/plivo/main/status/f');
+  assert.deepEqual([formOf(failed).Status, formOf(failed).ErrorCode], ['failed', '300']);
+});
+
+// ---------------------------------------------------------------- webhook
+
+function sendWebhookMessage(data, opts) {
+  return sendWebhook({ type: 'sms.otp', timestamp: new Date().toISOString(), data: { to: '+15551230050', text: 'Code 5050', ...data } }, opts);
+}
+
+test('webhook: sms.status events to data.status_callback, Standard Webhooks signed with callback_secret', async () => {
+  await configure({ webhook: { secret: WEBHOOK_SECRET, callback_secret: CALLBACK_SECRET } });
+  const expires = Math.floor(Date.now() / 1000) + 600;
+  const sent = await sendWebhookMessage({ message_id: 45, status_callback: statusUrl('webhook', 45), expires_at: expires });
+  assert.equal(sent.status, 200);
+  const got = await receiver.waitFor(2, '/callbacks/webhook/');
+  const docs = got.map((e) => JSON.parse(e.body));
+  assert.deepEqual(docs.map((d) => d.data.status), ['sent', 'delivered']);
+  for (const [i, d] of docs.entries()) {
+    const e = got[i];
+    assert.equal(e.method, 'POST');
+    assert.match(e.headers['content-type'], /^application\/json/);
+    assert.equal(d.type, 'sms.status');
+    assert.ok(!Number.isNaN(Date.parse(d.timestamp)));
+    assert.equal(d.data.message_id, 45, 'our id comes back as it was sent');
+    assert.equal(d.data.provider_message_id, sent.json.id);
+    assert.equal(d.data.error_code, null);
+    assert.ok(Math.abs(d.data.timestamp - Date.now() / 1000) < 5);
+    assert.match(e.headers['webhook-id'], /^msg_/);
+    assert.ok(webhookValid(CALLBACK_SECRET, e), 'webhook-signature with callback_secret');
+    assert.ok(!webhookValid(WEBHOOK_SECRET, e));
+  }
+  assert.notEqual(got[0].headers['webhook-id'], got[1].headers['webhook-id']);
+  const [logged] = await requests();
+  assert.equal(logged.callback.expires_at, new Date(expires * 1000).toISOString());
+  assert.ok(Math.abs(logged.callback.validity_s - 600) <= 1);
+});
+
+test('webhook: signed with `secret` when there is no callback_secret; failures carry error_code', async () => {
+  await configure({ webhook: { secret: WEBHOOK_SECRET } });
+  await addCallbackRule({ provider: 'webhook', outcome: 'undelivered', error_code: 'absent_subscriber', count: 1 });
+  await sendWebhookMessage({ message_id: 'm-1', status_callback: statusUrl('webhook', 'u') });
+  const got = await receiver.waitFor(2, '/callbacks/webhook/main/status/u');
+  assert.deepEqual(got.map((e) => [JSON.parse(e.body).data.status, JSON.parse(e.body).data.error_code]), [
+    ['sent', null], ['undelivered', 'absent_subscriber'],
+  ]);
+  for (const e of got) assert.ok(webhookValid(WEBHOOK_SECRET, e));
+});
+
+// ---------------------------------------------------------------- rules
+
+test('rules: reversed order, duplicates, late terminal event, explicit events, to-match', async () => {
+  await configure({ webhook: { secret: WEBHOOK_SECRET } });
+  await addCallbackRule([
+    { provider: 'webhook', to: '+15551230061', order: 'reversed' },
+    { provider: 'webhook', to: '+15551230062', duplicate: 2 },
+    { provider: 'webhook', to: '+15551230063', late_ms: 400, delay_ms: 10 },
+    { provider: '*', to: '+15551230064', events: ['sent', 'sent', 'failed', 'delivered'], delay_ms: 0 },
+    { provider: 'webhook', to: '+15551230065', events: [] },
+  ]);
+  const send = (to, id) => sendWebhookMessage({ to, message_id: id, status_callback: statusUrl('webhook', id) });
+  const status = (entries) => entries.map((e) => JSON.parse(e.body).data.status);
+
+  await send('+15551230061', 'rev');
+  assert.deepEqual(status(await receiver.waitFor(2, '/callbacks/webhook/main/status/rev')), ['delivered', 'sent']);
+
+  await send('+15551230062', 'dup');
+  const dup = await receiver.waitFor(6, '/callbacks/webhook/main/status/dup');
+  assert.deepEqual(status(dup), ['sent', 'sent', 'sent', 'delivered', 'delivered', 'delivered']);
+  // A duplicate is the same event delivered again: same webhook-id, each validly signed.
+  assert.equal(new Set(dup.slice(0, 3).map((e) => e.headers['webhook-id'])).size, 1);
+  assert.notEqual(dup[0].headers['webhook-id'], dup[3].headers['webhook-id']);
+  for (const e of dup) assert.ok(webhookValid(WEBHOOK_SECRET, e));
+  assert.deepEqual((await logSettled(8, '?provider=webhook')).slice(2).map((e) => e.copy), [0, 1, 2, 0, 1, 2]);
+
+  const started = performance.now();
+  await send('+15551230063', 'late');
+  const [first] = await receiver.waitFor(1, '/callbacks/webhook/main/status/late');
+  assert.ok(first.at - started < 300, 'the first event is not held');
+  const late = await receiver.waitFor(2, '/callbacks/webhook/main/status/late');
+  assert.ok(late[1].at - late[0].at >= 390, `terminal event held ${late[1].at - late[0].at} ms`);
+
+  await send('+15551230064', 'explicit');
+  assert.deepEqual(status(await receiver.waitFor(4, '/callbacks/webhook/main/status/explicit')), ['sent', 'sent', 'failed', 'delivered']);
+
+  await send('+15551230065', 'silent');
+  await sleep(200);
+  assert.equal(receiver.got.filter((e) => e.path.endsWith('/silent')).length, 0);
+  // Rules without a count stay.
+  assert.equal((await control('/callbacks', { method: 'GET' })).json.length, 5);
+});
+
+test('rules: delay_ms spaces the events; callback_delay_ms sets the default', async () => {
+  await configure({ webhook: { secret: WEBHOOK_SECRET }, callback_delay_ms: 250 });
+  assert.equal((await control('/config', { method: 'GET' })).json.callback_delay_ms, 250);
+  const started = performance.now();
+  await sendWebhookMessage({ message_id: 'slow', status_callback: statusUrl('webhook', 'slow') });
+  const got = await receiver.waitFor(2, '/callbacks/webhook/main/status/slow');
+  assert.ok(got[0].at - started >= 240);
+  assert.ok(got[1].at - got[0].at >= 240);
+  await addCallbackRule({ delay_ms: 0, count: 1 });
+  await sendWebhookMessage({ message_id: 'fast', status_callback: statusUrl('webhook', 'fast') });
+  const fast = await receiver.waitFor(2, '/callbacks/webhook/main/status/fast');
+  assert.ok(fast[1].at - fast[0].at < 200);
+});
+
+test('rules: validated, listed, removed one by one and cleared', async () => {
+  for (const bad of [
+    { provider: 'sinch' }, { outcome: 'lost' }, { order: 'random' }, { duplicate: -1 }, { late_ms: 'x' },
+    { provider: 'twilio', events: ['delivrd'] }, { events: 'sent' }, { sign: 'maybe' }, { count: 0 }, { colour: 'red' },
+  ]) {
+    const res = await addCallbackRule(bad);
+    assert.equal(res.status, 400, JSON.stringify(bad));
+    assert.ok(res.json.error);
+  }
+  const added = (await addCallbackRule([{ provider: 'twilio', outcome: 'failed' }, { to: '15551230070' }])).json;
+  assert.equal(added.length, 2);
+  assert.equal(added[1].to, '+15551230070');
+  assert.equal(added[1].provider, '*');
+  assert.equal((await control(`/callbacks/${added[0].id}`, { method: 'DELETE' })).status, 204);
+  assert.equal((await control(`/callbacks/${added[0].id}`, { method: 'DELETE' })).status, 404);
+  assert.deepEqual((await control('/callbacks', { method: 'GET' })).json.map((r) => r.id), [added[1].id]);
+  assert.equal((await control('/callbacks', { method: 'DELETE' })).status, 204);
+  assert.deepEqual((await control('/callbacks', { method: 'GET' })).json, []);
+});
+
+// ---------------------------------------------------------------- log and replay
+
+test('log: answers and errors are recorded; replay posts a logged callback again unchanged', async () => {
+  await configureAll();
+  receiver.respondWith((e) => (e.path.endsWith('/busy') ? { status: 503, body: 'try later' } : { status: 204 }));
+  await sendTwilio({ StatusCallback: statusUrl('twilio', 'busy') });
+  const log = await logSettled(2);
+  assert.deepEqual(log.map((e) => [e.status, e.response_body]), [[503, 'try later'], [503, 'try later']]);
+
+  receiver.clear();
+  const original = log[1];
+  const replayed = await control(`/callbacks/replay/${original.seq}`, {});
+  assert.equal(replayed.status, 200);
+  assert.equal(replayed.json.replay_of, original.seq);
+  assert.equal(replayed.json.status, 200);
+  const [again] = await receiver.waitFor(1, '/callbacks/twilio/');
+  assert.equal(again.body, original.body);
+  assert.equal(again.headers['x-twilio-signature'], original.headers['x-twilio-signature']);
+  assert.equal(again.method, original.method);
+  assert.equal((await control('/callbacks/replay/99999', {})).status, 404);
+
+  // A receiver that is not there: the error is logged.
+  await sendTwilio({ StatusCallback: 'http://127.0.0.1:1/nobody/home' });
+  const failed = await eventually(async () => {
+    const errors = (await callbackLog('?provider=twilio')).filter((e) => e.error);
+    return errors.length ? errors : null;
+  });
+  assert.equal(failed[0].status, null);
+  assert.match(failed[0].error, /ECONNREFUSED|connect/);
+
+  assert.deepEqual((await callbackLog(`?message_id=${original.message_id}`)).map((e) => e.seq), [log[0].seq, log[1].seq, replayed.json.seq]);
+  assert.equal((await control('/callbacks/log', { method: 'DELETE' })).status, 204);
+  assert.deepEqual(await callbackLog(), []);
+});
+
+test('reset cancels callbacks not yet posted; pending counts them', async () => {
+  await configure({ callback_delay_ms: 300 });
+  await sendTwilio({ StatusCallback: statusUrl('twilio', 'cancelled') });
+  assert.equal((await control('/callbacks/pending', { method: 'GET' })).json.pending, 2);
+  await control('/reset', {});
+  assert.equal((await control('/callbacks/pending', { method: 'GET' })).json.pending, 0);
+  await sleep(800);
+  assert.deepEqual(receiver.got, []);
+});
+
+// ---------------------------------------------------------------- inbound
+
+const inboundConfig = () => configure({
+  callback_url: `${receiver.base}/callbacks/`,
+  twilio: { ...TWILIO, integration: 'twilio-main' },
+  vonage: { ...VONAGE_SIGNING, integration: 'vonage' },
+  messagebird: { ...MESSAGEBIRD, signing_key: MB_SIGNING_KEY, integration: 'mb' },
+  plivo: { ...PLIVO, integration: 'plivo' },
+  webhook: { secret: WEBHOOK_SECRET, inbound_url: `${receiver.base}/elsewhere/inbound` },
+});
+const postInbound = (doc) => control('/inbound', { json: doc });
+
+test('inbound: twilio posts the reply as a signed form to {callback_url}/twilio/{integration}/inbound', async () => {
+  await inboundConfig();
+  const res = await postInbound({ provider: 'twilio', from: '+15551230080', to: '+15550009999', text: 'STOP' });
+  assert.equal(res.status, 200);
+  assert.equal(res.json.kind, 'inbound');
+  assert.equal(res.json.status, 200);
+  assert.equal(res.json.url, `${receiver.base}/callbacks/twilio/twilio-main/inbound`);
+  const [e] = receiver.got;
+  assert.equal(e.path, '/callbacks/twilio/twilio-main/inbound');
+  const f = formOf(e);
+  assert.equal(f.From, '+15551230080');
+  assert.equal(f.To, '+15550009999');
+  assert.equal(f.Body, 'STOP');
+  assert.equal(f.SmsStatus, 'received');
+  assert.equal(f.AccountSid, TWILIO.account_sid);
+  assert.match(f.MessageSid, /^SM[0-9a-f]{32}$/);
+  assert.ok(twilioValid(TWILIO.auth_token, e, f));
+  const [logged] = await callbackLog('?kind=inbound');
+  assert.equal(logged.body, e.body);
+});
+
+test('inbound: vonage, messagebird, plivo and webhook each in their own format and signature', async () => {
+  await inboundConfig();
+  const send = (provider) => postInbound({ provider, from: '+15551230081', to: '+15550009999', text: 'help me' });
+
+  assert.equal((await send('vonage')).status, 200);
+  const v = receiver.got.at(-1);
+  assert.equal(v.path, '/callbacks/vonage/vonage/inbound');
+  const vd = JSON.parse(v.body);
+  assert.deepEqual([vd.msisdn, vd.to, vd.text, vd.type, vd.keyword], ['15551230081', '15550009999', 'help me', 'text', 'HELP']);
+  assert.match(vd.messageId, /^[0-9A-F]{16}$/);
+  assert.ok(vonageValid(vd, VONAGE_SIGNING.signature_secret, 'sha256'));
+
+  assert.equal((await send('messagebird')).status, 200);
+  const m = receiver.got.at(-1);
+  assert.equal(m.method, 'GET');
+  assert.equal(m.path, '/callbacks/messagebird/mb/inbound');
+  assert.deepEqual([m.query.originator, m.query.recipient, m.query.body], ['15551230081', '15550009999', 'help me']);
+  assert.ok(await messagebirdValid(MB_SIGNING_KEY, m));
+
+  assert.equal((await send('plivo')).status, 200);
+  const p = receiver.got.at(-1);
+  const pf = formOf(p);
+  assert.deepEqual([pf.From, pf.To, pf.Text, pf.Type], ['15551230081', '15550009999', 'help me', 'sms']);
+  assert.ok(plivoValid(PLIVO.auth_token, p, pf));
+
+  assert.equal((await send('webhook')).status, 200);
+  const w = receiver.got.at(-1);
+  assert.equal(w.path, '/elsewhere/inbound', 'inbound_url wins over callback_url');
+  const wd = JSON.parse(w.body);
+  assert.equal(wd.type, 'sms.inbound');
+  assert.deepEqual([wd.data.from, wd.data.to, wd.data.text], ['+15551230081', '+15550009999', 'help me']);
+  assert.ok(webhookValid(WEBHOOK_SECRET, w));
+});
+
+test('inbound: reply_to answers an inbox message; sign "bad"; errors', async () => {
+  await inboundConfig();
+  await sendTwilio({ To: '+15551230082' });
+  const [sms] = await inbox();
+  const res = await postInbound({ reply_to: sms.id, text: 'START', sign: 'bad' });
+  assert.equal(res.status, 200);
+  const [e] = receiver.got;
+  const f = formOf(e);
+  assert.deepEqual([f.From, f.To, f.Body], ['+15551230082', '+15550009999', 'START']);
+  assert.ok(!twilioValid(TWILIO.auth_token, e, f));
+
+  receiver.respondWith(() => ({ status: 403, body: 'bad signature' }));
+  const refused = await postInbound({ reply_to: sms.id, text: 'STOP' });
+  assert.equal(refused.status, 200, 'the receiver answered');
+  assert.equal(refused.json.status, 403);
+  assert.equal(refused.json.response_body, 'bad signature');
+
+  assert.equal((await postInbound({ reply_to: 999999, text: 'STOP' })).status, 404);
+  assert.equal((await postInbound({ provider: 'sinch', from: '+15551230083', text: 'STOP' })).status, 400);
+  assert.equal((await postInbound({ provider: 'twilio', text: 'STOP' })).status, 400);
+  await configure({ twilio: TWILIO });
+  const unset = await postInbound({ provider: 'twilio', from: '+15551230083', text: 'STOP' });
+  assert.equal(unset.status, 409);
+  assert.match(unset.json.error, /inbound_url/);
+  await configure({ twilio: { ...TWILIO, inbound_url: 'http://127.0.0.1:1/inbound' } });
+  const down = await postInbound({ provider: 'twilio', from: '+15551230083', text: 'STOP' });
+  assert.equal(down.status, 502);
+  assert.ok(down.json.error);
+});
+
+test('config: callback keys are validated', async () => {
+  for (const bad of [
+    { callback_url: 'ftp://x' }, { callback_delay_ms: -1 }, { vonage: { signature_method: 'sha3' } },
+    { vonage: { dlr_method: 'PUT' } }, { twilio: { inbound_url: 'nope' } }, { plivo: { integration: '' } },
+  ]) {
+    assert.equal((await configure(bad)).status, 400, JSON.stringify(bad));
+  }
+  const ok = await configure({ callback_url: 'http://127.0.0.1:9/cb/', vonage: { dlr_method: 'post_json' } });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.json.callback_url, 'http://127.0.0.1:9/cb');
+  assert.equal(ok.json.vonage.dlr_method, 'POST-JSON');
+});
+
+test('inbox page: every message has a reply form with STOP, START and HELP', async () => {
+  await sendTwilio({ Body: 'Code 111222' });
+  const page = await call('/', { method: 'GET' });
+  const [, form] = /<form class="reply" data-id="(\d+)">/.exec(page.text) ?? [];
+  assert.equal(Number(form), (await inbox())[0].id);
+  for (const t of ['STOP', 'START', 'HELP']) assert.match(page.text, new RegExp(`data-text="${t}">${t}</button>`));
+  assert.match(page.text, /placeholder="Reply from \+15551230001"/);
 });

@@ -86,14 +86,20 @@ export class Inbox {
     this.nextId = 1;
   }
 
-  add(provider, to, text, time) {
+  // `from` is the sender the message came from (a reply goes back to it);
+  // `callback` what the message asked for: status callback URL and validity.
+  add(provider, to, text, time, { from = null, callback = null } = {}) {
     const entry = {
       id: this.nextId++,
       time,
       provider,
       to: normalizePhone(to),
+      from: from == null || from === '' ? null : normalizePhone(from),
       text: String(text ?? ''),
       code: extractCode(text),
+      callback_url: callback?.url ?? null,
+      validity_s: callback?.validity_s ?? null,
+      expires_at: callback?.expires_at ?? null,
     };
     this.ring.push(entry);
     return entry;
@@ -101,6 +107,10 @@ export class Inbox {
 
   clear() {
     this.ring.clear();
+  }
+
+  get(id) {
+    return this.ring.toArray().find((e) => e.id === id) ?? null;
   }
 
   // Newest first, optionally only one phone number and at most `limit` entries.
