@@ -98,6 +98,7 @@ node_suite() {
     [ -n "$p" ] || f=$((${f:-0} + 1))
     count "${p:-0}" "${f:-0}"
 }
+(cd test/mock_provider && npm ci --no-audit --no-fund --loglevel=error)
 node_suite mock_provider test/mock_provider/*.test.mjs
 node_suite integration test/integration/*.test.mjs
 # The real PostgREST in front of the extension, with the real postgrest-js client.
