@@ -3,6 +3,8 @@
 
 #include "providers/provider.h"
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,6 +43,16 @@ std::string digits_only(const std::string &e164);
 
 // The serialized JSON of a request body; invalid UTF-8 is replaced rather than thrown on.
 std::string dump_json(const nlohmann::json &value);
+
+// The seconds m has left before it expires, for providers that drop a message they could not
+// deliver in time: clamped to what the provider accepts ([min_s, max_s]), nothing when m never
+// expires. A message past its time is not sent at all (the worker ends it), so the floor only
+// meets one with less than min_s left.
+std::optional<int64_t> validity_seconds(const Message &m, int64_t min_s, int64_t max_s);
+
+// Where p is asked to post m's status reports: {callback_base}/{kind}/{name}/status/{id}, the
+// address the receipt functions read back (sql/parts/receipts.sql); "" when none is asked for.
+std::string status_callback_url(const Provider &p, const Message &m);
 
 // A Twilio answer, read the same way by Messages and Verify: the resource's "sid" on
 // success, the error document {code, message} otherwise.

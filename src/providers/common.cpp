@@ -1,6 +1,8 @@
 #include "providers/adapters.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <ctime>
 #include <vector>
 
 namespace sms_otp::providers {
@@ -199,6 +201,18 @@ std::string json_string(const nlohmann::json &object, const char *key) {
     if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
     if (it->is_number()) return it->dump();
     return "";
+}
+
+std::optional<int64_t> validity_seconds(const Message &m, int64_t min_s, int64_t max_s) {
+    if (m.expires_unix == 0) return std::nullopt;
+    int64_t left = m.expires_unix - static_cast<int64_t>(time(nullptr));
+    return std::clamp(left, min_s, max_s);
+}
+
+std::string status_callback_url(const Provider &p, const Message &m) {
+    if (m.callback_base.empty()) return "";
+    return m.callback_base + "/" + http::url_encode(p.kind) + "/" + http::url_encode(p.name) + "/status/" +
+           std::to_string(m.id);
 }
 
 std::string digits_only(const std::string &e164) {

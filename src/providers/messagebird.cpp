@@ -1,10 +1,15 @@
 // MessageBird (Bird) SMS Messaging API: create a message.
 // https://developers.messagebird.com/api/sms-messaging/#send-outbound-sms
+// validity: seconds the message may wait for delivery; reportUrl: status reports of this
+// message (sent only for messages with a reference).
 #include "providers/adapters.h"
 
 namespace sms_otp::providers {
 
 namespace {
+
+// The API documents no upper bound for validity; it is an integer.
+constexpr int64_t kMaxValiditySeconds = 2147483647;
 
 // Recipients are MSISDNs; the API documents them as numbers.
 nlohmann::json recipient(const std::string &to) {
@@ -24,6 +29,9 @@ public:
             {"body", m.body},
             {"reference", std::to_string(m.id)},
         };
+        if (auto validity = validity_seconds(m, 1, kMaxValiditySeconds)) body["validity"] = *validity;
+        std::string callback = status_callback_url(p, m);
+        if (!callback.empty()) body["reportUrl"] = callback;
         http::Request req;
         req.url = endpoint(p, "https://rest.messagebird.com") + "/messages";
         req.headers = {"Accept: application/json", "Content-Type: application/json",

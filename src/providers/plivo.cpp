@@ -1,10 +1,14 @@
 // Plivo Messaging API: send a message.
 // https://www.plivo.com/docs/messaging/api/message/send-a-message
+// url + method: status callbacks of this message; message_expiry: seconds it may wait in
+// Plivo's queue, 5 to 10,799 (https://support.plivo.com/hc/en-us/articles/14814454609561).
 #include "providers/adapters.h"
 
 namespace sms_otp::providers {
 
 namespace {
+
+constexpr int64_t kMinExpirySeconds = 5, kMaxExpirySeconds = 10799;
 
 class Plivo final : public Adapter {
 public:
@@ -12,6 +16,13 @@ public:
         std::string auth_id = credential(p, "auth_id");
         // dst: country code and number without '+' (Plivo strips it anyway; older API versions require it gone).
         nlohmann::json body = {{"src", p.sender}, {"dst", digits_only(m.to)}, {"text", m.body}};
+        std::string callback = status_callback_url(p, m);
+        if (!callback.empty()) {
+            body["url"] = callback;
+            body["method"] = "POST";
+        }
+        if (auto validity = validity_seconds(m, kMinExpirySeconds, kMaxExpirySeconds))
+            body["message_expiry"] = *validity;
         http::Request req;
         req.url = endpoint(p, "https://api.plivo.com") + "/v1/Account/" + http::url_encode(auth_id) + "/Message/";
         req.basic_user = auth_id;

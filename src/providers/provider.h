@@ -32,6 +32,8 @@ struct Message {
     std::string body;
     std::string session_id;  // OTP session, empty otherwise
     int64_t created_unix = 0;
+    int64_t expires_unix = 0;   // when it is no longer worth sending (0: never); see validity_seconds()
+    std::string callback_base;  // sms_otp.callback_url, or empty: ask for no status callbacks
 };
 
 enum class Outcome {

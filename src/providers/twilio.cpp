@@ -1,5 +1,7 @@
 // Twilio Programmable Messaging: create a Message resource.
 // https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
+// StatusCallback: https://www.twilio.com/docs/api/errors/21609 (any http(s) URL up to 4,000
+// characters); ValidityPeriod: https://www.twilio.com/docs/api/errors/90007
 #include "providers/adapters.h"
 
 namespace sms_otp::providers {
@@ -18,6 +20,18 @@ bool is_messaging_service(const std::string &sender) {
     return true;
 }
 
+// ValidityPeriod's upper bound (error 21624 / 90007: whole seconds from 1 to 36,000).
+constexpr int64_t kMaxValiditySeconds = 36000;
+
+// The status_callback credential of 1.0: reports go to a receiver of the operator's own, with
+// our outbox id in the query.
+std::string legacy_callback(const Provider &p, const Message &m) {
+    std::string callback = credential(p, "status_callback");
+    if (callback.empty()) return "";
+    callback += callback.find('?') == std::string::npos ? "?" : "&";
+    return callback + "outbox_id=" + std::to_string(m.id);
+}
+
 class Twilio final : public Adapter {
 public:
     std::optional<http::Request> build(const Provider &p, const Message &m) const override {
@@ -32,13 +46,14 @@ public:
         req.body = "To=" + url_encode(m.to);
         req.body += is_messaging_service(p.sender) ? "&MessagingServiceSid=" : "&From=";
         req.body += url_encode(p.sender) + "&Body=" + url_encode(m.body);
-        // Delivery reports, when a callback URL is configured: our outbox id rides in its query.
-        std::string callback = credential(p, "status_callback");
-        if (!callback.empty()) {
-            callback += callback.find('?') == std::string::npos ? "?" : "&";
-            callback += "outbox_id=" + std::to_string(m.id);
-            req.body += "&StatusCallback=" + url_encode(callback);
-        }
+        // Status callbacks come to sms_otp.callback_url. Without it, a status_callback credential
+        // (the way of 1.0) is still honoured, with our outbox id in its query.
+        std::string callback = status_callback_url(p, m);
+        if (callback.empty()) callback = legacy_callback(p, m);
+        if (!callback.empty()) req.body += "&StatusCallback=" + url_encode(callback);
+        // The seconds Twilio may keep the message queued before giving up on it (1 to 36,000).
+        if (auto validity = validity_seconds(m, 1, kMaxValiditySeconds))
+            req.body += "&ValidityPeriod=" + std::to_string(*validity);
         return req;
     }
 

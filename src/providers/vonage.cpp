@@ -1,6 +1,7 @@
 // Vonage (Nexmo) SMS API. It answers HTTP 200 for most failures too: the outcome is the
 // status of each part in messages[].
 // https://developer.vonage.com/en/api/sms  https://developer.vonage.com/en/api-errors/sms
+// ttl: milliseconds from 20,000 to 604,800,000; callback: a URL of at most 100 characters.
 #include "providers/adapters.h"
 
 namespace sms_otp::providers {
@@ -8,6 +9,8 @@ namespace sms_otp::providers {
 namespace {
 
 constexpr int kThrottleSeconds = 1;  // Vonage throttles per second of throughput
+constexpr int64_t kMinTtlSeconds = 20, kMaxTtlSeconds = 604800;
+constexpr size_t kMaxCallback = 100;
 
 // A simple test for text that GSM-7 cannot carry: any byte outside ASCII.
 bool needs_unicode(const std::string &text) {
@@ -29,6 +32,12 @@ public:
                    "&to=" + url_encode(digits_only(m.to)) + "&text=" + url_encode(m.body) +
                    "&client-ref=" + std::to_string(m.id);
         if (needs_unicode(m.body)) req.body += "&type=unicode";
+        if (auto validity = validity_seconds(m, kMinTtlSeconds, kMaxTtlSeconds))
+            req.body += "&ttl=" + std::to_string(*validity * 1000);
+        // A longer callback would fail the message; without one, the receipts go to the
+        // account's webhook set in the Vonage dashboard (client-ref still names the message).
+        std::string callback = status_callback_url(p, m);
+        if (!callback.empty() && callback.size() <= kMaxCallback) req.body += "&callback=" + url_encode(callback);
         return req;
     }
 

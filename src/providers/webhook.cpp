@@ -1,6 +1,8 @@
 // webhook: a JSON POST to any URL, signed as the Standard Webhooks specification says, for
 // gateways of one's own.
 // https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
+// data.expires_at (Unix seconds) says until when the message is worth sending;
+// data.status_callback, where to post its status (as the other providers are asked to).
 #include "providers/adapters.h"
 
 #include "otp/hmac.h"
@@ -37,6 +39,10 @@ public:
               {"message_id", m.id},
               {"session_id", m.session_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(m.session_id)}}},
         };
+        // Absolute, unlike the providers' periods: the receiver knows its own queue.
+        if (m.expires_unix != 0) payload["data"]["expires_at"] = m.expires_unix;
+        std::string callback = status_callback_url(p, m);
+        if (!callback.empty()) payload["data"]["status_callback"] = callback;
         std::string body = dump_json(payload);
         std::string timestamp = std::to_string(now);
         std::string mac = otp::hmac_sha256(signing_key(credential(p, "secret")), id + "." + timestamp + "." + body);

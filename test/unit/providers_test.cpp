@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -511,6 +512,152 @@ TEST(Webhook, Interpret) {
     EXPECT_EQ(a.interpret(p, answer(500)).outcome, Outcome::Retry);
     EXPECT_EQ(a.interpret(p, answer(400)).outcome, Outcome::Rejected);
     EXPECT_EQ(a.interpret(p, timeout()).outcome, Outcome::Retry);
+}
+
+// ------------------------------------------------------------------ validity and status callbacks
+
+// The value of a form field as sent (still URL-encoded); nothing when the field is absent.
+std::optional<std::string> form_field(const std::string &body, const std::string &name) {
+    size_t at = 0;
+    while (at <= body.size()) {
+        size_t end = body.find('&', at);
+        if (end == std::string::npos) end = body.size();
+        std::string pair = body.substr(at, end - at);
+        if (pair.compare(0, name.size() + 1, name + "=") == 0) return pair.substr(name.size() + 1);
+        at = end + 1;
+    }
+    return std::nullopt;
+}
+
+// A message with `left` seconds before it expires, and callbacks asked for.
+Message expiring(int64_t left, std::string callback_base = "https://sms.example.com/cb") {
+    Message m = message();
+    m.expires_unix = static_cast<int64_t>(time(nullptr)) + left;
+    m.callback_base = std::move(callback_base);
+    return m;
+}
+
+// Seconds counted between building the message and the request may take one away.
+void expect_about(int64_t got, int64_t want, int64_t unit = 1) {
+    EXPECT_LE(got, want) << got;
+    EXPECT_GE(got, want - unit) << got;
+}
+
+TEST(StatusCallback, UrlNamesKindProviderAndMessage) {
+    Provider p = provider("twilio", kTwilioCreds);
+    p.name = "twilio-main";
+    EXPECT_EQ(providers::status_callback_url(p, expiring(60)), "https://sms.example.com/cb/twilio/twilio-main/status/42");
+    EXPECT_EQ(providers::status_callback_url(p, message()), "");  // no callback_url: none asked for
+    p.name = "a b/c";  // names are checked by the table; the URL stays one path segment anyway
+    EXPECT_EQ(providers::status_callback_url(p, expiring(60)), "https://sms.example.com/cb/twilio/a%20b%2Fc/status/42");
+}
+
+TEST(Validity, SecondsLeftClampedToWhatTheProviderTakes) {
+    EXPECT_FALSE(providers::validity_seconds(message(), 1, 100));  // never expires: nothing to say
+    expect_about(*providers::validity_seconds(expiring(50), 1, 100), 50);
+    EXPECT_EQ(providers::validity_seconds(expiring(5000), 1, 100), 100);
+    EXPECT_EQ(providers::validity_seconds(expiring(2), 20, 100), 20);
+    EXPECT_EQ(providers::validity_seconds(expiring(-30), 1, 100), 1);
+}
+
+TEST(Twilio, ValidityPeriodAndStatusCallback) {
+    Provider p = provider("twilio", kTwilioCreds);
+    auto r = adapter("twilio").request(p, expiring(600)).request;
+    ASSERT_TRUE(r);
+    EXPECT_EQ(form_field(r->body, "StatusCallback"),
+              "https%3A%2F%2Fsms.example.com%2Fcb%2Ftwilio%2Ftwilio-test%2Fstatus%2F42");
+    expect_about(std::stoll(form_field(r->body, "ValidityPeriod").value_or("0")), 600);
+    EXPECT_EQ(r->body.find("To=%2B14155550123&From=%2B15550001111&Body=Your%20code%20is%20493817&"), 0u) << r->body;
+
+    // 1 to 36,000 seconds (Twilio errors 21624 / 90007).
+    EXPECT_EQ(form_field(adapter("twilio").request(p, expiring(86400)).request->body, "ValidityPeriod"), "36000");
+    EXPECT_EQ(form_field(adapter("twilio").request(p, expiring(0)).request->body, "ValidityPeriod"), "1");
+    // Neither asked for: neither sent.
+    auto plain = adapter("twilio").request(p, message()).request;
+    EXPECT_FALSE(form_field(plain->body, "ValidityPeriod"));
+    EXPECT_FALSE(form_field(plain->body, "StatusCallback"));
+}
+
+TEST(Twilio, CallbackUrlReplacesTheStatusCallbackCredential) {
+    nlohmann::json creds = kTwilioCreds;
+    creds["status_callback"] = "https://example.com/sms/status";
+    Provider p = provider("twilio", creds);
+    EXPECT_EQ(form_field(adapter("twilio").request(p, expiring(60)).request->body, "StatusCallback"),
+              "https%3A%2F%2Fsms.example.com%2Fcb%2Ftwilio%2Ftwilio-test%2Fstatus%2F42");
+    // Without sms_otp.callback_url the credential still works, as it did in 1.0.
+    EXPECT_EQ(form_field(adapter("twilio").request(p, message()).request->body, "StatusCallback"),
+              "https%3A%2F%2Fexample.com%2Fsms%2Fstatus%3Foutbox_id%3D42");
+}
+
+TEST(Vonage, TtlInMillisecondsAndCallback) {
+    Provider p = provider("vonage", kVonageCreds, "AcmeInc");
+    auto r = adapter("vonage").request(p, expiring(600)).request;
+    ASSERT_TRUE(r);
+    expect_about(std::stoll(form_field(r->body, "ttl").value_or("0")), 600000, 1000);
+    EXPECT_EQ(form_field(r->body, "callback"), "https%3A%2F%2Fsms.example.com%2Fcb%2Fvonage%2Fvonage-test%2Fstatus%2F42");
+    EXPECT_EQ(form_field(r->body, "client-ref"), "42");
+
+    // 20,000 to 604,800,000 ms.
+    EXPECT_EQ(form_field(adapter("vonage").request(p, expiring(3)).request->body, "ttl"), "20000");
+    EXPECT_EQ(form_field(adapter("vonage").request(p, expiring(30 * 86400)).request->body, "ttl"), "604800000");
+    // Vonage takes callbacks of 100 characters at most: a longer one is left out (the
+    // account's webhook gets the receipt), not sent to fail the message.
+    Message m = expiring(600, "https://sms.example.com/" + std::string(80, 'c'));
+    auto longer = adapter("vonage").request(p, m).request;
+    EXPECT_FALSE(form_field(longer->body, "callback"));
+    EXPECT_TRUE(form_field(longer->body, "ttl"));
+    auto plain = adapter("vonage").request(p, message()).request;
+    EXPECT_FALSE(form_field(plain->body, "ttl"));
+    EXPECT_FALSE(form_field(plain->body, "callback"));
+}
+
+TEST(MessageBird, ValidityAndReportUrl) {
+    Provider p = provider("messagebird", {{"access_key", "live_mb_key"}}, "Acme");
+    auto r = adapter("messagebird").request(p, expiring(600)).request;
+    ASSERT_TRUE(r);
+    nlohmann::json doc = nlohmann::json::parse(r->body);
+    expect_about(doc["validity"].get<int64_t>(), 600);
+    EXPECT_EQ(doc["reportUrl"], "https://sms.example.com/cb/messagebird/messagebird-test/status/42");
+    EXPECT_EQ(doc["reference"], "42");
+    EXPECT_EQ(nlohmann::json::parse(adapter("messagebird").request(p, expiring(-5)).request->body)["validity"], 1);
+}
+
+TEST(Plivo, MessageExpiryAndStatusUrl) {
+    Provider p = provider("plivo", {{"auth_id", "MAXXXXXXXXXXXXXXXXXX"}, {"auth_token", "plivo_token_1"}}, "14155550100");
+    auto r = adapter("plivo").request(p, expiring(600)).request;
+    ASSERT_TRUE(r);
+    nlohmann::json doc = nlohmann::json::parse(r->body);
+    EXPECT_EQ(doc["url"], "https://sms.example.com/cb/plivo/plivo-test/status/42");
+    EXPECT_EQ(doc["method"], "POST");
+    expect_about(doc["message_expiry"].get<int64_t>(), 600);
+    // 5 to 10,799 seconds.
+    EXPECT_EQ(nlohmann::json::parse(adapter("plivo").request(p, expiring(1)).request->body)["message_expiry"], 5);
+    EXPECT_EQ(nlohmann::json::parse(adapter("plivo").request(p, expiring(86400)).request->body)["message_expiry"], 10799);
+}
+
+TEST(Webhook, ExpiresAtAndStatusCallback) {
+    Provider p = provider("webhook", {{"secret", "not-a-whsec-secret"}}, "", "https://hooks.example.com/sms");
+    p.name = "hook";
+    Message m = expiring(600);
+    auto r = adapter("webhook").request(p, m).request;
+    ASSERT_TRUE(r);
+    nlohmann::json doc = nlohmann::json::parse(r->body);
+    EXPECT_EQ(doc["data"]["expires_at"], m.expires_unix);
+    EXPECT_EQ(doc["data"]["status_callback"], "https://sms.example.com/cb/webhook/hook/status/42");
+    EXPECT_EQ(doc["data"]["message_id"], 42);
+    // Both are signed with the rest of the body.
+    std::string ts = header_value(*r, "webhook-timestamp");
+    EXPECT_EQ(header_value(*r, "webhook-signature"),
+              "v1," + otp::base64_encode(otp::hmac_sha256("not-a-whsec-secret", "msg_42." + ts + "." + r->body)));
+}
+
+TEST(StatusCallback, NoneForVerifyNorConsole) {
+    nlohmann::json creds = kTwilioCreds;
+    creds["service_sid"] = "VA0123456789abcdef0123456789abcdef";
+    auto r = adapter("twilio_verify").request(provider("twilio_verify", creds), expiring(600)).request;
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "To=%2B14155550123&Channel=sms");
+    EXPECT_FALSE(adapter("console").request(provider("console", nlohmann::json::object()), expiring(600)).request);
 }
 
 // ------------------------------------------------------------------ refusals
