@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { classifyError } from '../src/otp/errors';
-import { initialOtpState, isOtpSatisfied, otpReducer, type OtpEvent, type OtpState } from '../src/otp/machine';
+import type { StatusSessionBody } from '../src/otp/api';
+import {
+  awaitsReceipt,
+  initialOtpState,
+  isDeliveryFinal,
+  isOtpSatisfied,
+  isUndeliverable,
+  otpReducer,
+  parseDelivery,
+  type OtpEvent,
+  type OtpState,
+} from '../src/otp/machine';
 import { at, sendBody, statusBody } from './fakeApi';
 
 const T = Date.parse('2030-01-01T12:00:00Z');
@@ -53,7 +64,14 @@ describe('otpReducer', () => {
     });
     const s = run([{ type: 'STATUS_REQUESTED' }, loaded(body)]);
     expect(s.phase).toBe('code_sent');
-    expect(s.session).toEqual({ sessionId: 's1', status: 'sent', expiresAt: T + 200_000, resendAvailableAt: T + 20_000, attemptsRemaining: 3 });
+    expect(s.session).toEqual({
+      sessionId: 's1',
+      status: 'sent',
+      expiresAt: T + 200_000,
+      resendAvailableAt: T + 20_000,
+      attemptsRemaining: 3,
+      delivery: null, // this body comes from a server without receipts
+    });
     expect(s.nextSendAt).toBe(T + 20_000);
   });
 
@@ -82,7 +100,7 @@ describe('otpReducer', () => {
 
   it('moves to code_sent after a send', () => {
     expect(codeSent.phase).toBe('code_sent');
-    expect(codeSent.session).toMatchObject({ status: 'pending', attemptsRemaining: 5, expiresAt: T + 300_000 });
+    expect(codeSent.session).toMatchObject({ status: 'pending', attemptsRemaining: 5, expiresAt: T + 300_000, delivery: null });
     expect(codeSent.nextSendAt).toBe(T + 30_000);
   });
 
@@ -180,5 +198,75 @@ describe('otpReducer', () => {
     const error = classifyError(0, {});
     const s = run([{ type: 'SEND_REQUESTED' }, { type: 'SEND_FAILED', error, receivedAt: T }, { type: 'ERROR_DISMISSED' }], codeSent);
     expect(s.error).toBeNull();
+  });
+});
+
+describe('delivery receipts', () => {
+  const id = codeSent.session!.sessionId;
+  function withDelivery(delivery: unknown, status: 'pending' | 'sent' = 'sent'): StatusSessionBody {
+    return {
+      session_id: id,
+      status,
+      expires_at: at(T, 300),
+      resend_available_at: at(T, 30),
+      attempts_remaining: 5,
+      delivery: delivery as StatusSessionBody['delivery'],
+    };
+  }
+  function poll(delivery: unknown, clientNow = T + 5000, status: 'pending' | 'sent' = 'sent'): OtpEvent {
+    return loaded(statusBody(T + 5000, { session: withDelivery(delivery, status), next_send_at: at(T, 30) }), clientNow, true);
+  }
+
+  it.each(['queued', 'accepted', 'sent', 'delivered', 'undelivered', 'failed'] as const)('maps delivery %s into the session', (delivery) => {
+    const s = run([poll(delivery)], codeSent);
+    expect(s.phase).toBe('code_sent');
+    expect(s.session?.delivery).toBe(delivery);
+  });
+
+  it.each([undefined, null, 'bounced', 42])('reads delivery %j (an older server, an unknown word) as not reported', (delivery) => {
+    expect(run([poll(delivery)], codeSent).session?.delivery).toBeNull();
+    expect(parseDelivery(delivery)).toBeNull();
+  });
+
+  it('keeps the code, its wait and no error when the receipts say it did not arrive', () => {
+    const accepted = run([poll('accepted', T + 2000)], codeSent);
+    const s = run([poll('undelivered', T + 7000)], accepted);
+    expect(s).toMatchObject({ phase: 'code_sent', error: null, failedAction: null });
+    expect(s.session).toMatchObject({ sessionId: id, delivery: 'undelivered', attemptsRemaining: 5 });
+    expect(s.nextSendAt).toBe(T + 30_000); // the resend cooldown still applies
+    expect(isUndeliverable(s.session!.delivery)).toBe(true);
+  });
+
+  it('learns an undelivered code on a reload too', () => {
+    const body = statusBody(T, { session: withDelivery('failed'), next_send_at: at(T, 30) });
+    const s = run([{ type: 'STATUS_REQUESTED' }, loaded(body)]);
+    expect(s.phase).toBe('code_sent');
+    expect(s.session?.delivery).toBe('failed');
+  });
+
+  it('starts a new code with its delivery unknown', () => {
+    const failed = run([poll('failed')], codeSent);
+    const next = { ...sendBody(T + 40_000), session_id: 'bbbbbbbb-0000-4000-8000-000000000002' };
+    const s = run([{ type: 'SEND_REQUESTED' }, { type: 'SEND_SUCCEEDED', body: next }], failed);
+    expect(s.session).toMatchObject({ sessionId: next.session_id, status: 'pending', delivery: null });
+  });
+
+  it('ignores a receipt poll that lands while a new code is being sent', () => {
+    const sending = run([{ type: 'SEND_REQUESTED' }], codeSent);
+    expect(run([poll('undelivered')], sending)).toBe(sending);
+  });
+
+  it('tells final states from open ones', () => {
+    expect(['delivered', 'undelivered', 'failed'].every((d) => isDeliveryFinal(parseDelivery(d)))).toBe(true);
+    expect(['queued', 'accepted', 'sent'].some((d) => isDeliveryFinal(parseDelivery(d)))).toBe(false);
+    expect(isDeliveryFinal(null)).toBe(false);
+    expect(isUndeliverable('delivered')).toBe(false);
+    expect(isUndeliverable('undelivered') && isUndeliverable('failed')).toBe(true);
+    // Receipts are waited for only from a server that reports them, until one is final.
+    expect(awaitsReceipt(run([poll('accepted')], codeSent).session)).toBe(true);
+    expect(awaitsReceipt(run([poll('queued', T + 1000, 'pending')], codeSent).session)).toBe(true);
+    expect(awaitsReceipt(run([poll('delivered')], codeSent).session)).toBe(false);
+    expect(awaitsReceipt(run([poll(undefined)], codeSent).session)).toBe(false);
+    expect(awaitsReceipt(null)).toBe(false);
   });
 });

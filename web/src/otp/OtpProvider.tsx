@@ -1,10 +1,13 @@
 // OtpProvider: the SMS step's state for the signed-in user, shared through context.
 // It asks otp_status() whenever the token changes (so a reload resumes the pending code, with
 // its cooldown, and sends nothing), and exposes send / verify / resend / refresh / signOut.
+// While a code is pending it asks otp_status again now and then: quickly while the code is
+// queued, then every few seconds until the provider's receipts say how its delivery ended.
 import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useRef, type ReactNode } from 'react';
-import { createOtpApi, OtpAbortError, type ApiResult, type OtpApi } from './api';
+import { createOtpApi, OtpAbortError, type ApiResult, type OtpApi, type StatusBody } from './api';
 import type { OtpError } from './errors';
-import { initialOtpState, isOtpSatisfied, otpReducer, type OtpSession, type OtpState } from './machine';
+import { awaitsReceipt, initialOtpState, isOtpSatisfied, otpReducer, type OtpSession, type OtpState } from './machine';
+import { usePageVisible } from './usePageVisible';
 
 export interface OtpContextValue {
   /** The pending code request, or null. */
@@ -48,11 +51,17 @@ export interface OtpProviderProps {
   api?: OtpApi;
   /** How often to ask whether a queued code has left, in ms. */
   deliveryPollMs?: number;
+  /** How often to ask for the provider's delivery receipts once the code has left, in ms:
+   *  until one says delivered, undelivered or failed, or the code expires. */
+  receiptPollMs?: number;
   children?: ReactNode;
 }
 
-// How many times to ask whether a queued code has left before leaving it to the user.
+// How many times to ask whether a queued code has left before leaving it to the user (a
+// server that reports receipts is then asked at the slower receipt pace).
 const DELIVERY_POLLS = 20;
+// After a poll that got no answer, the next one waits twice as long, at most 2^3 times.
+const MAX_POLL_BACKOFF = 3;
 // A status call slower than this is read again to measure the clock.
 const CLOCK_RESAMPLE_MS = 50;
 
@@ -65,6 +74,7 @@ export function OtpProvider({
   headers,
   api: injectedApi,
   deliveryPollMs = 1500,
+  receiptPollMs = 5000,
   children,
 }: OtpProviderProps) {
   const [state, dispatch] = useReducer(otpReducer, initialOtpState);
@@ -102,12 +112,18 @@ export function OtpProvider({
     }
   }, []);
 
+  // Counts the sends and verifies started: a poll asked before one of them may describe the
+  // code it replaced, so its answer is dropped.
+  const actions = useRef(0);
+
   const loadStatus = useCallback(
-    async (background = false) => {
-      if (!api) return;
+    async (background = false): Promise<ApiResult<StatusBody> | null> => {
+      if (!api) return null;
       if (!background) dispatch({ type: 'STATUS_REQUESTED' });
+      const epoch = actions.current;
       const res = await run((signal) => api.status(signal));
-      if (!res) return;
+      if (!res) return null;
+      if (background && epoch !== actions.current) return null;
       if (res.ok) {
         dispatch({ type: 'STATUS_LOADED', body: res.data, requestedAt: res.requestedAt, receivedAt: res.receivedAt, background });
         // A slow first reading of the server's clock (CORS preflight, new connection) is
@@ -121,6 +137,7 @@ export function OtpProvider({
       } else {
         dispatch({ type: 'STATUS_FAILED', error: res.error, background });
       }
+      return res;
     },
     [api, run],
   );
@@ -134,6 +151,7 @@ export function OtpProvider({
     const phase = stateRef.current.phase;
     if (phase === 'sending' || phase === 'verifying' || phase === 'checking') return;
     acting.current = true;
+    actions.current += 1;
     try {
       dispatch({ type: 'SEND_REQUESTED' });
       const res = await run((signal) => api.send({}, signal));
@@ -150,6 +168,7 @@ export function OtpProvider({
       const { session, phase } = stateRef.current;
       if (!api || !session || phase !== 'code_sent' || acting.current) return;
       acting.current = true;
+      actions.current += 1;
       lastCode.current = code;
       try {
         dispatch({ type: 'VERIFY_REQUESTED' });
@@ -165,13 +184,15 @@ export function OtpProvider({
     [api, run],
   );
 
-  const refresh = useCallback(() => loadStatus(false), [loadStatus]);
+  const refresh = useCallback(async () => {
+    await loadStatus(false);
+  }, [loadStatus]);
 
   const retry = useCallback(async () => {
     const { failedAction } = stateRef.current;
     if (failedAction === 'send') return send();
     if (failedAction === 'verify' && lastCode.current) return verify(lastCode.current);
-    return loadStatus(false);
+    await loadStatus(false);
   }, [send, verify, loadStatus]);
 
   const dismissError = useCallback(() => dispatch({ type: 'ERROR_DISMISSED' }), []);
@@ -204,18 +225,40 @@ export function OtpProvider({
     return () => clearTimeout(id);
   }, [session, offset, state.phase]);
 
-  // While the code is queued, ask now and then whether a provider took it (or none could).
-  const polls = useRef({ sessionId: '', count: 0 });
+  // While a code is pending, ask now and then how its SMS is doing: every deliveryPollMs while
+  // it is queued (DELIVERY_POLLS times at most), then every receiptPollMs while the server
+  // reports receipts and none has said delivered, undelivered or failed, never past the code's
+  // expiry. Nothing is asked while the page is hidden; a poll that is due when it shows again
+  // goes at once. A poll without an answer doubles the next wait (and a retry_after_seconds
+  // in a refusal is waited out).
+  const visible = usePageVisible();
+  const [pollsDone, pollDone] = useReducer((n: number) => n + 1, 0);
+  const polls = useRef({ sessionId: '', queued: 0, failures: 0, lastAt: 0, notBefore: 0 });
   useEffect(() => {
-    if (!session || session.status !== 'pending' || state.phase !== 'code_sent') return;
-    if (polls.current.sessionId !== session.sessionId) polls.current = { sessionId: session.sessionId, count: 0 };
-    if (polls.current.count >= DELIVERY_POLLS) return;
-    const id = setTimeout(() => {
-      polls.current.count += 1;
-      void loadStatus(true);
-    }, deliveryPollMs);
+    if (!session || state.phase !== 'code_sent' || !visible) return;
+    if (polls.current.sessionId !== session.sessionId) {
+      polls.current = { sessionId: session.sessionId, queued: 0, failures: 0, lastAt: Date.now(), notBefore: 0 };
+    }
+    const p = polls.current;
+    const queued = session.status === 'pending' && p.queued < DELIVERY_POLLS;
+    if (!queued && !awaitsReceipt(session)) return;
+    const every = (queued ? deliveryPollMs : receiptPollMs) * 2 ** Math.min(p.failures, MAX_POLL_BACKOFF);
+    const at = Math.max(p.lastAt + every, p.notBefore);
+    // A receipt that comes after the code has expired changes nothing for the user.
+    if (!queued && at + offset >= session.expiresAt) return;
+    const id = setTimeout(async () => {
+      p.lastAt = Date.now();
+      if (queued) p.queued += 1;
+      const res = await loadStatus(true);
+      if (res?.ok) p.failures = 0;
+      else if (res) {
+        p.failures += 1;
+        if (res.error.retryAfterSeconds) p.notBefore = res.receivedAt + res.error.retryAfterSeconds * 1000;
+      }
+      pollDone();
+    }, Math.max(0, at - Date.now()));
     return () => clearTimeout(id);
-  }, [session, state.phase, deliveryPollMs, loadStatus]);
+  }, [session, state.phase, visible, offset, deliveryPollMs, receiptPollMs, loadStatus, pollsDone]);
 
   const value = useMemo<OtpContextValue>(
     () => ({

@@ -3,6 +3,13 @@
 import { PostgrestClient } from '@supabase/postgrest-js';
 import { classifyError, type OtpError } from './errors';
 
+/**
+ * Where the code's SMS is, as the provider's receipts report it: queued (not yet handed to a
+ * provider), accepted and sent (on its way), then delivered, undelivered (the carrier could
+ * not reach the phone) or failed. Receipts may come seconds or minutes after the send.
+ */
+export type DeliveryStatus = 'queued' | 'accepted' | 'sent' | 'delivered' | 'undelivered' | 'failed';
+
 /** The active code request as otp_status() describes it. Times are the server's ISO 8601. */
 export interface StatusSessionBody {
   session_id: string;
@@ -10,6 +17,8 @@ export interface StatusSessionBody {
   expires_at: string;
   resend_available_at: string;
   attempts_remaining: number;
+  /** Absent (or null) from a server that does not report receipts. */
+  delivery?: DeliveryStatus | null;
 }
 
 /** What otp_status() returns. */

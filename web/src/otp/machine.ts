@@ -7,10 +7,12 @@
 //                         \--error--> idle (rate limited: wait)   \--wrong code--> code_sent
 //                                                                  \--expired, locked, ...--> idle
 //   code_sent --the code's time runs out--> idle (error: expired)
+//   code_sent --a poll reports delivery undelivered or failed--> code_sent (session.delivery;
+//              the overlay says so and offers a new code)
 //
 // All times in the state are the server's epoch milliseconds; clockOffsetMs turns the
 // client's Date.now() into server time.
-import type { SendBody, StatusBody } from './api';
+import type { DeliveryStatus, SendBody, StatusBody } from './api';
 import { clockOffset, parseTime } from './clock';
 import type { OtpError } from './errors';
 
@@ -32,6 +34,40 @@ export interface OtpSession {
   expiresAt: number;
   resendAvailableAt: number;
   attemptsRemaining: number;
+  /** The SMS's delivery as the provider's receipts report it; null when the server does not
+   *  say (an older server, or just after a send, before otp_status was asked). */
+  delivery: DeliveryStatus | null;
+}
+
+const DELIVERY_STATUSES: ReadonlySet<string> = new Set<DeliveryStatus>([
+  'queued',
+  'accepted',
+  'sent',
+  'delivered',
+  'undelivered',
+  'failed',
+]);
+
+/** otp_status's session.delivery as a DeliveryStatus; anything else (absent, null, a value
+ *  this client does not know) as null. */
+export function parseDelivery(value: unknown): DeliveryStatus | null {
+  return typeof value === 'string' && DELIVERY_STATUSES.has(value) ? (value as DeliveryStatus) : null;
+}
+
+/** Receipts will not change this any more (as far as the overlay waits for them). */
+export function isDeliveryFinal(delivery: DeliveryStatus | null): boolean {
+  return delivery === 'delivered' || delivery === 'undelivered' || delivery === 'failed';
+}
+
+/** The provider says the SMS did not reach the phone: the code will not come. */
+export function isUndeliverable(delivery: DeliveryStatus | null | undefined): boolean {
+  return delivery === 'undelivered' || delivery === 'failed';
+}
+
+/** A code whose delivery the overlay keeps asking about: the server reports receipts for it
+ *  and none has said how it ended. */
+export function awaitsReceipt(session: OtpSession | null): boolean {
+  return !!session && session.delivery !== null && !isDeliveryFinal(session.delivery);
 }
 
 export type OtpAction = 'status' | 'send' | 'verify';
@@ -105,6 +141,7 @@ function sessionFromStatus(body: StatusBody): OtpSession | null {
     expiresAt,
     resendAvailableAt: parseTime(s.resend_available_at) ?? expiresAt,
     attemptsRemaining: s.attempts_remaining,
+    delivery: parseDelivery(s.delivery),
   };
 }
 
@@ -204,6 +241,7 @@ export function otpReducer(state: OtpState, event: OtpEvent): OtpState {
           expiresAt,
           resendAvailableAt: resendAvailableAt ?? expiresAt,
           attemptsRemaining: event.body.attempts_remaining,
+          delivery: null,
         },
         nextSendAt: resendAvailableAt,
         error: null,
