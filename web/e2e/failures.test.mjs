@@ -1,5 +1,6 @@
-// When things fail: the first SMS provider fails and the next one delivers; no provider is
-// enabled; the network is down; the sign-in token is no longer accepted.
+// When things fail: the first SMS provider fails and the next one delivers; the provider's
+// receipt says the code never reached the phone; no provider is enabled; the network is down;
+// the sign-in token is no longer accepted.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -44,6 +45,37 @@ describe('failures', { timeout: 240_000 }, () => {
     assert.equal(attempts[0][1], '500');
     await typeCode(page, code);
     await page.getByTestId('access').waitFor();
+    await page.context().close();
+  });
+
+  it('says so when the receipts report the code undelivered, and a new code works', async () => {
+    // The mock's receipts for the first message stop at "sent", as when the carrier's final
+    // word has not come yet; the superuser then writes that word into the outbox row.
+    await harness.mockPost('/_mock/callbacks', { provider: 'twilio', events: ['sent'], count: 1 });
+    const page = await harness.newPage();
+    await signIn(page, harness, ALICE);
+    const first = await harness.smsAfter(ALICE.phone, () => page.getByRole('button', { name: 'Send OTP' }).click());
+    await page.getByRole('status').filter({ hasText: 'Code sent to +14•••••••01.' }).waitFor({ state: 'attached' });
+    assert.equal(await page.getByTestId('delivery').count(), 0);
+
+    harness.stack.sql(`UPDATE sms_otp.sms_outbox SET delivery_status = 'undelivered', delivery_at = now(), delivery_error = '30003'
+                       WHERE id = (SELECT outbox_id FROM sms_otp.sms_otp_sessions ORDER BY created_at DESC LIMIT 1)`);
+    // Found by the overlay's next receipt poll (every 5 s), without a reload.
+    const undelivered = page
+      .getByRole('alert')
+      .filter({ hasText: 'We could not deliver the code to +14•••••••01. Check the number with support, or ask for a new code.' });
+    await undelivered.waitFor();
+    assert.equal(await page.getByTestId('delivery').textContent(), 'Not delivered');
+    assert.equal(await page.getByLabel('Code').count(), 1); // a late SMS could still be entered
+
+    // Once the cooldown (3 s) is over, a new code; its receipts come as usual.
+    const again = page.getByRole('button', { name: 'Send a new code', exact: true });
+    const second = await harness.smsAfter(ALICE.phone, () => again.click());
+    assert.notEqual(second.id, first.id);
+    await undelivered.waitFor({ state: 'detached' });
+    await typeCode(page, second.code);
+    await page.getByTestId('access').waitFor();
+    assert.deepEqual(page.problems, []);
     await page.context().close();
   });
 

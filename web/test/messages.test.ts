@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyError, type OtpError } from '../src/otp/errors';
-import { describeOtpError } from '../src/otp/messages';
+import { describeOtpError, describeUndelivered } from '../src/otp/messages';
 
 const ctx = { waitSeconds: 0, codeLength: 6 };
 
@@ -48,5 +48,15 @@ describe('describeOtpError', () => {
     const e = classifyError(429, { error: 'locked_out', retry_after_seconds: 900 });
     expect(say(e, 900).text).toBe('Too many wrong codes. For your security, try again in 15 minutes.');
     expect(say(e, 0).text).toBe('You can ask for a new code now.');
+  });
+
+  it('says when the receipts report that the code did not arrive', () => {
+    expect(describeUndelivered('+14•••••••01')).toEqual({
+      text: 'We could not deliver the code to +14•••••••01. Check the number with support, or ask for a new code.',
+      recovery: 'send',
+    });
+    expect(describeUndelivered(null).text).toBe(
+      'We could not deliver the code to your phone. Check the number with support, or ask for a new code.',
+    );
   });
 });

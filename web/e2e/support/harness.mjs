@@ -118,6 +118,7 @@ export class Harness {
     // Wrong codes are also counted in shared memory, which outlives the tables' rows.
     this.stack.sql(`SELECT sms_otp.reset_lockout(user_id) FROM sms_otp.user_contact_settings`);
     await this.mockPost('/_mock/faults', null, 'DELETE');
+    await fetch(`${this.mock}/_mock/callbacks`, { method: 'DELETE' }); // receipt rules a test left
     await fetch(`${this.mock}/_mock/requests`, { method: 'DELETE' });
   }
 

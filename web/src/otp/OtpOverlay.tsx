@@ -1,12 +1,14 @@
 // OtpOverlay: the dialog that stands between a signed-in user and the app until the SMS
 // code is entered. It renders whatever OtpProvider's state says; every error shows a message
-// and a way forward, and "Sign out" is always there.
+// and a way forward, and "Sign out" is always there. When the provider's receipts say the
+// code's SMS did not arrive, it says so and offers a new code.
 import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { createPortal } from 'react-dom';
 import { OTPInput, REGEXP_ONLY_DIGITS, type SlotProps } from 'input-otp';
 import { formatDuration, secondsUntil, spellDuration } from './clock';
 import type { OtpError } from './errors';
-import { describeOtpError, type Recovery } from './messages';
+import { isUndeliverable } from './machine';
+import { describeOtpError, describeUndelivered, type Recovery } from './messages';
 import { useOtp } from './OtpProvider';
 import { useNow } from './useNow';
 import { useFocusTrap, useInertOutside } from './useModal';
@@ -116,8 +118,16 @@ export function OtpOverlay({ title = 'Confirm it’s you', extra, signOutLabel =
     submit(code);
   };
 
+  const codeStage = phase === 'code_sent' || phase === 'verifying';
+  // The receipts say the SMS did not reach the phone: said in the alert below whenever no
+  // other error is shown there (an assertive live region, so it is announced when it comes).
+  const undelivered = codeStage && !!session && isUndeliverable(session.delivery);
   const shownError = localError ?? error;
-  const message = shownError ? describeOtpError(shownError, { waitSeconds, codeLength }) : null;
+  const message = shownError
+    ? describeOtpError(shownError, { waitSeconds, codeLength })
+    : undelivered
+      ? describeUndelivered(phoneHint)
+      : null;
   const recoveryLabel = message ? RECOVERY_LABELS[message.recovery] : undefined;
   const onRecovery = () => {
     if (!message) return;
@@ -144,6 +154,8 @@ export function OtpOverlay({ title = 'Confirm it’s you', extra, signOutLabel =
   else if (phase === 'verifying') announcement = 'Checking the code…';
   else if (phase === 'verified') announcement = 'Verified.';
   else if (phase === 'code_sent' && session) {
+    // Receipts do not change these words: "Delivered" is a quiet note beside the countdown,
+    // and an undelivered code is said in the alert.
     announcement = session.status === 'sent' ? `Code sent to ${phoneHint ?? 'your phone'}.` : `Code requested for ${phoneHint ?? 'your phone'}.`;
     if (waitOver) announcement += ' You can ask for a new code now.';
   } else if (phase === 'idle' && waitOver) announcement = 'You can ask for a new code now.';
@@ -163,7 +175,7 @@ export function OtpOverlay({ title = 'Confirm it’s you', extra, signOutLabel =
   const sendLabel = isAfterSession(shownError) ? 'Send a new code' : 'Send OTP';
   // A rate limit's or lockout's message already counts the wait down.
   const waitInMessage = shownError?.kind === 'rate_limited' || shownError?.kind === 'locked_out';
-  const codeStage = phase === 'code_sent' || phase === 'verifying';
+  const resendLabel = undelivered ? 'Send a new code' : 'Resend';
 
   const content = (
     <div className="sms-otp-backdrop">
@@ -244,13 +256,24 @@ export function OtpOverlay({ title = 'Confirm it’s you', extra, signOutLabel =
               <span data-testid="attempts-left">
                 {session.attemptsRemaining === 1 ? '1 attempt left' : `${session.attemptsRemaining} attempts left`}
               </span>
+              {(session.delivery === 'delivered' || undelivered) && (
+                <span data-testid="delivery" className={undelivered ? 'sms-otp-undelivered' : 'sms-otp-delivered'}>
+                  {undelivered ? 'Not delivered' : 'Delivered'}
+                </span>
+              )}
             </p>
             <div className="sms-otp-actions sms-otp-row">
-              <button type="submit" className="sms-otp-primary" disabled={phase === 'verifying'}>
+              {/* Once the SMS is known not to have arrived, a new code is the main way on. */}
+              <button type="submit" className={undelivered ? 'sms-otp-secondary' : 'sms-otp-primary'} disabled={phase === 'verifying'}>
                 {phase === 'verifying' ? 'Verifying…' : 'Verify'}
               </button>
-              <button type="button" className="sms-otp-secondary" onClick={() => void otp.resend()} disabled={!canSend}>
-                {waitSeconds > 0 ? `Resend (${formatDuration(waitSeconds)})` : 'Resend'}
+              <button
+                type="button"
+                className={undelivered ? 'sms-otp-primary' : 'sms-otp-secondary'}
+                onClick={() => void otp.resend()}
+                disabled={!canSend}
+              >
+                {waitSeconds > 0 ? `${resendLabel} (${formatDuration(waitSeconds)})` : resendLabel}
               </button>
             </div>
           </form>

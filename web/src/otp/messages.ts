@@ -78,3 +78,15 @@ export function describeOtpError(error: OtpError, ctx: MessageContext): OtpMessa
       return { text: error.serverMessage ?? 'Something went wrong. Please try again.', recovery: 'retry' };
   }
 }
+
+/**
+ * What the overlay says when the provider's receipts report that the pending code's SMS did
+ * not reach the phone (delivery undelivered or failed). The code field stays (a late SMS can
+ * still be entered); the way forward is a new code, once any wait is over.
+ */
+export function describeUndelivered(phoneHint: string | null): OtpMessage {
+  return {
+    text: `We could not deliver the code to ${phoneHint ?? 'your phone'}. Check the number with support, or ask for a new code.`,
+    recovery: 'send',
+  };
+}
