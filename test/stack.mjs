@@ -44,13 +44,15 @@ export class Stack {
     const base = 40000 + Math.floor(Math.random() * 10000);
     const apiPort = freePort(base);
     const mockPort = freePort(apiPort + 1);
-    const pgPort = freePort(mockPort + 1);
+    const proxyPort = freePort(mockPort + 1);
+    const pgPort = freePort(proxyPort + 1);
     execFileSync('bash', [`${root}/test/stack.sh`, 'start', this.dir], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: {
         ...process.env,
         STACK_API_PORT: String(apiPort),
         STACK_MOCK_PORT: String(mockPort),
+        STACK_PROXY_PORT: String(proxyPort),
         STACK_PG_PORT: String(pgPort),
         STACK_PG_SETTINGS: this.settings.join('\n'),
       },

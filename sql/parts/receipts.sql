@@ -29,19 +29,40 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
             AND (at < cur_at OR (at = cur_at AND coalesce(error, '') < coalesce(cur_error, ''))))
 $$;
 
+-- Move a message (and the log row of the attempt the provider accepted) to a receipt's state,
+-- if that is forward. True when the message moved.
+CREATE OR REPLACE FUNCTION sms_otp._apply_delivery(ref bigint, pmid text, st text, at timestamptz, err text)
+RETURNS boolean LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    moved boolean;
+BEGIN
+    UPDATE sms_otp.sms_outbox x
+    SET delivery_status = st, delivery_at = at, delivery_error = err, updated_at = now()
+    WHERE x.id = ref
+      AND (pmid IS NULL OR x.provider_message_id IS NULL OR x.provider_message_id = pmid)
+      AND sms_otp._delivery_wins(st, at, err, x.delivery_status, x.delivery_at, x.delivery_error);
+    moved := FOUND;
+    UPDATE sms_otp.sms_messages_log l
+    SET delivery_status = st, delivery_at = at, delivery_error = err
+    WHERE l.outbox_id = ref AND l.provider_message_id = pmid
+      AND sms_otp._delivery_wins(st, at, err, l.delivery_status, l.delivery_at, l.delivery_error);
+    RETURN moved;
+END $$;
+
 -- A receipt, checked: kept once (dedupe), then applied to the message and to the log row of
 -- the attempt it is about, if it moves them forward. The message is the one the callback URL
--- names (or the payload's reference to it); one that does not exist is a 404 and nothing is
--- kept. A receipt that comes before the worker has written the provider's answer still
--- applies: the message row exists from the moment it was queued, and the worker's own write
--- never moves the state back (see src/worker/queue.cpp).
+-- names (or the payload's reference to it), and it must be one this provider row handled: a
+-- receipt signed with one provider's key says nothing about another provider's message (404,
+-- nothing kept). A receipt that comes while the message is still in flight, before the worker
+-- has written which provider took it, is kept and applied by the worker when it writes that
+-- (_apply_pending_receipts): it is neither lost nor taken on trust.
 CREATE OR REPLACE FUNCTION sms_otp._apply_receipt(integration text, url_id bigint, ev jsonb, event_key text) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     ref     bigint := coalesce(url_id, CASE WHEN ev ->> 'reference' ~ '^[0-9]{1,18}$'
                                             THEN (ev ->> 'reference')::bigint END);
     o       sms_otp.sms_outbox;
-    pmid    text := ev ->> 'provider_message_id';
+    pmid    text := left(ev ->> 'provider_message_id', 200);
     st      text := ev ->> 'status';
     err     text := left(ev ->> 'error_code', 64);
     at      timestamptz := coalesce((ev ->> 'occurred_at')::timestamptz, now());
@@ -51,36 +72,52 @@ BEGIN
     IF ref IS NOT NULL THEN
         SELECT * INTO o FROM sms_otp.sms_outbox x WHERE x.id = ref;
     END IF;
-    IF o.id IS NULL THEN
-        PERFORM sms_otp._raise('unknown_message', 404, 'This callback is about no message sent from here.');
+    IF o.id IS NULL OR o.provider_name IS DISTINCT FROM integration AND o.provider_name IS NOT NULL THEN
+        PERFORM sms_otp._raise('unknown_message', 404, 'This callback is about no message this provider sent from here.');
     END IF;
     INSERT INTO sms_otp.sms_delivery_events AS e (outbox_id, provider_name, provider_message_id, status,
                                                   provider_status, error_code, occurred_at, applied, dedupe)
-    VALUES (ref, integration, left(pmid, 200), st, left(ev ->> 'provider_status', 64), err,
+    VALUES (ref, integration, pmid, st, left(ev ->> 'provider_status', 64), err,
             (ev ->> 'occurred_at')::timestamptz, false, event_key)
     ON CONFLICT (dedupe) DO NOTHING
     RETURNING e.id INTO ev_id;
     IF ev_id IS NULL THEN
         RETURN jsonb_build_object('ok', true, 'message_id', ref, 'duplicate', true, 'applied', false);
     END IF;
-
-    IF st IS NOT NULL THEN
-        UPDATE sms_otp.sms_outbox x
-        SET delivery_status = st, delivery_at = at, delivery_error = err,
-            provider_message_id = coalesce(x.provider_message_id, left(pmid, 200)), updated_at = now()
-        WHERE x.id = ref
-          AND (x.provider_message_id IS NULL OR pmid IS NULL OR x.provider_message_id = pmid)
-          AND sms_otp._delivery_wins(st, at, err, x.delivery_status, x.delivery_at, x.delivery_error);
-        applied := FOUND;
-        UPDATE sms_otp.sms_messages_log l
-        SET delivery_status = st, delivery_at = at, delivery_error = err
-        WHERE l.outbox_id = ref AND l.provider_message_id = pmid
-          AND sms_otp._delivery_wins(st, at, err, l.delivery_status, l.delivery_at, l.delivery_error);
+    IF st IS NOT NULL AND o.provider_name IS NOT NULL THEN
+        applied := sms_otp._apply_delivery(ref, pmid, st, at, err);
         IF applied THEN
             UPDATE sms_otp.sms_delivery_events e SET applied = true WHERE e.id = ev_id;
         END IF;
     END IF;
-    RETURN jsonb_build_object('ok', true, 'message_id', ref, 'duplicate', false, 'applied', applied);
+    RETURN jsonb_build_object('ok', true, 'message_id', ref, 'duplicate', false, 'applied', applied,
+                              'pending', o.provider_name IS NULL);
+END $$;
+
+-- The receipts that came while these messages were in flight, applied now that the worker has
+-- written which provider took each (only that provider's, for the message id it gave).
+CREATE OR REPLACE FUNCTION sms_otp._apply_pending_receipts(ids bigint[]) RETURNS int
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e     record;
+    moved int := 0;
+BEGIN
+    FOR e IN
+        SELECT d.id, d.outbox_id, d.provider_message_id, d.status, d.error_code,
+               coalesce(d.occurred_at, d.received_at) AS at
+        FROM sms_otp.sms_delivery_events d
+        JOIN sms_otp.sms_outbox o ON o.id = d.outbox_id
+        WHERE d.outbox_id = ANY (ids) AND NOT d.applied AND d.status IS NOT NULL
+          AND d.provider_name = o.provider_name
+          AND (d.provider_message_id IS NULL OR d.provider_message_id = o.provider_message_id)
+        ORDER BY d.outbox_id, d.id
+    LOOP
+        IF sms_otp._apply_delivery(e.outbox_id, e.provider_message_id, e.status, e.at, e.error_code) THEN
+            UPDATE sms_otp.sms_delivery_events d SET applied = true WHERE d.id = e.id;
+            moved := moved + 1;
+        END IF;
+    END LOOP;
+    RETURN moved;
 END $$;
 
 -- An inbound message: kept once, and acted on when it is a keyword (sms_keywords) as a whole.

@@ -2,7 +2,7 @@
 -- (DESIGN.md §7): each rule checked so that removing it fails a check. Runs as the superuser;
 -- API calls run as PostgREST would run them, through pg_temp.request().
 BEGIN;
-SELECT plan(128);
+SELECT plan(133);
 
 \ir request.psql
 
@@ -311,14 +311,27 @@ SELECT is((SELECT count(*) FROM sms_otp.sms_delivery_events WHERE outbox_id = pg
 SELECT is((SELECT delivery_status || ' ' || to_char(delivery_at AT TIME ZONE 'UTC', 'HH24:MI') FROM sms_otp.sms_messages_log
            WHERE provider_message_id = 'SM1'), 'delivered 10:05', 'the log row of the attempt shows it too');
 
--- A receipt before the worker has written the provider's answer: the message exists (queued,
--- no provider id yet); the receipt applies and names the provider's id.
+-- A receipt before the worker has written the provider's answer: the message exists (in
+-- flight: no provider, no provider id yet). The receipt is kept, not applied: nothing yet says
+-- this provider took the message. Once the worker writes that, it applies what waited.
 SELECT is(sms_otp._apply_receipt('tw', pg_temp.rid('r2'), pg_temp.ev('undelivered', '2026-01-01T11:00:00Z', '30003', 'SM2'), 'e4')
-          ->> 'applied', 'true', 'a receipt that comes before the send''s own result applies');
-SELECT is(pg_temp.state('r2') || ' ' || (SELECT provider_message_id FROM sms_otp.sms_outbox WHERE body = 'r2'),
-          'undelivered 11:00 30003 SM2', '... with the provider''s error code and id');
+          ->> 'pending', 'true', 'a receipt that comes before the send''s own result is kept as pending');
+SELECT is(pg_temp.state('r2'), 'queued - -', '... and not taken on trust');
 SELECT is(sms_otp._apply_receipt('tw', pg_temp.rid('r2'), pg_temp.ev('delivered', '2026-01-01T11:00:00Z', NULL, 'SM-OTHER'), 'e5')
-          ->> 'applied', 'false', 'a receipt for another provider message id does not move it');
+          ->> 'applied', 'false', 'another one, for another provider message id');
+UPDATE sms_otp.sms_outbox SET status = 'sent', provider_name = 'tw', provider_message_id = 'SM2' WHERE body = 'r2';
+SELECT is(sms_otp._apply_pending_receipts(ARRAY[pg_temp.rid('r2')]), 1,
+          'when the worker writes the provider''s answer, the waiting receipt for its message id applies');
+SELECT is(pg_temp.state('r2'), 'undelivered 11:00 30003', '... with the provider''s error code (the other id''s does not)');
+SELECT is(sms_otp._apply_pending_receipts(ARRAY[pg_temp.rid('r2')]), 0, '... once');
+
+-- A receipt signed with another provider row's key, about a message this one did not send.
+INSERT INTO sms_otp.api_integrations (name, kind, base_url, credentials)
+VALUES ('hook', 'webhook', 'https://hooks.example/sms', '{"secret": "whsec_c2VjcmV0"}');
+SELECT is(pg_temp.code(pg_temp.request('postgres', NULL, '{}',
+          format($$sms_otp._apply_receipt('hook', %s, '{"status": "delivered"}', 'e9')$$, pg_temp.rid('r2')))),
+          'unknown_message', 'a receipt from a provider that did not send the message is refused');
+SELECT is((SELECT count(*) FROM sms_otp.sms_delivery_events WHERE dedupe = 'e9'), 0::bigint, '... and not kept');
 SELECT is(pg_temp.code(pg_temp.request('postgres', NULL, '{}', $$sms_otp._apply_receipt('tw', 999999999, '{"status": "delivered"}', 'e6')$$)),
           'unknown_message', 'a receipt for an unknown message is refused');
 SELECT is(pg_temp.code(pg_temp.request('postgres', NULL, '{}', $$sms_otp._apply_receipt('tw', NULL, '{"status": "delivered"}', 'e7')$$)),
