@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: otp_send throughput, worker drain rate, idle latency and worker memory, each beside
 # a baseline measured in the same run on the same throwaway cluster, printed as one table; then
-# the cost of reads under row-level security (bench/rls_reads.sh, a cluster of its own).
-#   bash bench/run.sh                 the full run (20 to 25 minutes, the RLS reads included)
+# the cost of reads under row-level security (bench/rls_reads.sh, a cluster of its own); then
+# transactional sends and a code behind a backlog (bench/transactional.sh, a cluster of its own).
+#   bash bench/run.sh                 the full run (30 to 35 minutes, both of those included)
 #   bash bench/run.sh --smoke         a few seconds: proves the scripts work, judges nothing
 #   bash bench/run.sh --write-docs    the full run, then the table goes into docs/benchmarks.md
 # Sizes can be changed through the environment (BENCH_USERS, BENCH_HISTORY_ROWS, ...; see below).
@@ -308,3 +309,7 @@ rls_args=()
 [ "$smoke" -eq 1 ] && rls_args+=(--smoke)
 [ "$write_docs" -eq 1 ] && rls_args+=(--write-docs)
 BENCH_SKIP_BUILD=1 bash bench/rls_reads.sh "${rls_args[@]}"
+
+# ------------------------------------------------------------------ transactional sends and lanes
+log "transactional sends and a code behind a backlog: bench/transactional.sh"
+BENCH_SKIP_BUILD=1 bash bench/transactional.sh "${rls_args[@]}"
