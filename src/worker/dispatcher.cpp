@@ -60,7 +60,7 @@ std::string redact(const std::string &text, const std::string &type) {
 void Dispatcher::start(Claimed claimed) {
     if (claimed.expired) {
         finals_.push_back(
-            {claimed.message.id, claimed.attempts, "expired", "", "", "the code expired before it could be sent", 0});
+            {claimed.message.id, claimed.attempts, "expired", "", "", "expired before it could be sent", 0});
         return;
     }
     Job job;
@@ -101,6 +101,7 @@ void Dispatcher::advance(Job job) {
         uint64_t tag = next_tag_++;
         multi_.add(*out.request, tag);
         pg_atomic_fetch_add_u32(&shared()->in_flight, 1);
+        if (job.claimed.message.type != "otp") others_in_flight_++;
         in_flight_.emplace(tag, std::move(job));
         return;
     }
@@ -185,6 +186,7 @@ void Dispatcher::run(int timeout_ms) {
         Job job = std::move(it->second);
         in_flight_.erase(it);
         pg_atomic_fetch_sub_u32(&shared()->in_flight, 1);
+        if (job.claimed.message.type != "otp") others_in_flight_--;
         handle(std::move(job), response);
     });
 }

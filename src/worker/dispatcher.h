@@ -20,6 +20,8 @@ public:
     // Wait up to timeout_ms for answers and act on them.
     void run(int timeout_ms);
     int in_flight() const { return static_cast<int>(in_flight_.size()); }
+    // Of those, the requests of transactional and promo messages (the rest are codes).
+    int others_in_flight() const { return others_in_flight_; }
 
     // Results not yet written, added to `results` (and forgotten here) by take().
     bool has_results() const { return !finals_.empty() || !attempts_.empty(); }
@@ -45,6 +47,7 @@ private:
     http::Multi &multi_;
     Router router_;
     std::unordered_map<uint64_t, Job> in_flight_;
+    int others_in_flight_ = 0;
     uint64_t next_tag_ = 1;
     std::vector<Final> finals_;
     std::vector<Attempt> attempts_;

@@ -7,6 +7,7 @@
 #include "pg/guard.h"
 #include "settings.h"
 #include "worker/dispatcher.h"
+#include "worker/housekeeping.h"
 #include "worker/queue.h"
 #include "worker/shared_state.h"
 
@@ -79,6 +80,18 @@ void pin_search_path() {
     pg::pg_call([] { SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE); });
 }
 
+// After a claim: which lanes may hold more due messages than it took. A lane that filled its
+// limit may; one that was not asked (no room left for it) keeps what was known of it.
+void note_backlog(const Batch &batch, ClaimLimits limits, bool &codes, bool &others) {
+    if (batch.legacy) {  // 1.0: one queue for every kind
+        codes = others = batch.codes_claimed + batch.others_claimed >= limits.total;
+        return;
+    }
+    codes = batch.codes_claimed >= limits.total;
+    int others_limit = std::min(limits.others, limits.total - batch.codes_claimed);
+    if (others_limit > 0) others = batch.others_claimed >= others_limit;
+}
+
 // Codes typed into otp_verify travel in the statement text: a server that logs statements
 // writes them to its log.
 bool statements_logged() { return log_statement == LOGSTMT_ALL || log_min_duration_statement >= 0; }
@@ -100,6 +113,40 @@ void warn_if_statements_logged() {
     });
 }
 
+// What a round may claim now: every free request slot for codes; for transactional and promo
+// messages, the slots beyond those kept for codes (sms_otp.otp_reserved_in_flight, leaving
+// them one at least), so no backlog of theirs can take the slots a code needs.
+ClaimLimits room(const Dispatcher &dispatcher) {
+    int free = std::max(0, settings::max_in_flight - dispatcher.in_flight());
+    int reserved = std::min(settings::otp_reserved_in_flight, settings::max_in_flight - 1);
+    int others = std::max(0, settings::max_in_flight - reserved - dispatcher.others_in_flight());
+    ClaimLimits limits;
+    limits.total = std::min(settings::batch_size, free);
+    limits.others = std::min(limits.total, others);
+    return limits;
+}
+
+// Lanes with more due messages than the last claim took, and room to take them now.
+bool more_to_claim(ClaimLimits limits, bool backlog_codes, bool backlog_others) {
+    return (backlog_codes && limits.total > 0) || (backlog_others && limits.others > 0);
+}
+
+// Expired idempotency keys go in batches this size: a pass starts once a minute at most and
+// goes on batch after batch (one per turn of the loop, between claims) while they come full.
+constexpr int kKeysPerBatch = 500;
+constexpr int kHousekeepingMs = 60 * 1000;
+
+// One batch of chores; returns when the next is due.
+TimestampTz housekeep() {
+    int wait_ms = kHousekeepingMs;
+    try {
+        if (delete_expired_idempotency_keys(kKeysPerBatch) == kKeysPerBatch) wait_ms = 0;
+    } catch (const std::exception &e) {
+        warn(e, "delete expired idempotency keys");
+    }
+    return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
+}
+
 void loop() {
     pin_search_path();
     warn_if_statements_logged();
@@ -110,14 +157,21 @@ void loop() {
     Dispatcher dispatcher(multi);
     Results results;  // written by the next round that commits
 
-    bool backlog = true;  // claim at once on start: messages may be waiting
+    // Lanes that may have more due messages than the last claim took: claim again at once
+    // (when there is room for them) instead of at the next poll. On start, messages may wait.
+    bool backlog_codes = true, backlog_others = true;
     bool said_missing = false;
+    bool current_schema = false;  // the extension is installed at 1.1 or later
     TimestampTz next_poll = 0;
+    TimestampTz next_housekeeping = 0;
 
     while (!terminate_requested) {
+        ClaimLimits limits = room(dispatcher);
+        bool chores_due = current_schema && GetCurrentTimestamp() >= next_housekeeping;
         // Sleep only when there is nothing to do; otherwise just look at the latch.
         long sleep_ms = 0;
-        if (dispatcher.in_flight() == 0 && !backlog && !dispatcher.has_results()) {
+        if (dispatcher.in_flight() == 0 && !more_to_claim(limits, backlog_codes, backlog_others) &&
+            !dispatcher.has_results() && !chores_due) {
             long secs;
             int usecs;
             TimestampDifference(GetCurrentTimestamp(), next_poll, &secs, &usecs);
@@ -133,17 +187,21 @@ void loop() {
             bool logged = statements_logged();
             if (logged && !said_logged) warn_if_statements_logged();
             said_logged = logged;
+            limits = room(dispatcher);
         }
 
-        int room = settings::max_in_flight - dispatcher.in_flight();
-        bool due = (rc & WL_LATCH_SET) || backlog || GetCurrentTimestamp() >= next_poll;
-        int want = due && room > 0 ? std::min(settings::batch_size, room) : 0;
-        if (want > 0 || dispatcher.has_results() || (due && !results.empty())) {
+        // A commit that queued a message (the latch) or the poll: every lane may have some.
+        bool woken = (rc & WL_LATCH_SET) || GetCurrentTimestamp() >= next_poll;
+        bool claiming =
+            (limits.total > 0 && (woken || backlog_codes)) || (limits.others > 0 && (woken || backlog_others));
+        if (!claiming) limits = ClaimLimits{};
+        if (claiming || dispatcher.has_results() || (woken && !results.empty())) {
             // Results and the next claim share one transaction (one commit per round).
             dispatcher.take(results);
             try {
-                Batch batch = round(results, want, settings::lease_s, settings::max_send_attempts);
-                if (want > 0) {
+                Batch batch = round(results, limits, settings::lease_s, settings::max_send_attempts);
+                current_schema = batch.extension_present && !batch.legacy;
+                if (claiming) {
                     next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
                     if (!batch.extension_present) {
                         if (!said_missing)
@@ -152,25 +210,33 @@ void loop() {
                                                      settings::database)));
                             });
                         said_missing = true;
-                        backlog = false;
+                        backlog_codes = backlog_others = false;
                     } else {
                         said_missing = false;
-                        backlog = static_cast<int>(batch.messages.size()) == want;
+                        note_backlog(batch, limits, backlog_codes, backlog_others);
                         dispatcher.router().set_providers(std::move(batch.providers));
-                        for (auto &c : batch.messages) dispatcher.start(std::move(c));
-                        if (!batch.messages.empty()) mark_batch();
+                        // Receipts are asked for only where the database can take them (1.1).
+                        const char *callbacks = batch.legacy || !settings::callback_url ? "" : settings::callback_url;
+                        for (auto &c : batch.messages) {
+                            c.message.callback_base = callbacks;
+                            dispatcher.start(std::move(c));
+                        }
+                        if (batch.codes_claimed + batch.others_claimed > 0) mark_batch();
                     }
                 }
             } catch (const std::exception &e) {
                 // Results not written stay in `results` for the next round.
                 warn(e, "write results and claim messages (claimed messages are retried when their lease ends)");
-                backlog = false;
+                backlog_codes = backlog_others = false;
                 next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
             }
         }
 
-        // While requests are in flight, come back often enough to notice new commits.
-        dispatcher.run(backlog ? 0 : 5);
+        if (current_schema && GetCurrentTimestamp() >= next_housekeeping) next_housekeeping = housekeep();
+
+        // While requests are in flight, come back often enough to notice new commits; at once
+        // when a lane with room has more waiting.
+        dispatcher.run(more_to_claim(room(dispatcher), backlog_codes, backlog_others) ? 0 : 5);
     }
     // Requests still in flight end with the process; their leases bring them back.
 }

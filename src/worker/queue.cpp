@@ -2,16 +2,17 @@
 
 #include "pg/guard.h"
 #include "worker/outside_text.h"
+#include "worker/plan.h"
 #include "worker/transaction.h"
 
 extern "C" {
 #include "catalog/pg_type_d.h"
-#include "executor/spi.h"
 }
 
 #include <nlohmann/json.hpp>
 
 #include <exception>
+#include <optional>
 
 namespace sms_otp::worker {
 
@@ -20,10 +21,10 @@ using pg::pg_call;
 namespace {
 
 // The worker runs with search_path = pg_catalog, pg_temp (see main.cpp); functions are named
-// by schema as well, so these statements mean the same under any path. COALESCE, EXTRACT and
-// CASE are syntax, not functions a user could shadow.
+// by schema as well, so these statements mean the same under any path. COALESCE, EXTRACT,
+// LEAST and CASE are syntax, not functions a user could shadow.
 
-const char *kExtension = "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'sms_otp'";
+const char *kVersion = "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'sms_otp'";
 
 const char *kProviders = R"sql(
     SELECT name, kind, coalesce(base_url, ''), coalesce(sender, ''), credentials::pg_catalog.text,
@@ -33,11 +34,100 @@ const char *kProviders = R"sql(
            coalesce((pg_catalog.to_jsonb(a) -> 'selectable')::boolean, false)
     FROM sms_otp.api_integrations a WHERE enabled ORDER BY priority, name)sql";
 
-// Due messages, oldest first, leased: if this worker dies the lease runs out and they are due
-// again. One claimed $3 times already never came back with a result (its send killed the
-// worker each time, say): it fails here instead of being handed out again, with its session.
-// Lock order as in the results: outbox rows (locked by `due`), then sessions.
+// Due messages by lane, each lane oldest first from its own partial index, leased: if this
+// worker dies the lease runs out and they are due again. Codes come first and may take all of
+// $1; transactional messages take what they leave, at most $4; promo ones what is left of both.
+// So a backlog of any size in the later lanes never holds back a code.
+//
+// A transactional or promo message is not sent when it expired before it was claimed, nor
+// when its number opted out of it (promo: scope all or promo; transactional: all or its
+// category, unless sms_categories says the category does not honour opt-outs): it ends here
+// ('expired', or 'cancelled' with last_error 'opted_out'), no provider asked. Codes are never
+// stopped by an opt-out; an expired one is ended by the dispatcher with its session.
+//
+// One claimed $3 times already never came back with a result (its send killed the worker each
+// time, say): it fails here instead of being handed out again, with its session.
+// Lock order as in the results: outbox rows (locked by the lanes), then sessions.
 const char *kClaim = R"sql(
+    WITH codes AS (
+        SELECT id, attempts, kind, "to", category, expires_at FROM sms_otp.sms_outbox
+        WHERE status = 'queued' AND kind = 'otp' AND next_attempt_at <= pg_catalog.now()
+        ORDER BY next_attempt_at
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED),
+    transactional AS (
+        SELECT id, attempts, kind, "to", category, expires_at FROM sms_otp.sms_outbox
+        WHERE status = 'queued' AND kind = 'transactional' AND next_attempt_at <= pg_catalog.now()
+        ORDER BY next_attempt_at
+        LIMIT LEAST($4, $1 - (SELECT pg_catalog.count(*) FROM codes))
+        FOR UPDATE SKIP LOCKED),
+    promo AS (
+        SELECT id, attempts, kind, "to", category, expires_at FROM sms_otp.sms_outbox
+        WHERE status = 'queued' AND kind = 'promo' AND next_attempt_at <= pg_catalog.now()
+        ORDER BY next_attempt_at
+        LIMIT LEAST($4 - (SELECT pg_catalog.count(*) FROM transactional),
+                    $1 - (SELECT pg_catalog.count(*) FROM codes) - (SELECT pg_catalog.count(*) FROM transactional))
+        FOR UPDATE SKIP LOCKED),
+    -- No more than $1 in all anyway; said again so the planner expects a few rows, not a
+    -- share of the table (the lanes' limits are expressions), and updates them by primary key.
+    due AS (
+        SELECT * FROM codes UNION ALL SELECT * FROM transactional UNION ALL SELECT * FROM promo
+        LIMIT $1),
+    spent AS (
+        UPDATE sms_otp.sms_outbox o
+        SET status = 'failed',
+            body = CASE WHEN o.kind = 'otp' THEN NULL ELSE o.body END,
+            lease_until = NULL,
+            last_error = 'claimed ' || o.attempts || ' times without a result',
+            delivery_status = CASE WHEN o.delivery_status IN ('queued', 'accepted', 'sent') THEN 'failed'
+                                   ELSE o.delivery_status END,
+            delivery_at = CASE WHEN o.delivery_status IN ('queued', 'accepted', 'sent') THEN pg_catalog.now()
+                               ELSE o.delivery_at END,
+            updated_at = pg_catalog.now()
+        FROM due
+        WHERE o.id = due.id AND due.attempts >= $3
+        RETURNING o.session_id),
+    spent_sessions AS (
+        UPDATE sms_otp.sms_otp_sessions s
+        SET status = 'failed', code_hash = NULL, updated_at = pg_catalog.now()
+        FROM (SELECT session_id FROM spent ORDER BY session_id) x
+        WHERE s.id = x.session_id AND s.status = 'pending'),
+    judged AS MATERIALIZED (
+        SELECT d.id,
+               CASE WHEN d.kind = 'otp' THEN NULL
+                    WHEN d.expires_at <= pg_catalog.now() THEN 'expired'
+                    WHEN (d.kind = 'promo'
+                          OR coalesce((SELECT c.honours_opt_out FROM sms_otp.sms_categories c
+                                       WHERE c.name = d.category), true))
+                         AND EXISTS (SELECT 1 FROM sms_otp.sms_opt_outs x
+                                     WHERE x.phone = d."to"
+                                       AND (x.scope = 'all'
+                                            OR x.scope = CASE WHEN d.kind = 'promo' THEN 'promo' ELSE d.category END))
+                    THEN 'opted_out' END AS ending
+        FROM due d
+        WHERE d.attempts < $3)
+    UPDATE sms_otp.sms_outbox o
+    SET status = CASE j.ending WHEN 'expired' THEN 'expired' WHEN 'opted_out' THEN 'cancelled' ELSE o.status END,
+        attempts = CASE WHEN j.ending IS NULL THEN o.attempts + 1 ELSE o.attempts END,
+        lease_until = CASE WHEN j.ending IS NULL THEN pg_catalog.now() + pg_catalog.make_interval(secs => $2) END,
+        next_attempt_at = CASE WHEN j.ending IS NULL THEN pg_catalog.now() + pg_catalog.make_interval(secs => $2)
+                               ELSE o.next_attempt_at END,
+        last_error = CASE j.ending WHEN 'expired' THEN 'expired before it could be sent'
+                                   WHEN 'opted_out' THEN 'opted_out' ELSE o.last_error END,
+        updated_at = pg_catalog.now()
+    FROM judged j
+    WHERE o.id = j.id
+    RETURNING o.id, o.kind, coalesce(o.user_id::pg_catalog.text, ''), coalesce(o.session_id::pg_catalog.text, ''),
+              o."to", coalesce(o.body, ''), coalesce(o.provider_hint, ''), o.attempts,
+              o.expires_at IS NOT NULL AND o.expires_at <= pg_catalog.now(),
+              coalesce((SELECT u.preferred_provider FROM sms_otp.user_contact_settings u
+                        WHERE u.user_id = o.user_id), ''),
+              extract(epoch FROM o.created_at)::pg_catalog.int8,
+              coalesce(pg_catalog.floor(extract(epoch FROM o.expires_at))::pg_catalog.int8, 0),
+              coalesce(j.ending, ''))sql";
+
+// The claim of 1.0: one queue, oldest first (its index sms_outbox_due_idx), no opt-outs.
+const char *kClaim10 = R"sql(
     WITH due AS (
         SELECT id, attempts FROM sms_otp.sms_outbox
         WHERE status = 'queued' AND next_attempt_at <= pg_catalog.now()
@@ -71,17 +161,94 @@ const char *kClaim = R"sql(
               o.expires_at IS NOT NULL AND o.expires_at <= pg_catalog.now(),
               coalesce((SELECT u.preferred_provider FROM sms_otp.user_contact_settings u
                         WHERE u.user_id = o.user_id), ''),
-              extract(epoch FROM o.created_at)::pg_catalog.int8)sql";
+              extract(epoch FROM o.created_at)::pg_catalog.int8,
+              coalesce(pg_catalog.floor(extract(epoch FROM o.expires_at))::pg_catalog.int8, 0),
+              '')sql";
 
 // Results in one statement: outbox rows still held by this claim (a row cancelled by a newer
 // send stays cancelled; one claimed again after its lease ran out belongs to the new claim),
 // the sessions still pending, and one log row per attempt.
 //
+// delivery_status only moves up (queued < accepted < sent < failed < undelivered < delivered,
+// sms_otp._delivery_rank): a receipt may have come before this write, and is never undone. A
+// message a provider accepted becomes 'accepted' if it was 'queued'; one no provider took,
+// 'failed' if it was below that. The log row of the accepted attempt (the outbox row names its
+// provider message id, or neither has one: console) takes the message's delivery state, so a
+// receipt that came first shows there too.
+//
 // Lock order: every outbox row of the round (by id, in `locked`), then the sessions, as
 // otp_send does (outbox, then sessions): two writers taking them the other way round could
 // deadlock. The sort over `o` reads all of it, so every outbox update is made before `s`
-// touches its first session. Keep it so when changing this statement.
+// touches its first session. Log rows are only inserted (receipts lock outbox, then log).
+// Keep it so when changing this statement.
 const char *kResults = R"sql(
+    WITH f AS (
+        SELECT * FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb)
+            AS f(id bigint, claim int, status text, provider text, provider_message_id text, error text,
+                 retry_ms int)),
+    locked AS (
+        SELECT o.id FROM sms_otp.sms_outbox o
+        WHERE o.id IN (SELECT f.id FROM f)
+        ORDER BY o.id
+        FOR UPDATE),
+    o AS (
+        UPDATE sms_otp.sms_outbox o
+        SET status = f.status,
+            body = CASE WHEN f.status <> 'queued' AND o.kind = 'otp' THEN NULL ELSE o.body END,
+            lease_until = NULL,
+            next_attempt_at = CASE WHEN f.status = 'queued'
+                                   THEN pg_catalog.now() + pg_catalog.make_interval(secs => f.retry_ms / 1000.0)
+                                   ELSE o.next_attempt_at END,
+            provider_name = coalesce(f.provider, o.provider_name),
+            provider_message_id = coalesce(f.provider_message_id, o.provider_message_id),
+            last_error = f.error,
+            delivery_status = CASE WHEN f.status = 'sent' AND o.delivery_status = 'queued' THEN 'accepted'
+                                   WHEN f.status = 'failed' AND o.delivery_status IN ('queued', 'accepted', 'sent')
+                                   THEN 'failed'
+                                   ELSE o.delivery_status END,
+            delivery_at = CASE WHEN (f.status = 'sent' AND o.delivery_status = 'queued')
+                                 OR (f.status = 'failed' AND o.delivery_status IN ('queued', 'accepted', 'sent'))
+                               THEN pg_catalog.now()
+                               ELSE o.delivery_at END,
+            updated_at = pg_catalog.now()
+        FROM f
+        WHERE o.id = f.id AND o.id IN (SELECT locked.id FROM locked) AND o.status = 'queued' AND o.attempts = f.claim
+        RETURNING o.id, o.session_id, f.status, f.provider, f.provider_message_id,
+                  o.provider_message_id AS message_provider_id, o.delivery_status, o.delivery_at, o.delivery_error),
+    s AS (
+        UPDATE sms_otp.sms_otp_sessions s
+        SET status = CASE r.status WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed' ELSE 'expired' END,
+            code_hash = CASE WHEN r.status = 'sent' THEN s.code_hash END,
+            provider_name = coalesce(r.provider, s.provider_name),
+            provider_session_id = coalesce(r.provider_message_id, s.provider_session_id),
+            sent_at = CASE WHEN r.status = 'sent' THEN pg_catalog.now() END,
+            updated_at = pg_catalog.now()
+        FROM (SELECT * FROM o ORDER BY o.session_id) r
+        WHERE s.id = r.session_id AND s.status = 'pending' AND r.status IN ('sent', 'failed', 'expired')
+        RETURNING 1)
+    INSERT INTO sms_otp.sms_messages_log (user_id, "to", type, text, provider_name, status_code,
+                                          response_time_ms, outcome, error, outbox_id, session_id,
+                                          provider_message_id, delivery_status, delivery_at, delivery_error)
+    SELECT a.user_id, a."to", a.type, a.text, a.provider, a.status_code, a.response_ms, a.outcome,
+           a.error, a.outbox_id, a.session_id, a.provider_message_id,
+           d.delivery_status, d.delivery_at, d.delivery_error
+    FROM pg_catalog.jsonb_to_recordset($2::pg_catalog.jsonb)
+        AS a(user_id uuid, "to" text, type text, text text, provider text, status_code int,
+             response_ms int, outcome text, error text, outbox_id bigint, session_id uuid,
+             provider_message_id text)
+    -- The message as this statement left it, or (its result written apart, or not at all) as
+    -- it is in the table.
+    LEFT JOIN LATERAL (
+        SELECT r.delivery_status, r.delivery_at, r.delivery_error FROM o r
+        WHERE r.id = a.outbox_id AND r.message_provider_id IS NOT DISTINCT FROM a.provider_message_id
+        UNION ALL
+        SELECT t.delivery_status, t.delivery_at, t.delivery_error FROM sms_otp.sms_outbox t
+        WHERE t.id = a.outbox_id AND t.provider_message_id IS NOT DISTINCT FROM a.provider_message_id
+          AND NOT EXISTS (SELECT 1 FROM o r WHERE r.id = a.outbox_id)
+        LIMIT 1) d ON a.outcome = 'sent')sql";
+
+// The results of 1.0: no delivery state.
+const char *kResults10 = R"sql(
     WITH f AS (
         SELECT * FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb)
             AS f(id bigint, claim int, status text, provider text, provider_message_id text, error text,
@@ -127,52 +294,20 @@ const char *kResults = R"sql(
              response_ms int, outcome text, error text, outbox_id bigint, session_id uuid,
              provider_message_id text))sql";
 
-// Plans prepared once and kept (SPI_keepplan); PostgreSQL re-plans them itself after DDL.
-struct Plans {
-    SPIPlanPtr extension = nullptr, providers = nullptr, claim = nullptr, results = nullptr;
-};
-Plans plans;
+// Receipts that came while these messages were in flight wait for the worker to say which
+// provider took each (sql/parts/receipts.sql); they are applied once that is written.
+const char *kPendingReceipts = R"sql(
+    SELECT sms_otp._apply_pending_receipts(
+        ARRAY(SELECT (x ->> 'id')::pg_catalog.int8 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) x
+              WHERE x ->> 'status' = 'sent')))sql";
 
-SPIPlanPtr kept(SPIPlanPtr &slot, const char *query, int nargs, Oid *types) {
-    if (!slot) {
-        slot = pg_call([&] {
-            SPIPlanPtr plan = SPI_prepare(query, nargs, types);
-            if (!plan) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-            SPI_keepplan(plan);
-            return plan;
-        });
-    }
-    return slot;
-}
-
-void forget_plans() {
-    for (SPIPlanPtr *slot : {&plans.extension, &plans.providers, &plans.claim, &plans.results}) {
-        if (*slot) {
-            SPIPlanPtr plan = *slot;
-            *slot = nullptr;
-            try {
-                pg_call([&] { SPI_freeplan(plan); });
-            } catch (...) {
-            }
-        }
-    }
-}
-
-// Runs a kept plan; SPI reports some failures by its return code instead of an error.
-int execute(SPIPlanPtr plan, Datum *args, bool read_only, long count) {
-    return pg_call([&] {
-        int rc = SPI_execute_plan(plan, args, nullptr, read_only, count);
-        if (rc < 0) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-        return rc;
-    });
-}
-
-std::string value(int row, int col) {
-    return pg_call([&] {
-        char *v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
-        return std::string(v ? v : "");
-    });
-}
+Statement version_statement(kVersion, {});
+Statement providers_statement(kProviders, {});
+Statement claim_statement(kClaim, {INT4OID, INT4OID, INT4OID, INT4OID});
+Statement claim10_statement(kClaim10, {INT4OID, INT4OID, INT4OID});
+Statement results_statement(kResults, {TEXTOID, TEXTOID});
+Statement results10_statement(kResults10, {TEXTOID, TEXTOID});
+Statement pending_receipts_statement(kPendingReceipts, {TEXTOID});
 
 nlohmann::json or_null(const std::string &s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
 
@@ -206,30 +341,53 @@ nlohmann::json attempt_json(const Attempt &x) {
 
 std::string dump(const nlohmann::json &j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
-void write_results(const nlohmann::json &finals, const nlohmann::json &attempts) {
+bool any_sent(const nlohmann::json &finals) {
+    for (const auto &f : finals)
+        if (f["status"] == "sent") return true;
+    return false;
+}
+
+// In a subtransaction of its own: a receipt that cannot be applied stays pending (WARNING),
+// and takes no result of the round with it.
+void apply_pending_receipts(Datum finals) {
+    try {
+        Subtransaction sub;
+        pending_receipts_statement.execute(&finals, false);
+        sub.commit();
+    } catch (const std::exception &e) {
+        std::string message = e.what();
+        pg_call([&] {
+            ereport(WARNING, (errmsg("sms_otp worker could not apply the receipts that came while messages were in "
+                                     "flight (they stay pending): %s",
+                                     message.c_str())));
+        });
+    }
+}
+
+void write_results(const nlohmann::json &finals, const nlohmann::json &attempts, bool legacy) {
     std::string fj = dump(finals), aj = dump(attempts);
-    Oid types[2] = {TEXTOID, TEXTOID};
-    SPIPlanPtr plan = kept(plans.results, kResults, 2, types);
     Datum args[2];
     pg_call([&] {
         args[0] = CStringGetTextDatum(fj.c_str());
         args[1] = CStringGetTextDatum(aj.c_str());
     });
-    execute(plan, args, false, 0);
+    (legacy ? results10_statement : results_statement).execute(args, false);
+    if (!legacy && any_sent(finals)) apply_pending_receipts(args[0]);
 }
 
-void write_batch(const Results &results) {
+void write_batch(const Results &results, bool legacy) {
     nlohmann::json f = nlohmann::json::array(), a = nlohmann::json::array();
     for (const auto &x : results.finals) f.push_back(final_json(x));
     for (const auto &x : results.attempts) a.push_back(attempt_json(x));
-    write_results(f, a);
+    write_results(f, a, legacy);
 }
 
 // One item in a subtransaction of its own; a failure is the item's alone: WARNING, dropped.
-void write_alone(const nlohmann::json &finals, const nlohmann::json &attempts, int64_t outbox_id, const char *what) {
+void write_alone(const nlohmann::json &finals, const nlohmann::json &attempts, bool legacy, int64_t outbox_id,
+                 const char *what) {
     try {
         Subtransaction sub;
-        write_results(finals, attempts);
+        write_results(finals, attempts, legacy);
         sub.commit();
     } catch (const std::exception &e) {
         std::string message = e.what();
@@ -240,27 +398,32 @@ void write_alone(const nlohmann::json &finals, const nlohmann::json &attempts, i
     }
 }
 
-void write_each(const Results &results) {
+// Results first, then log rows: a log row reads its message's delivery state as just written.
+void write_each(const Results &results, bool legacy) {
     const nlohmann::json none = nlohmann::json::array();
-    for (const auto &x : results.finals) write_alone(nlohmann::json::array({final_json(x)}), none, x.outbox_id, "result");
+    for (const auto &x : results.finals)
+        write_alone(nlohmann::json::array({final_json(x)}), none, legacy, x.outbox_id, "result");
     for (const auto &x : results.attempts)
-        write_alone(none, nlohmann::json::array({attempt_json(x)}), x.outbox_id, "log row of an attempt");
+        write_alone(none, nlohmann::json::array({attempt_json(x)}), legacy, x.outbox_id, "log row of an attempt");
 }
 
-void write(const Results &results) {
+void write(const Results &results, bool legacy) {
     if (results.empty()) return;
     if (results.failures >= 2)
-        write_each(results);
+        write_each(results, legacy);
     else
-        write_batch(results);
+        write_batch(results, legacy);
 }
 
-void claim(Batch &batch, int limit, int lease_s, int max_claims) {
-    int rc = execute(kept(plans.extension, kExtension, 0, nullptr), nullptr, true, 1);
-    batch.extension_present = rc == SPI_OK_SELECT && SPI_processed == 1;
-    if (!batch.extension_present) return;
+// Which statements the database takes: its extension's version, or nothing when there is none.
+std::optional<std::string> installed_version() {
+    int rc = version_statement.execute(nullptr, true, 1);
+    if (rc != SPI_OK_SELECT || SPI_processed != 1) return std::nullopt;
+    return value(0, 1);
+}
 
-    execute(kept(plans.providers, kProviders, 0, nullptr), nullptr, true, 0);
+void claim(Batch &batch, ClaimLimits limits, int lease_s, int max_claims) {
+    providers_statement.execute(nullptr, true);
     for (uint64 i = 0; i < SPI_processed; i++) {
         providers::Provider p;
         p.name = value(i, 1);
@@ -274,14 +437,20 @@ void claim(Batch &batch, int limit, int lease_s, int max_claims) {
         batch.providers.push_back(std::move(p));
     }
 
-    Oid types[3] = {INT4OID, INT4OID, INT4OID};
-    SPIPlanPtr plan = kept(plans.claim, kClaim, 3, types);
-    Datum args[3] = {Int32GetDatum(limit), Int32GetDatum(lease_s), Int32GetDatum(max_claims)};
-    execute(plan, args, false, 0);
+    if (batch.legacy) {
+        Datum args[3] = {Int32GetDatum(limits.total), Int32GetDatum(lease_s), Int32GetDatum(max_claims)};
+        claim10_statement.execute(args, false);
+    } else {
+        Datum args[4] = {Int32GetDatum(limits.total), Int32GetDatum(lease_s), Int32GetDatum(max_claims),
+                         Int32GetDatum(limits.others)};
+        claim_statement.execute(args, false);
+    }
     for (uint64 i = 0; i < SPI_processed; i++) {
         Claimed c;
         c.message.id = std::stoll(value(i, 1));
         c.message.type = value(i, 2);
+        (c.message.type == "otp" ? batch.codes_claimed : batch.others_claimed)++;
+        if (!value(i, 13).empty()) continue;  // ended by the claim: expired or opted out
         c.user_id = value(i, 3);
         c.message.session_id = value(i, 4);
         c.message.to = value(i, 5);
@@ -291,20 +460,24 @@ void claim(Batch &batch, int limit, int lease_s, int max_claims) {
         c.expired = value(i, 9) == "t";
         c.preferred = value(i, 10);
         c.message.created_unix = std::stoll(value(i, 11));
+        c.message.expires_unix = std::stoll(value(i, 12));
         batch.messages.push_back(std::move(c));
     }
 }
 
 }  // namespace
 
-Batch round(Results &results, int limit, int lease_s, int max_claims) {
+Batch round(Results &results, ClaimLimits limits, int lease_s, int max_claims) {
     Batch batch;
     bool claiming = false;
     try {
-        Transaction tx(limit > 0 ? "sms_otp: claim" : "sms_otp: write results");
-        write(results);
-        claiming = limit > 0;
-        if (limit > 0) claim(batch, limit, lease_s, max_claims);
+        Transaction tx(limits.total > 0 ? "sms_otp: claim" : "sms_otp: write results");
+        std::optional<std::string> version = installed_version();
+        batch.extension_present = version.has_value();
+        batch.legacy = version == "1.0";
+        write(results, batch.legacy);
+        claiming = limits.total > 0 && batch.extension_present;
+        if (claiming) claim(batch, limits, lease_s, max_claims);
         claiming = false;
         tx.commit();
     } catch (...) {
@@ -317,7 +490,7 @@ Batch round(Results &results, int limit, int lease_s, int max_claims) {
             // so a claim that keeps failing does not hold them back.
             try {
                 Transaction tx("sms_otp: write results");
-                write(results);
+                write(results, batch.legacy);
                 tx.commit();
                 results.clear();
             } catch (...) {

@@ -19,10 +19,23 @@ struct Claimed {
     bool expired = false;     // an OTP whose code expired before it could be sent
 };
 
+// How many messages one round may claim. Lanes are claimed in order, each from its own index:
+// codes (kind otp) first, then transactional, then promo messages, which together take at most
+// `others` of what the codes leave of `total`.
+struct ClaimLimits {
+    int total = 0;
+    int others = 0;
+};
+
 struct Batch {
     bool extension_present = false;
+    bool legacy = false;  // the database is still at 1.0: one lane, no opt-outs nor receipts
     std::vector<providers::Provider> providers;  // enabled, by priority
     std::vector<Claimed> messages;
+    // Rows taken per lane, counting those the claim ended itself (a transactional or promo
+    // message claimed after it expired, or to a number that opted out: never sent).
+    int codes_claimed = 0;
+    int others_claimed = 0;
 };
 
 // One row of sms_messages_log.
@@ -57,9 +70,12 @@ struct Results {
     }
 };
 
-// One round, in one transaction: write the pending results, then claim up to `limit` due
-// messages (none when limit is 0). A message already claimed max_claims times without a result
-// (its send killed the worker each time) is failed instead of handed out again.
+// One round, in one transaction: write the pending results, then claim due messages within
+// `limits` (none when limits.total is 0). A message already claimed max_claims times without a
+// result (its send killed the worker each time) is failed instead of handed out again.
+//
+// The statements follow the installed version of the extension, read each round: a database
+// still at 1.0 (before ALTER EXTENSION UPDATE) has none of the columns and tables of 1.1.
 //
 // Results written and committed leave `results`; on failure they stay for the next round.
 // After two failed rounds they are written one by one, each in a subtransaction, and only one
@@ -67,6 +83,6 @@ struct Results {
 // in a transaction of their own before the error is thrown.
 //
 // The statements' plans are kept for the worker's life; after an error they are made anew.
-Batch round(Results &results, int limit, int lease_s, int max_claims);
+Batch round(Results &results, ClaimLimits limits, int lease_s, int max_claims);
 
 }  // namespace sms_otp::worker
