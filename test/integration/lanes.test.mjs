@@ -1,0 +1,111 @@
+// Lanes: codes are claimed before transactional and promo messages, and keep request slots of
+// their own, so no backlog of the other kinds stands between a user and their code.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Cluster, Mock, waitFor, useStack } from './harness.mjs';
+
+const maxInFlight = 16;
+const reserved = 4;
+const cluster = new Cluster([
+  'sms_otp.poll_interval = 200ms',
+  'sms_otp.lease = 60s',
+  'sms_otp.request_timeout = 20s',
+  'sms_otp.resend_cooldown = 0',
+  'sms_otp.rate_limit_per_minute = 1000000',
+  'sms_otp.rate_limit_per_day = 1000000',
+  `sms_otp.max_in_flight = ${maxInFlight}`,
+  `sms_otp.otp_reserved_in_flight = ${reserved}`,
+]);
+const mock = new Mock();
+useStack(cluster, mock);
+
+const user = 'a0000000-0000-4000-8000-00000000a001';
+const phone = '+14155550199';
+
+function twilio() {
+  cluster.sql('DELETE FROM sms_otp.api_integrations');
+  cluster.sql(`INSERT INTO sms_otp.api_integrations (name, kind, base_url, sender, credentials)
+    VALUES ('twilio', 'twilio', '${mock.url}', '+15005550006',
+            '{"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "tok"}')`);
+  cluster.sql(`INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled) VALUES ('${user}', '${phone}', true)
+               ON CONFLICT (user_id) DO NOTHING`);
+}
+
+// Rows queued as a superuser would, in one statement: no wake-up, the poll finds them.
+function backlog(n, kind = 'transactional') {
+  cluster.sql(`INSERT INTO sms_otp.sms_outbox (kind, "to", body)
+               SELECT '${kind}', '+14155550100', '${kind} ' || g FROM generate_series(1, ${n}) g`);
+}
+
+function otpSend() {
+  const claims = JSON.stringify({ sub: user, role: 'authenticated', session_id: 'lanes' });
+  const out = cluster.value(`SELECT sms_otp.otp_send()
+    FROM (SELECT set_config('request.jwt.claims', '${claims}', true)) AS request`);
+  return JSON.parse(out);
+}
+
+const isCode = (r) => r.form?.To === phone;
+// Queued and not yet claimed (a claimed message keeps status queued, with a lease).
+const waiting = (kind) => Number(cluster.value(
+  `SELECT count(*) FROM sms_otp.sms_outbox WHERE kind = '${kind}' AND status = 'queued' AND lease_until IS NULL`));
+
+test('a code goes ahead of 20,000 queued transactional messages', async () => {
+  twilio();
+  // Slow enough that the backlog takes half a minute: the code must not wait for it.
+  await mock.config({ delay_ms: 20 });
+  try {
+    backlog(20000);
+    await waitFor('the backlog to start', async () => (await mock.call('GET', '/_mock/stats')).total > 50);
+    const started = Date.now();
+    const { session_id: session } = otpSend();
+    assert.ok(session, 'otp_send queued a code');
+    const code = await waitFor('the code at the provider', async () => (await mock.requests('twilio')).find(isCode),
+      { interval: 10 });
+    const latency = Date.now() - started;
+    const before = code.seq - 1;  // requests the mock had seen before the code
+    const left = waiting('transactional');
+    // From otp_send's transaction to the provider, by the clocks of the database and the mock.
+    const queuedAt = Number(cluster.value(
+      `SELECT extract(epoch FROM created_at) * 1000 FROM sms_otp.sms_otp_sessions WHERE id = '${session}'`));
+    console.log(`# code reached the provider ${Date.parse(code.time) - queuedAt} ms after otp_send began `
+      + `(${latency} ms as the test saw it), after ${before} of 20000 transactional requests`);
+    assert.ok(before < 2000, `the code came after ${before} transactional requests`);
+    assert.ok(left > 15000, `only ${left} transactional messages were still waiting`);
+    // Generous next to the backlog's half minute: the latch woke the worker, no poll was awaited.
+    assert.ok(latency < 3000, `the code took ${latency} ms`);
+    await waitFor('the session sent', () =>
+      cluster.value(`SELECT status FROM sms_otp.sms_otp_sessions WHERE id = '${session}'`) === 'sent');
+  } finally {
+    cluster.sql("UPDATE sms_otp.sms_outbox SET status = 'cancelled' WHERE status = 'queued'");
+    await mock.config({ delay_ms: 0 });
+  }
+});
+
+test('transactional and promo messages never take the slots kept for codes', async () => {
+  twilio();
+  // Every request is held at the provider for a while: the slots stay taken.
+  await mock.fault({ provider: 'twilio', mode: 'slow', delay_ms: 4000 });
+  backlog(30);
+  backlog(30, 'promo');
+  const others = maxInFlight - reserved;
+  const held = async () => (await mock.requests('twilio')).filter((r) => r.status === null);
+  await waitFor(`${others} requests held`, async () => (await held()).length >= others);
+  await sleep(500);  // time for the worker to take more, if it would
+  assert.equal((await held()).length, others, 'other messages fill all but the reserved slots');
+  assert.equal(JSON.parse(cluster.value('SELECT sms_otp.worker_status()')).in_flight, others);
+
+  const started = Date.now();
+  otpSend();
+  const code = await waitFor('the code at the provider', async () => (await held()).find(isCode), { interval: 10 });
+  const latency = Date.now() - started;
+  assert.ok(code, 'the code took a reserved slot');
+  assert.ok(latency < 2000, `the code took ${latency} ms while every other slot was held`);
+  const stillHeld = (await held()).filter((r) => !isCode(r));
+  assert.equal(stillHeld.length, others, 'the other requests were still at the provider');
+  // Claim order: transactional messages before promo ones.
+  assert.ok(stillHeld.every((r) => r.form.Body.startsWith('transactional ')), 'no promo message went first');
+  assert.equal(waiting('transactional'), 30 - others);
+  assert.equal(waiting('promo'), 30);
+  await mock.call('DELETE', '/_mock/faults');
+});
