@@ -131,6 +131,18 @@ bool more_to_claim(ClaimLimits limits, bool backlog_codes, bool backlog_others) 
     return (backlog_codes && limits.total > 0) || (backlog_others && limits.others > 0);
 }
 
+// Hand a claim's messages to the dispatcher, with the providers read in the same transaction.
+void start_batch(Batch &batch, Dispatcher &dispatcher) {
+    dispatcher.router().set_providers(std::move(batch.providers));
+    // Receipts are asked for only where the database can take them (1.1).
+    const char *callbacks = batch.legacy || !settings::callback_url ? "" : settings::callback_url;
+    for (auto &c : batch.messages) {
+        c.message.callback_base = callbacks;
+        dispatcher.start(std::move(c));
+    }
+    if (batch.codes_claimed + batch.others_claimed > 0) mark_batch();
+}
+
 // Expired idempotency keys go in batches this size: a pass starts once a minute at most and
 // goes on batch after batch (one per turn of the loop, between claims) while they come full.
 constexpr int kKeysPerBatch = 500;
@@ -190,6 +202,26 @@ void loop() {
             limits = room(dispatcher);
         }
 
+        // A commit woke the worker while results wait to be written: the codes it may have queued
+        // are claimed first, in a short transaction of their own, and their requests leave
+        // before the round that writes the results of a hundred other messages.
+        if ((rc & WL_LATCH_SET) && current_schema && limits.total > 0 &&
+            (dispatcher.has_results() || !results.empty())) {
+            Results none;
+            ClaimLimits codes_only{limits.total, 0};
+            try {
+                Batch batch = round(none, codes_only, settings::lease_s, settings::max_send_attempts);
+                if (batch.extension_present && !batch.legacy) {
+                    backlog_codes = batch.codes_claimed >= codes_only.total;
+                    start_batch(batch, dispatcher);
+                    dispatcher.run(0);
+                }
+            } catch (const std::exception &e) {
+                warn(e, "claim codes (claimed codes are retried when their lease ends)");
+            }
+            limits = room(dispatcher);
+        }
+
         // A commit that queued a message (the latch) or the poll: every lane may have some.
         bool woken = (rc & WL_LATCH_SET) || GetCurrentTimestamp() >= next_poll;
         bool claiming =
@@ -214,14 +246,7 @@ void loop() {
                     } else {
                         said_missing = false;
                         note_backlog(batch, limits, backlog_codes, backlog_others);
-                        dispatcher.router().set_providers(std::move(batch.providers));
-                        // Receipts are asked for only where the database can take them (1.1).
-                        const char *callbacks = batch.legacy || !settings::callback_url ? "" : settings::callback_url;
-                        for (auto &c : batch.messages) {
-                            c.message.callback_base = callbacks;
-                            dispatcher.start(std::move(c));
-                        }
-                        if (batch.codes_claimed + batch.others_claimed > 0) mark_batch();
+                        start_batch(batch, dispatcher);
                     }
                 }
             } catch (const std::exception &e) {
