@@ -295,7 +295,9 @@ const char *kResults10 = R"sql(
              provider_message_id text))sql";
 
 // Receipts that came while these messages were in flight wait for the worker to say which
-// provider took each (sql/parts/receipts.sql); they are applied once that is written.
+// provider took each (sql/parts/receipts.sql); they are applied once that is written, in the
+// same transaction: the outbox rows are held already, and the log rows come after them, as in
+// the results and in the receipts themselves.
 const char *kPendingReceipts = R"sql(
     SELECT sms_otp._apply_pending_receipts(
         ARRAY(SELECT (x ->> 'id')::pg_catalog.int8 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) x
