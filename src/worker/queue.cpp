@@ -40,8 +40,9 @@ const char *kProviders = R"sql(
 // So a backlog of any size in the later lanes never holds back a code.
 //
 // A transactional or promo message is not sent when it expired before it was claimed, nor
-// when its number opted out of it (promo: scope all or promo; transactional: all or its
-// category, unless sms_categories says the category does not honour opt-outs): it ends here
+// when its number opted out of it (sms_otp._opted_out: promo at scope all or promo;
+// transactional at all or its category, unless sms_categories says the category does not
+// honour opt-outs; never the answer to HELP): it ends here
 // ('expired', or 'cancelled' with last_error 'opted_out'), no provider asked. Codes are never
 // stopped by an opt-out; an expired one is ended by the dispatcher with its session.
 //
@@ -96,14 +97,8 @@ const char *kClaim = R"sql(
         SELECT d.id,
                CASE WHEN d.kind = 'otp' THEN NULL
                     WHEN d.expires_at <= pg_catalog.now() THEN 'expired'
-                    WHEN (d.kind = 'promo'
-                          OR coalesce((SELECT c.honours_opt_out FROM sms_otp.sms_categories c
-                                       WHERE c.name = d.category), true))
-                         AND EXISTS (SELECT 1 FROM sms_otp.sms_opt_outs x
-                                     WHERE x.phone = d."to"
-                                       AND (x.scope = 'all'
-                                            OR x.scope = CASE WHEN d.kind = 'promo' THEN 'promo' ELSE d.category END))
-                    THEN 'opted_out' END AS ending
+                    -- the one rule send_transactional applies too (HELP answers go anyway)
+                    WHEN sms_otp._opted_out(d."to", d.kind, d.category) THEN 'opted_out' END AS ending
         FROM due d
         WHERE d.attempts < $3)
     UPDATE sms_otp.sms_outbox o
