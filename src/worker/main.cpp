@@ -1,6 +1,7 @@
 // The worker's loop: sleep on the latch (a commit that queued a message sets it), claim a
 // batch in a short transaction, keep its requests in flight through one libcurl multi
-// handle with no transaction open, write the results back in one transaction per round.
+// handle with no transaction open, write the results back a few dozen per transaction. Between
+// transactions it looks at the latch again: a code committed meanwhile is claimed and sent at once.
 #include "worker/main.h"
 
 #include "http/client.h"
@@ -143,6 +144,13 @@ void start_batch(Batch &batch, Dispatcher &dispatcher) {
     if (batch.codes_claimed + batch.others_claimed > 0) mark_batch();
 }
 
+// Results are written this many at a time, each part in a transaction of its own (a code
+// committed meanwhile waits for one part, not for a hundred results); and while commits come,
+// that is within kHotMs of the last, the other lanes are claimed at most kOthersPerHotClaim at a time.
+constexpr size_t kResultsPerTransaction = 32;
+constexpr int kOthersPerHotClaim = 64;
+constexpr int kHotMs = 1000;
+
 // Expired idempotency keys go in batches this size: a pass starts once a minute at most and
 // goes on batch after batch (one per turn of the loop, between claims) while they come full.
 constexpr int kKeysPerBatch = 500;
@@ -176,6 +184,35 @@ void loop() {
     bool current_schema = false;  // the extension is installed at 1.1 or later
     TimestampTz next_poll = 0;
     TimestampTz next_housekeeping = 0;
+    TimestampTz last_woken = 0;
+    bool woken_meanwhile = false;  // the latch was reset between transactions of a round
+
+    // Codes claimed alone, in a short transaction, and their requests sent at once.
+    auto claim_codes = [&] {
+        ClaimLimits limits = room(dispatcher);
+        if (!current_schema || limits.total == 0) return;
+        ClaimLimits codes_only{limits.total, 0};
+        Results none;
+        try {
+            Batch batch = round(none, codes_only, settings::lease_s, settings::max_send_attempts);
+            if (batch.extension_present && !batch.legacy) {
+                backlog_codes = batch.codes_claimed >= codes_only.total;
+                start_batch(batch, dispatcher);
+                dispatcher.run(0);
+            }
+        } catch (const std::exception &e) {
+            warn(e, "claim codes (claimed codes are retried when their lease ends)");
+        }
+    };
+    // Between the transactions of a round: a commit since the last look may have queued a code.
+    // The other lanes are claimed by the round, which counts the commit as a wake-up.
+    auto codes_if_woken = [&] {
+        if (!MyLatch->is_set) return;
+        ResetLatch(MyLatch);
+        woken_meanwhile = true;
+        last_woken = GetCurrentTimestamp();
+        claim_codes();
+    };
 
     while (!terminate_requested) {
         ClaimLimits limits = room(dispatcher);
@@ -204,57 +241,72 @@ void loop() {
 
         // A commit woke the worker while results wait to be written: the codes it may have queued
         // are claimed first, in a short transaction of their own, and their requests leave
-        // before the round that writes the results of a hundred other messages.
-        if ((rc & WL_LATCH_SET) && current_schema && limits.total > 0 &&
-            (dispatcher.has_results() || !results.empty())) {
-            Results none;
-            ClaimLimits codes_only{limits.total, 0};
-            try {
-                Batch batch = round(none, codes_only, settings::lease_s, settings::max_send_attempts);
-                if (batch.extension_present && !batch.legacy) {
-                    backlog_codes = batch.codes_claimed >= codes_only.total;
-                    start_batch(batch, dispatcher);
-                    dispatcher.run(0);
-                }
-            } catch (const std::exception &e) {
-                warn(e, "claim codes (claimed codes are retried when their lease ends)");
-            }
-            limits = room(dispatcher);
+        // before the results of a hundred other messages are written.
+        if ((rc & WL_LATCH_SET) && (dispatcher.has_results() || !results.empty())) {
+            last_woken = GetCurrentTimestamp();
+            claim_codes();
         }
+        limits = room(dispatcher);
 
         // A commit that queued a message (the latch) or the poll: every lane may have some.
-        bool woken = (rc & WL_LATCH_SET) || GetCurrentTimestamp() >= next_poll;
+        bool woken = (rc & WL_LATCH_SET) || woken_meanwhile || GetCurrentTimestamp() >= next_poll;
+        woken_meanwhile = false;
+        if (rc & WL_LATCH_SET) last_woken = GetCurrentTimestamp();
         bool claiming =
             (limits.total > 0 && (woken || backlog_codes)) || (limits.others > 0 && (woken || backlog_others));
-        if (!claiming) limits = ClaimLimits{};
+        bool written = true;
         if (claiming || dispatcher.has_results() || (woken && !results.empty())) {
-            // Results and the next claim share one transaction (one commit per round).
+            // Results in transactions of a few dozen, apart from the claim: a code committed
+            // meanwhile waits for one of them at most, then is claimed on its own.
             dispatcher.take(results);
+            while (!results.empty()) {
+                Results part = results.split(kResultsPerTransaction);
+                try {
+                    Batch batch = round(part, ClaimLimits{}, settings::lease_s, settings::max_send_attempts);
+                    current_schema = batch.extension_present && !batch.legacy;
+                } catch (const std::exception &e) {
+                    // Results not written stay in `results` for the next round.
+                    results.put_back(std::move(part));
+                    warn(e, "write results");
+                    written = false;
+                    break;
+                }
+                codes_if_woken();
+            }
+        }
+        limits = room(dispatcher);  // codes claimed between the parts took some of it
+        if (!written) {
+            backlog_codes = backlog_others = false;
+            next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
+        } else if (claiming && limits.total > 0) {
+            // While commits keep waking the worker (codes may come any moment), the other lanes
+            // are claimed a few dozen at a time, so no claim keeps a code waiting long.
+            if (GetCurrentTimestamp() < TimestampTzPlusMilliseconds(last_woken, kHotMs))
+                limits.others = std::min(limits.others, kOthersPerHotClaim);
+            Results none;
             try {
-                Batch batch = round(results, limits, settings::lease_s, settings::max_send_attempts);
+                Batch batch = round(none, limits, settings::lease_s, settings::max_send_attempts);
                 current_schema = batch.extension_present && !batch.legacy;
-                if (claiming) {
-                    next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
-                    if (!batch.extension_present) {
-                        if (!said_missing)
-                            pg::pg_call([] {
-                                ereport(LOG, (errmsg("sms_otp worker: extension sms_otp is not installed in database \"%s\"; waiting",
-                                                     settings::database)));
-                            });
-                        said_missing = true;
-                        backlog_codes = backlog_others = false;
-                    } else {
-                        said_missing = false;
-                        note_backlog(batch, limits, backlog_codes, backlog_others);
-                        start_batch(batch, dispatcher);
-                    }
+                next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
+                if (!batch.extension_present) {
+                    if (!said_missing)
+                        pg::pg_call([] {
+                            ereport(LOG, (errmsg("sms_otp worker: extension sms_otp is not installed in database \"%s\"; waiting",
+                                                 settings::database)));
+                        });
+                    said_missing = true;
+                    backlog_codes = backlog_others = false;
+                } else {
+                    said_missing = false;
+                    note_backlog(batch, limits, backlog_codes, backlog_others);
+                    start_batch(batch, dispatcher);
                 }
             } catch (const std::exception &e) {
-                // Results not written stay in `results` for the next round.
-                warn(e, "write results and claim messages (claimed messages are retried when their lease ends)");
+                warn(e, "claim messages (claimed messages are retried when their lease ends)");
                 backlog_codes = backlog_others = false;
                 next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
             }
+            codes_if_woken();
         }
 
         if (current_schema && GetCurrentTimestamp() >= next_housekeeping) next_housekeeping = housekeep();

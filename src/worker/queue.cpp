@@ -11,8 +11,11 @@ extern "C" {
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <exception>
+#include <iterator>
 #include <optional>
+#include <unordered_set>
 
 namespace sms_otp::worker {
 
@@ -463,6 +466,35 @@ void claim(Batch &batch, ClaimLimits limits, int lease_s, int max_claims) {
 }
 
 }  // namespace
+
+Results Results::split(size_t n) {
+    Results part;
+    part.failures = failures;
+    if (finals.size() <= n) {
+        part.finals = std::move(finals);
+        part.attempts = std::move(attempts);
+        clear();
+        return part;
+    }
+    part.finals.assign(std::make_move_iterator(finals.begin()), std::make_move_iterator(finals.begin() + n));
+    finals.erase(finals.begin(), finals.begin() + n);
+    std::unordered_set<int64_t> ids;
+    for (const auto &f : part.finals) ids.insert(f.outbox_id);
+    auto rest = std::stable_partition(attempts.begin(), attempts.end(),
+                                      [&](const Attempt &a) { return ids.count(a.outbox_id) > 0; });
+    part.attempts.assign(std::make_move_iterator(attempts.begin()), std::make_move_iterator(rest));
+    attempts.erase(attempts.begin(), rest);
+    return part;
+}
+
+void Results::put_back(Results &&part) {
+    part.finals.insert(part.finals.end(), std::make_move_iterator(finals.begin()), std::make_move_iterator(finals.end()));
+    part.attempts.insert(part.attempts.end(), std::make_move_iterator(attempts.begin()),
+                         std::make_move_iterator(attempts.end()));
+    finals = std::move(part.finals);
+    attempts = std::move(part.attempts);
+    failures = part.failures;
+}
 
 Batch round(Results &results, ClaimLimits limits, int lease_s, int max_claims) {
     Batch batch;

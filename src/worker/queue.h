@@ -68,6 +68,12 @@ struct Results {
         attempts.clear();
         failures = 0;
     }
+    // Moved out: the first n finals and the log rows of their messages, or everything left
+    // when no more than n finals are (log rows of messages still in flight go last). A part
+    // carries the failures count, so a part that keeps failing is written row by row.
+    Results split(size_t n);
+    // A part that could not be written goes back in front, with its failures count.
+    void put_back(Results &&part);
 };
 
 // One round, in one transaction: write the pending results, then claim due messages within

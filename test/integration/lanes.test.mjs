@@ -109,3 +109,75 @@ test('transactional and promo messages never take the slots kept for codes', asy
   assert.equal(waiting('promo'), 30);
   await mock.call('DELETE', '/_mock/faults');
 });
+
+test('a drain whose results are written in parts: each message sent once, every attempt logged, codes sent meanwhile', async () => {
+  twilio();
+  cluster.sql(`INSERT INTO sms_otp.api_integrations (name, kind, priority, base_url, sender, credentials)
+    VALUES ('vonage', 'vonage', 200, '${mock.url}', 'Acme', '{"api_key": "key1", "api_secret": "sec1"}')`);
+  // Room for a few hundred answers between two rounds: more results than one part takes.
+  cluster.reload({ 'sms_otp.max_in_flight': 300, 'sms_otp.otp_reserved_in_flight': 8, 'sms_otp.batch_size': 300 });
+  await mock.config({ delay_ms: 30 });
+  // The first 60 requests to twilio fail: those messages go on to vonage, two attempts each.
+  await mock.fault({ provider: 'twilio', mode: 'status', status: 500, count: 60 });
+  const n = 1500;
+  try {
+    await waitFor('the settings', () => cluster.value("SELECT current_setting('sms_otp.max_in_flight')") === '300');
+    await sleep(300);  // the worker's reload
+    const first = Number(cluster.value('SELECT coalesce(max(id), 0) + 1 FROM sms_otp.sms_outbox'));
+    const tag = `parts ${Date.now()}`;
+    cluster.sql(`INSERT INTO sms_otp.sms_outbox (kind, "to", body)
+                 SELECT 'transactional', '+14155550100', '${tag} ' || g FROM generate_series(1, ${n}) g`);
+    const mine = `kind = 'transactional' AND id >= ${first}`;
+    // The refusals go to the backlog alone: codes come once they are past.
+    await waitFor('the backlog to start', async () => (await mock.call('GET', '/_mock/stats')).total > 100);
+    const sessions = [];
+    for (let i = 0; i < 5; i++) {
+      await sleep(100);
+      sessions.push(otpSend().session_id);
+    }
+    await waitFor('the backlog sent', () => waiting('transactional') === 0
+      && cluster.value(`SELECT count(*) FROM sms_otp.sms_outbox WHERE ${mine} AND status = 'sent'`) === String(n),
+    { timeout: 60000 });
+    // Each code replaces the one before it: the last is sent, and none is left behind.
+    await waitFor('the last code sent', () =>
+      cluster.value(`SELECT status FROM sms_otp.sms_otp_sessions WHERE id = '${sessions.at(-1)}'`) === 'sent');
+    const codesSent = Number(cluster.value(`SELECT count(*) FROM sms_otp.sms_outbox WHERE session_id IN
+      (SELECT id FROM sms_otp.sms_otp_sessions WHERE id::text = ANY ('{${sessions.join(',')}}')) AND status = 'sent'`));
+    assert.ok(codesSent >= 1, 'codes were sent during the drain');
+
+    // Each message claimed once and taken by one provider once.
+    const requests = await mock.requests();
+    const taken = new Map();
+    for (const r of requests) {
+      const body = r.provider === 'twilio' ? r.form?.Body : r.form?.text;
+      if (!body?.startsWith(tag) || r.fault) continue;
+      taken.set(body, (taken.get(body) ?? 0) + 1);
+    }
+    // A code replaced while in flight was still taken by the provider: at most once each.
+    const codeBodies = requests.filter((r) => !r.fault && (r.form?.To === phone || r.form?.to === phone.slice(1)))
+      .map((r) => r.form.Body ?? r.form.text);
+    assert.ok(codeBodies.length >= codesSent && codeBodies.length <= sessions.length, `${codeBodies.length} codes taken`);
+    assert.equal(new Set(codeBodies).size, codeBodies.length, 'no code was taken twice');
+    assert.equal(taken.size, n, 'every message reached a provider');
+    assert.ok([...taken.values()].every((c) => c === 1), 'no message was taken twice');
+    assert.equal(cluster.value(`SELECT count(*) FROM sms_otp.sms_outbox WHERE ${mine} AND attempts <> 1`), '0');
+    // One log row per attempt: a sent one per message, carrying the message's delivery state as
+    // its result left it, and the 60 refusals of twilio before vonage took those messages.
+    const [[sent, retried, accepted, messages]] = cluster.sql(`
+      SELECT count(*) FILTER (WHERE l.outcome = 'sent'), count(*) FILTER (WHERE l.outcome <> 'sent'),
+             count(*) FILTER (WHERE l.outcome = 'sent' AND l.delivery_status = 'accepted'),
+             count(DISTINCT l.outbox_id) FILTER (WHERE l.outcome = 'sent')
+      FROM sms_otp.sms_messages_log l JOIN sms_otp.sms_outbox o ON o.id = l.outbox_id
+      WHERE o.kind = 'transactional' AND o.id >= ${first}`);
+    assert.deepEqual([sent, retried, accepted, messages], [String(n), '60', String(n), String(n)]);
+    assert.equal(cluster.value(`SELECT count(*) FROM sms_otp.sms_outbox WHERE ${mine} AND provider_name = 'vonage'`), '60');
+  } finally {
+    cluster.sql("UPDATE sms_otp.sms_outbox SET status = 'cancelled' WHERE status = 'queued'");
+    cluster.sql('DELETE FROM sms_otp.api_integrations WHERE name = \'vonage\'');
+    for (const k of ['sms_otp.max_in_flight', 'sms_otp.otp_reserved_in_flight', 'sms_otp.batch_size'])
+      cluster.sql(`ALTER SYSTEM RESET ${k}`, 'postgres');
+    cluster.sql('SELECT pg_reload_conf()', 'postgres');
+    await mock.config({ delay_ms: 0 });
+    await sleep(300);  // the worker's reload
+  }
+});
