@@ -272,6 +272,9 @@ void loop() {
                     break;
                 }
                 codes_if_woken();
+                // Answers are read between parts too: a request whose answer waits unread past
+                // sms_otp.request_timeout is given up and its message sent again.
+                dispatcher.run(0);
             }
         }
         limits = room(dispatcher);  // codes claimed between the parts took some of it
