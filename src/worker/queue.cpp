@@ -83,10 +83,10 @@ const char *kClaim = R"sql(
             body = CASE WHEN o.kind = 'otp' THEN NULL ELSE o.body END,
             lease_until = NULL,
             last_error = 'claimed ' || o.attempts || ' times without a result',
-            delivery_status = CASE WHEN o.delivery_status IN ('queued', 'accepted', 'sent') THEN 'failed'
-                                   ELSE o.delivery_status END,
-            delivery_at = CASE WHEN o.delivery_status IN ('queued', 'accepted', 'sent') THEN pg_catalog.now()
-                               ELSE o.delivery_at END,
+            delivery_status = CASE WHEN sms_otp._delivery_rank('failed') > sms_otp._delivery_rank(o.delivery_status)
+                                   THEN 'failed' ELSE o.delivery_status END,
+            delivery_at = CASE WHEN sms_otp._delivery_rank('failed') > sms_otp._delivery_rank(o.delivery_status)
+                               THEN pg_catalog.now() ELSE o.delivery_at END,
             updated_at = pg_catalog.now()
         FROM due
         WHERE o.id = due.id AND due.attempts >= $3
@@ -181,7 +181,9 @@ const char *kClaim10 = R"sql(
 // Keep it so when changing this statement.
 const char *kResults = R"sql(
     WITH f AS (
-        SELECT * FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb)
+        -- what the worker itself knows of delivery: a provider accepted it, or none could
+        SELECT f.*, CASE f.status WHEN 'sent' THEN 'accepted' WHEN 'failed' THEN 'failed' END AS delivery
+        FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb)
             AS f(id bigint, claim int, status text, provider text, provider_message_id text, error text,
                  retry_ms int)),
     locked AS (
@@ -200,14 +202,11 @@ const char *kResults = R"sql(
             provider_name = coalesce(f.provider, o.provider_name),
             provider_message_id = coalesce(f.provider_message_id, o.provider_message_id),
             last_error = f.error,
-            delivery_status = CASE WHEN f.status = 'sent' AND o.delivery_status = 'queued' THEN 'accepted'
-                                   WHEN f.status = 'failed' AND o.delivery_status IN ('queued', 'accepted', 'sent')
-                                   THEN 'failed'
-                                   ELSE o.delivery_status END,
-            delivery_at = CASE WHEN (f.status = 'sent' AND o.delivery_status = 'queued')
-                                 OR (f.status = 'failed' AND o.delivery_status IN ('queued', 'accepted', 'sent'))
-                               THEN pg_catalog.now()
-                               ELSE o.delivery_at END,
+            -- only upwards, by the ranking receipts use (sms_otp._delivery_rank)
+            delivery_status = CASE WHEN sms_otp._delivery_rank(f.delivery) > sms_otp._delivery_rank(o.delivery_status)
+                                   THEN f.delivery ELSE o.delivery_status END,
+            delivery_at = CASE WHEN sms_otp._delivery_rank(f.delivery) > sms_otp._delivery_rank(o.delivery_status)
+                               THEN pg_catalog.now() ELSE o.delivery_at END,
             updated_at = pg_catalog.now()
         FROM f
         WHERE o.id = f.id AND o.id IN (SELECT locked.id FROM locked) AND o.status = 'queued' AND o.attempts = f.claim
