@@ -77,3 +77,13 @@ CREATE OR REPLACE FUNCTION sms_otp._callback_read(kind text, direction text, url
                                                   credentials jsonb, now_unix bigint, tolerance_s int) RETURNS jsonb
     LANGUAGE c STABLE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sms_otp_callback_read';
+
+-- Campaign quiet hours: the IANA time zones a number may be in. Every zone tzdata's zone.tab
+-- lists for its country; for US and Canadian numbers, those of the state or province of the
+-- area code. Sorted; empty for anything that is not a valid E.164 number. STABLE: zone.tab
+-- changes with tzdata.
+CREATE OR REPLACE FUNCTION sms_otp._phone_zones(phone text) RETURNS text[]
+    LANGUAGE c STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_phone_zones';
+COMMENT ON FUNCTION sms_otp._phone_zones(text) IS
+    'IANA time zones an E.164 number may be in (zone.tab by country, by state or province for US/CA), sorted; empty when unknown.';

@@ -1,0 +1,48 @@
+// sms_otp._phone_zones(phone): the IANA time zones an E.164 number may be in, for campaign
+// quiet hours (the lookup itself is src/sms/zones.cpp).
+#include "pg/guard.h"
+#include "sms/zones.h"
+
+extern "C" {
+#include "access/detoast.h"
+#include "catalog/pg_type_d.h"
+#include "utils/array.h"
+}
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+using sms_otp::pg::entry;
+using sms_otp::pg::pg_call;
+
+extern "C" {
+
+PG_FUNCTION_INFO_V1(sms_otp_phone_zones);
+
+// text[], sorted; empty for anything that is not a valid E.164 number of a country in zone.tab.
+Datum sms_otp_phone_zones(PG_FUNCTION_ARGS) {
+    return entry([&]() -> Datum {
+        namespace sms = sms_otp::sms;
+        std::vector<std::string> zones;
+        // Refused by its size before it is detoasted.
+        size_t raw = pg_call([&] { return toast_raw_datum_size(PG_GETARG_DATUM(0)); }) - VARHDRSZ;
+        if (raw <= sms::kMaxE164Bytes) {
+            std::string_view phone = pg_call([&]() -> std::string_view {
+                text *t = PG_GETARG_TEXT_PP(0);
+                return {VARDATA_ANY(t), static_cast<size_t>(VARSIZE_ANY_EXHDR(t))};
+            });
+            zones = sms::phone_zones(phone);
+        }
+        return pg_call([&] {
+            if (zones.empty()) return PointerGetDatum(construct_empty_array(TEXTOID));
+            Datum *elements = static_cast<Datum *>(palloc(zones.size() * sizeof(Datum)));
+            for (size_t i = 0; i < zones.size(); i++)
+                elements[i] = PointerGetDatum(cstring_to_text_with_len(zones[i].data(), static_cast<int>(zones[i].size())));
+            return PointerGetDatum(
+                construct_array(elements, static_cast<int>(zones.size()), TEXTOID, -1, false, TYPALIGN_INT));
+        });
+    });
+}
+
+}  // extern "C"
