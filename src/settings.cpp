@@ -39,6 +39,8 @@ bool idempotency_required = false;
 int idempotency_ttl_s = 86400;
 int message_validity_s = 86400;
 int max_segments = 10;
+int promo_frequency_cap_s = 86400;
+int throttle_margin_ms = 20;
 char *default_locale = nullptr;
 char *help_reply = nullptr;
 
@@ -227,6 +229,10 @@ void define() {
                86400, 86400, 30 * 86400, PGC_SUSET, GUC_UNIT_S);
     define_int("sms_otp.message_validity", "How long a transactional message may wait to be sent, by default.",
                &message_validity_s, 86400, 60, 7 * 86400, PGC_SUSET, GUC_UNIT_S);
+    define_int("sms_otp.promo_frequency_cap", "A number gets at most one promo message in this time, across campaigns.",
+               &promo_frequency_cap_s, 86400, 0, 30 * 86400, PGC_SUSET, GUC_UNIT_S);
+    define_int("sms_otp.throttle_margin", "Added to each throttle window, for the network between worker and provider.",
+               &throttle_margin_ms, 20, 0, 1000, PGC_SIGHUP, GUC_UNIT_MS);
     define_int("sms_otp.max_segments", "Most SMS parts one transactional message may take.", &max_segments, 10, 1, 10,
                PGC_SUSET);
     DefineCustomStringVariable("sms_otp.default_locale", "Locale of templates when the call names none.", nullptr,

@@ -32,6 +32,8 @@ extern bool idempotency_required;
 extern int idempotency_ttl_s;
 extern int message_validity_s;
 extern int max_segments;
+extern int promo_frequency_cap_s;  // sms_otp.promo_frequency_cap: one promo per number in this time
+extern int throttle_margin_ms;     // sms_otp.throttle_margin: added to every throttle window
 extern char *default_locale;
 extern char *help_reply;
 

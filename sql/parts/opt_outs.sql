@@ -16,6 +16,10 @@ BEGIN
     added := FOUND;
     INSERT INTO sms_otp.sms_opt_out_events (phone, scope, action, source, keyword, provider_name)
     VALUES (phone, scope, 'opt_out', source, keyword, provider);
+    -- a STOP replied to a campaign counts against it (its STOP rate may pause it)
+    IF added AND source = 'sms' THEN
+        PERFORM sms_otp._campaign_note_stop(phone);
+    END IF;
     RETURN added;
 END $$;
 

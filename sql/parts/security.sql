@@ -38,6 +38,19 @@ GRANT EXECUTE ON FUNCTION
     sms_otp.inbound_twilio(text), sms_otp.inbound_vonage(text), sms_otp.inbound_messagebird(text),
     sms_otp.inbound_plivo(text), sms_otp.inbound_webhook(text)
 TO PUBLIC;
+-- Campaigns: each checks for the service role itself. campaign_launch runs the audience query
+-- as its caller and hands the rows to _campaign_snapshot (which checks again).
+GRANT EXECUTE ON FUNCTION
+    sms_otp.campaign_create(text, text, text, jsonb, text, jsonb, text, text, jsonb, boolean, timestamptz, interval,
+                            text, text[], jsonb),
+    sms_otp.campaign_launch(bigint), sms_otp.campaign_pause(bigint, text), sms_otp.campaign_resume(bigint),
+    sms_otp.campaign_cancel(bigint), sms_otp.campaign_retry_failed(bigint), sms_otp.campaign_progress(bigint),
+    sms_otp.campaign_recipient(bigint, text),
+    sms_otp._campaign_snapshot(bigint, text[], uuid[], text[], jsonb[]),
+    sms_otp._require_service_role(text),
+    -- a SECURITY INVOKER function's errors (campaign_launch): raising one grants nothing
+    sms_otp._raise(text, int, text, text)
+TO PUBLIC;
 -- The read policies call these as the reading role, and the check trigger of
 -- api_integrations these as the writing role (pure functions of their arguments).
 GRANT EXECUTE ON FUNCTION sms_otp._login_session(), sms_otp._step_passed(),
@@ -65,6 +78,10 @@ ALTER TABLE sms_otp.sms_opt_out_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.sms_keywords ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.sms_delivery_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.sms_inbound_messages ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_throttles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_quiet_hours ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_campaigns ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_campaign_recipients ENABLE ROW LEVEL SECURITY;
 
 DROP POLICY IF EXISTS own_rows ON sms_otp.sms_otp_sessions;
 CREATE POLICY own_rows ON sms_otp.sms_otp_sessions FOR SELECT TO PUBLIC
@@ -96,7 +113,8 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['sms_otp_sessions', 'sms_messages_log', 'user_contact_settings',
                              'api_integrations', 'sms_outbox', 'sms_templates', 'sms_categories',
                              'sms_keywords', 'sms_opt_outs', 'sms_opt_out_events', 'sms_delivery_events',
-                             'sms_inbound_messages', 'sms_idempotency_keys'] LOOP
+                             'sms_inbound_messages', 'sms_idempotency_keys', 'sms_throttles', 'sms_quiet_hours',
+                             'sms_campaigns', 'sms_campaign_recipients'] LOOP
         EXECUTE format('DROP POLICY IF EXISTS service_all ON sms_otp.%I', t);
     END LOOP;
     -- 1.0's policies, which an update replaces.
@@ -117,11 +135,14 @@ BEGIN
     -- Phase 2: what the backend configures (templates, categories, keywords) it writes; the
     -- ledger, receipts and inbound messages it reads (opt_out()/opt_in() write the ledger so
     -- that every change has its event).
-    FOREACH t IN ARRAY ARRAY['sms_templates', 'sms_categories', 'sms_keywords'] LOOP
+    FOREACH t IN ARRAY ARRAY['sms_templates', 'sms_categories', 'sms_keywords', 'sms_throttles', 'sms_quiet_hours'] LOOP
         EXECUTE format('CREATE POLICY service_all ON sms_otp.%I FOR ALL TO %I USING (true) WITH CHECK (true)', t, role);
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON sms_otp.%I TO %I', t, role);
     END LOOP;
-    FOREACH t IN ARRAY ARRAY['sms_opt_outs', 'sms_opt_out_events', 'sms_delivery_events', 'sms_inbound_messages'] LOOP
+    -- Campaigns change through their functions (launch, pause, ...), so that counts and states
+    -- stay true; the backend reads them.
+    FOREACH t IN ARRAY ARRAY['sms_opt_outs', 'sms_opt_out_events', 'sms_delivery_events', 'sms_inbound_messages',
+                             'sms_campaigns', 'sms_campaign_recipients'] LOOP
         EXECUTE format('CREATE POLICY service_all ON sms_otp.%I FOR SELECT TO %I USING (true)', t, role);
         EXECUTE format('GRANT SELECT ON sms_otp.%I TO %I', t, role);
     END LOOP;
@@ -140,7 +161,8 @@ BEGIN
     EXECUTE format($g$GRANT SELECT (id, kind, user_id, session_id, "to", provider_hint, status, attempts, next_attempt_at,
                                     lease_until, expires_at, dedupe_key, provider_name, provider_message_id, last_error,
                                     created_at, updated_at, category, business_ref, template, locale, segments,
-                                    encoding, delivery_status, delivery_at, delivery_error)
+                                    encoding, delivery_status, delivery_at, delivery_error, campaign_id, recipient_id,
+                                    sender)
                       ON sms_otp.sms_outbox TO %I$g$, role);
     RETURN role;
 END $$;

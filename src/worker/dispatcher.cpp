@@ -10,19 +10,12 @@ extern "C" {
 }
 
 #include <cctype>
-#include <sys/time.h>
 
 namespace sms_otp::worker {
 
 using providers::Outcome;
 
 namespace {
-
-int64_t now_us() {
-    struct timeval tv;
-    gettimeofday(&tv, nullptr);
-    return int64_t(tv.tv_sec) * 1000000 + tv.tv_usec;
-}
 
 const char *outcome_name(Outcome o) {
     switch (o) {
@@ -71,14 +64,48 @@ void Dispatcher::start(Claimed claimed) {
 
 // Ask the next available provider, or settle the message when none is left.
 void Dispatcher::advance(Job job) {
-    int64_t now = now_us();
+    int64_t now = wall_clock_us();
     while (job.next < job.route.size()) {
         ProviderRef p = job.route[job.next++];
         if (!router_.available(*p, now)) continue;
         const providers::Adapter *adapter = providers::adapter_for(p->kind);
         if (!adapter) continue;
+        // A campaign's message goes from the campaign's sender, within the throttles of its
+        // provider, sender and campaign; held back, it waits in the queue for its slot.
+        const Claimed &c = job.claimed;
+        std::string sender = c.sender.empty() ? p->sender : c.sender;
+        std::vector<std::string> keys;
+        if (c.campaign_id > 0) {
+            keys = {"provider:" + p->name, "campaign:" + std::to_string(c.campaign_id)};
+            if (!sender.empty()) keys.push_back("sender:" + sender);
+            int64_t at = throttle_.wait_until(keys, c.segments, now);
+            if (at == kNever) {
+                finals_.push_back({c.message.id, c.attempts, "failed", "", "",
+                                   "the message takes more SMS parts than a throttle allows in a window", 0});
+                pg_atomic_fetch_add_u64(&shared()->failed, 1);
+                return;
+            }
+            if (at != 0) {
+                if (job.current) continue;  // a fallback provider with no room: try the next
+                int64_t wait_ms = at == kNextDay ? 60 * 1000 : std::max<int64_t>(1, (at - now + 999) / 1000);
+                Final f{c.message.id, c.attempts, "queued", "", "", "held back by a throttle", static_cast<int>(wait_ms)};
+                f.unclaim = true;
+                finals_.push_back(std::move(f));
+                return;
+            }
+        }
         job.current = p;
-        providers::Outgoing out = adapter->request(*p, job.claimed.message);
+        providers::Provider with_sender;
+        if (!c.sender.empty()) {
+            with_sender = *p;
+            with_sender.sender = c.sender;
+        }
+        providers::Outgoing out = adapter->request(c.sender.empty() ? *p : with_sender, job.claimed.message);
+        if (!keys.empty() && !out.refused) {
+            throttle_.record(keys, c.segments, now);
+            job.requested_us = now;
+            job.sender = sender;
+        }
         if (out.refused) {
             // The provider's row is unfit for a request: an attempt that failed at once.
             providers::Result r = *out.refused;
@@ -142,6 +169,10 @@ void Dispatcher::log_attempt(const Job &job, const providers::Result &r, const h
     a.provider_message_id = r.message_id;
     a.status_code = response.status;
     a.response_ms = static_cast<int>(response.elapsed_ms + 0.5);
+    a.campaign_id = c.campaign_id;
+    a.sender = job.sender;
+    a.segments = c.campaign_id > 0 ? c.segments : 0;
+    a.requested_us = job.requested_us;
     attempts_.push_back(std::move(a));
 }
 
@@ -165,7 +196,7 @@ void Dispatcher::handle(Job job, const http::Response &response) {
 // One attempt is over: count it, log it, and send the message on or settle it.
 void Dispatcher::settle(Job job, const providers::Result &r, const http::Response &response) {
     pg_atomic_fetch_add_u64(&shared()->attempts, 1);
-    router_.record(job.current->name, r, response.status, now_us(), settings::breaker_threshold,
+    router_.record(job.current->name, r, response.status, wall_clock_us(), settings::breaker_threshold,
                    settings::breaker_cooldown_s);
     log_attempt(job, r, response);
     if (r.outcome == Outcome::Sent) {

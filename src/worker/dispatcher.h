@@ -13,9 +13,11 @@ namespace sms_otp::worker {
 
 class Dispatcher {
 public:
-    explicit Dispatcher(http::Multi &multi) : multi_(multi) {}
+    explicit Dispatcher(http::Multi &multi, int64_t throttle_margin_us = 20000)
+        : multi_(multi), throttle_(throttle_margin_us) {}
 
     Router &router() { return router_; }
+    Throttle &throttle() { return throttle_; }
     void start(Claimed claimed);
     // Wait up to timeout_ms for answers and act on them.
     void run(int timeout_ms);
@@ -35,6 +37,8 @@ private:
         bool only_rejections = true;
         ProviderRef current;
         std::string last_error;     // of the latest failed attempt
+        int64_t requested_us = 0;   // when the current attempt's request left (campaigns)
+        std::string sender;         // ... and from which sender
     };
 
     void advance(Job job);
@@ -46,6 +50,7 @@ private:
 
     http::Multi &multi_;
     Router router_;
+    Throttle throttle_;
     std::unordered_map<uint64_t, Job> in_flight_;
     int others_in_flight_ = 0;
     uint64_t next_tag_ = 1;

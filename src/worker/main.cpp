@@ -174,7 +174,7 @@ void loop() {
 
     http::Multi multi;
     multi.set_max_host_connections(settings::max_in_flight);
-    Dispatcher dispatcher(multi);
+    Dispatcher dispatcher(multi, int64_t(settings::throttle_margin_ms) * 1000);
     Results results;  // written by the next round that commits
 
     // Lanes that may have more due messages than the last claim took: claim again at once
@@ -288,9 +288,16 @@ void loop() {
                 limits.others = std::min(limits.others, kOthersPerHotClaim);
             Results none;
             try {
-                Batch batch = round(none, limits, settings::lease_s, settings::max_send_attempts);
+                Batch batch = round(none, limits, settings::lease_s, settings::max_send_attempts,
+                                    &dispatcher.throttle());
                 current_schema = batch.extension_present && !batch.legacy;
                 next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
+                // A campaign's next recipient falls due, or its throttle opens, before the poll.
+                if (batch.promo_wake_us > 0) {
+                    TimestampTz at = batch.promo_wake_us -
+                                     int64_t(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC;
+                    next_poll = std::max(GetCurrentTimestamp(), std::min(next_poll, at));
+                }
                 if (!batch.extension_present) {
                     if (!said_missing)
                         pg::pg_call([] {

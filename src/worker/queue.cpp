@@ -15,6 +15,7 @@ extern "C" {
 #include <exception>
 #include <iterator>
 #include <optional>
+#include <sys/time.h>
 #include <unordered_set>
 
 namespace sms_otp::worker {
@@ -65,13 +66,19 @@ const char *kClaim = R"sql(
         ORDER BY next_attempt_at
         LIMIT LEAST($4, $1 - (SELECT pg_catalog.count(*) FROM codes))
         FOR UPDATE SKIP LOCKED),
+    -- promo messages of running campaigns only: a paused one's wait here until it resumes
     promo AS (
-        SELECT id, attempts, kind, "to", category, expires_at FROM sms_otp.sms_outbox
-        WHERE status = 'queued' AND kind = 'promo' AND next_attempt_at <= pg_catalog.now()
-        ORDER BY next_attempt_at
+        SELECT o.id, o.attempts, o.kind, o."to", o.category, o.expires_at
+        FROM sms_otp.sms_campaigns c
+        CROSS JOIN LATERAL (
+            SELECT id, attempts, kind, "to", category, expires_at, next_attempt_at FROM sms_otp.sms_outbox
+            WHERE status = 'queued' AND kind = 'promo' AND campaign_id = c.id AND next_attempt_at <= pg_catalog.now()
+            ORDER BY next_attempt_at
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED) o
+        WHERE c.status = 'running'
         LIMIT LEAST($4 - (SELECT pg_catalog.count(*) FROM transactional),
-                    $1 - (SELECT pg_catalog.count(*) FROM codes) - (SELECT pg_catalog.count(*) FROM transactional))
-        FOR UPDATE SKIP LOCKED),
+                    $1 - (SELECT pg_catalog.count(*) FROM codes) - (SELECT pg_catalog.count(*) FROM transactional))),
     -- No more than $1 in all anyway; said again so the planner expects a few rows, not a
     -- share of the table (the lanes' limits are expressions), and updates them by primary key.
     due AS (
@@ -122,7 +129,8 @@ const char *kClaim = R"sql(
                         WHERE u.user_id = o.user_id), ''),
               extract(epoch FROM o.created_at)::pg_catalog.int8,
               coalesce(pg_catalog.floor(extract(epoch FROM o.expires_at))::pg_catalog.int8, 0),
-              coalesce(j.ending, ''))sql";
+              coalesce(j.ending, ''),
+              coalesce(o.campaign_id, 0), coalesce(o.sender, ''), coalesce(o.segments, 1))sql";
 
 // The claim of 1.0: one queue, oldest first (its index sms_outbox_due_idx), no opt-outs.
 const char *kClaim10 = R"sql(
@@ -185,7 +193,7 @@ const char *kResults = R"sql(
         SELECT f.*, CASE f.status WHEN 'sent' THEN 'accepted' WHEN 'failed' THEN 'failed' END AS delivery
         FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb)
             AS f(id bigint, claim int, status text, provider text, provider_message_id text, error text,
-                 retry_ms int)),
+                 retry_ms int, unclaim boolean)),
     locked AS (
         SELECT o.id FROM sms_otp.sms_outbox o
         WHERE o.id IN (SELECT f.id FROM f)
@@ -194,6 +202,8 @@ const char *kResults = R"sql(
     o AS (
         UPDATE sms_otp.sms_outbox o
         SET status = f.status,
+            -- a throttle held it back before any provider was asked: that claim was no attempt
+            attempts = CASE WHEN f.unclaim THEN o.attempts - 1 ELSE o.attempts END,
             body = CASE WHEN f.status <> 'queued' AND o.kind = 'otp' THEN NULL ELSE o.body END,
             lease_until = NULL,
             next_attempt_at = CASE WHEN f.status = 'queued'
@@ -225,14 +235,16 @@ const char *kResults = R"sql(
         RETURNING 1)
     INSERT INTO sms_otp.sms_messages_log (user_id, "to", type, text, provider_name, status_code,
                                           response_time_ms, outcome, error, outbox_id, session_id,
-                                          provider_message_id, delivery_status, delivery_at, delivery_error)
+                                          provider_message_id, delivery_status, delivery_at, delivery_error,
+                                          campaign_id, sender, segments, requested_at)
     SELECT a.user_id, a."to", a.type, a.text, a.provider, a.status_code, a.response_ms, a.outcome,
            a.error, a.outbox_id, a.session_id, a.provider_message_id,
-           d.delivery_status, d.delivery_at, d.delivery_error
+           d.delivery_status, d.delivery_at, d.delivery_error,
+           a.campaign_id, a.sender, a.segments, pg_catalog.to_timestamp(a.requested_us / 1000000.0)
     FROM pg_catalog.jsonb_to_recordset($2::pg_catalog.jsonb)
         AS a(user_id uuid, "to" text, type text, text text, provider text, status_code int,
              response_ms int, outcome text, error text, outbox_id bigint, session_id uuid,
-             provider_message_id text)
+             provider_message_id text, campaign_id bigint, sender text, segments int, requested_us bigint)
     -- The message as this statement left it, or (its result written apart, or not at all) as
     -- it is in the table.
     LEFT JOIN LATERAL (
@@ -300,7 +312,32 @@ const char *kPendingReceipts = R"sql(
         ARRAY(SELECT (x ->> 'id')::pg_catalog.int8 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) x
               WHERE x ->> 'status' = 'sent')))sql";
 
+// Running campaigns with due recipients (sql/parts/campaigns.sql), the throttles of providers
+// and senders, the feed that moves a campaign's allowance into the outbox, and the sends a new
+// throttle key already made (the log's requests of the last 26 hours, and those in flight now).
+const char *kDemand = R"sql(
+    SELECT campaign_id, provider, sender, due, segments, limits::pg_catalog.text, coalesce(next_due_us, 0)
+    FROM sms_otp._campaign_demand($1))sql";
+const char *kThrottleLimits = "SELECT key, limits::pg_catalog.text FROM sms_otp._throttle_limits()";
+const char *kFeed = "SELECT sms_otp._campaign_feed($1::pg_catalog.jsonb)";
+const char *kKeyHistory = R"sql(
+    SELECT coalesce(l.segments, 1), (extract(epoch FROM l.requested_at) * 1000000)::pg_catalog.int8
+    FROM sms_otp.sms_messages_log l
+    WHERE l.type = 'promo' AND l.requested_at > pg_catalog.now() - interval '26 hours'
+      AND CASE $1 WHEN 'provider' THEN l.provider_name = $2 WHEN 'sender' THEN l.sender = $2
+                  ELSE l.campaign_id::pg_catalog.text = $2 END
+    UNION ALL
+    SELECT coalesce(o.segments, 1), (extract(epoch FROM pg_catalog.now()) * 1000000)::pg_catalog.int8
+    FROM sms_otp.sms_outbox o
+    WHERE o.kind = 'promo' AND o.status = 'queued' AND o.lease_until > pg_catalog.now()
+      AND CASE $1 WHEN 'provider' THEN o.provider_hint = $2 WHEN 'sender' THEN o.sender = $2
+                  ELSE o.campaign_id::pg_catalog.text = $2 END)sql";
+
 Statement version_statement(kVersion, {});
+Statement demand_statement(kDemand, {INT4OID});
+Statement throttle_limits_statement(kThrottleLimits, {});
+Statement feed_statement(kFeed, {TEXTOID});
+Statement key_history_statement(kKeyHistory, {TEXTOID, TEXTOID});
 Statement providers_statement(kProviders, {});
 Statement claim_statement(kClaim, {INT4OID, INT4OID, INT4OID, INT4OID});
 Statement claim10_statement(kClaim10, {INT4OID, INT4OID, INT4OID});
@@ -320,7 +357,8 @@ nlohmann::json final_json(const Final &x) {
             {"provider", or_null(x.provider)},
             {"provider_message_id", outside(x.provider_message_id, kMaxMessageId)},
             {"error", outside(x.error, kMaxError)},
-            {"retry_ms", x.retry_ms}};
+            {"retry_ms", x.retry_ms},
+            {"unclaim", x.unclaim}};
 }
 
 nlohmann::json attempt_json(const Attempt &x) {
@@ -335,7 +373,11 @@ nlohmann::json attempt_json(const Attempt &x) {
             {"error", outside(x.error, kMaxError)},
             {"outbox_id", x.outbox_id},
             {"session_id", or_null(x.session_id)},
-            {"provider_message_id", outside(x.provider_message_id, kMaxMessageId)}};
+            {"provider_message_id", outside(x.provider_message_id, kMaxMessageId)},
+            {"campaign_id", x.campaign_id ? nlohmann::json(x.campaign_id) : nlohmann::json()},
+            {"sender", or_null(x.sender)},
+            {"segments", x.segments ? nlohmann::json(x.segments) : nlohmann::json()},
+            {"requested_us", x.requested_us ? nlohmann::json(x.requested_us) : nlohmann::json()}};
 }
 
 std::string dump(const nlohmann::json &j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
@@ -421,7 +463,105 @@ std::optional<std::string> installed_version() {
     return value(0, 1);
 }
 
-void claim(Batch &batch, ClaimLimits limits, int lease_s, int max_claims) {
+Limits limits_from(const std::string &text) {
+    Limits l;
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object()) return l;
+    auto get = [&](const char *name) { return j.contains(name) && j[name].is_number() ? j[name].get<int64_t>() : 0; };
+    l.per_second = get("per_second");
+    l.per_minute = get("per_minute");
+    l.per_day = get("per_day");
+    l.segments_per_second = get("segments_per_second");
+    l.segments_per_minute = get("segments_per_minute");
+    l.segments_per_day = get("segments_per_day");
+    l.day_start_us = get("day_start_us");
+    return l;
+}
+
+// The keys a campaign's messages are throttled by, as the dispatcher names them.
+std::vector<std::string> campaign_keys(int64_t campaign, const std::string &provider, const std::string &sender) {
+    std::vector<std::string> keys{"provider:" + provider, "campaign:" + std::to_string(campaign)};
+    if (!sender.empty()) keys.push_back("sender:" + sender);
+    return keys;
+}
+
+// A key seen for the first time by this process: what it already sent (a restart, a throttle
+// added mid-day) counts, so no window or day restarts from zero.
+void configure_key(Throttle &throttle, std::unordered_set<std::string> &known, const std::string &key,
+                   const Limits &limits) {
+    throttle.configure(key, limits);
+    if (!known.insert(key).second) return;
+    size_t colon = key.find(':');
+    std::string scope = key.substr(0, colon), name = key.substr(colon + 1);
+    Datum args[2];
+    pg_call([&] {
+        args[0] = CStringGetTextDatum(scope.c_str());
+        args[1] = CStringGetTextDatum(name.c_str());
+    });
+    key_history_statement.execute(args, true);
+    for (uint64 i = 0; i < SPI_processed; i++)
+        throttle.record({key}, std::stoll(value(i, 1)), std::stoll(value(i, 2)));
+}
+
+// Running campaigns' allowances, shared fairly within the throttles, moved into the outbox.
+// Returns when the worker should look again for them (0: no campaign is waiting).
+int64_t feed_campaigns(Throttle &throttle, int total) {
+    static std::unordered_set<std::string> known;
+    static uint64_t turn = 0;
+    int64_t now = wall_clock_us();
+
+    throttle_limits_statement.execute(nullptr, true);
+    std::vector<std::pair<std::string, Limits>> configured;
+    for (uint64 i = 0; i < SPI_processed; i++) configured.emplace_back(value(i, 1), limits_from(value(i, 2)));
+
+    Datum cap = Int32GetDatum(std::max(total, 1));
+    demand_statement.execute(&cap, false);
+    std::vector<Demand> demands;
+    std::vector<int64_t> next_due;
+    std::vector<std::pair<std::string, Limits>> campaign_limits;
+    for (uint64 i = 0; i < SPI_processed; i++) {
+        Demand d;
+        d.campaign = std::stoll(value(i, 1));
+        d.keys = campaign_keys(d.campaign, value(i, 2), value(i, 3));
+        d.due = std::stoll(value(i, 4));
+        d.segments_each = std::max<int64_t>(1, std::stoll(value(i, 5)));
+        campaign_limits.emplace_back(d.keys[1], limits_from(value(i, 6)));
+        next_due.push_back(std::stoll(value(i, 7)));
+        demands.push_back(std::move(d));
+    }
+    if (demands.empty()) return 0;
+    for (const auto &[key, l] : configured) configure_key(throttle, known, key, l);
+    for (const auto &[key, l] : campaign_limits) configure_key(throttle, known, key, l);
+    throttle.forget_idle(now);
+
+    auto shares = allocate(throttle, demands, now, total, turn++);
+    nlohmann::json allowances = nlohmann::json::array();
+    int64_t wake = 0;
+    auto sooner = [&](int64_t t) {
+        if (t > 0 && t < kNextDay && (wake == 0 || t < wake)) wake = t;
+    };
+    for (size_t i = 0; i < demands.size(); i++) {
+        const Demand &d = demands[i];
+        int64_t n = shares[d.campaign];
+        if (n > 0) allowances.push_back({{"campaign_id", d.campaign}, {"messages", n}});
+        if (d.due > n) {
+            // held back by its throttle (or by the lane's room): look again when it opens
+            int64_t at = throttle.wait_until(d.keys, d.segments_each, now);
+            sooner(at == 0 ? now + 1000 : at);
+        } else if (next_due[i] > now) {
+            sooner(next_due[i]);
+        }
+    }
+    if (!allowances.empty()) {
+        std::string text = dump(allowances);
+        Datum arg;
+        pg_call([&] { arg = CStringGetTextDatum(text.c_str()); });
+        feed_statement.execute(&arg, false);
+    }
+    return wake;
+}
+
+void claim(Batch &batch, ClaimLimits limits, int lease_s, int max_claims, Throttle *throttle) {
     providers_statement.execute(nullptr, true);
     for (uint64 i = 0; i < SPI_processed; i++) {
         providers::Provider p;
@@ -440,6 +580,7 @@ void claim(Batch &batch, ClaimLimits limits, int lease_s, int max_claims) {
         Datum args[3] = {Int32GetDatum(limits.total), Int32GetDatum(lease_s), Int32GetDatum(max_claims)};
         claim10_statement.execute(args, false);
     } else {
+        if (throttle && limits.others > 0) batch.promo_wake_us = feed_campaigns(*throttle, limits.others);
         Datum args[4] = {Int32GetDatum(limits.total), Int32GetDatum(lease_s), Int32GetDatum(max_claims),
                          Int32GetDatum(limits.others)};
         claim_statement.execute(args, false);
@@ -449,7 +590,7 @@ void claim(Batch &batch, ClaimLimits limits, int lease_s, int max_claims) {
         c.message.id = std::stoll(value(i, 1));
         c.message.type = value(i, 2);
         (c.message.type == "otp" ? batch.codes_claimed : batch.others_claimed)++;
-        if (!value(i, 13).empty()) continue;  // ended by the claim: expired or opted out
+        if (!batch.legacy && !value(i, 13).empty()) continue;  // ended by the claim: expired or opted out
         c.user_id = value(i, 3);
         c.message.session_id = value(i, 4);
         c.message.to = value(i, 5);
@@ -460,11 +601,22 @@ void claim(Batch &batch, ClaimLimits limits, int lease_s, int max_claims) {
         c.preferred = value(i, 10);
         c.message.created_unix = std::stoll(value(i, 11));
         c.message.expires_unix = std::stoll(value(i, 12));
+        if (!batch.legacy) {
+            c.campaign_id = std::stoll(value(i, 14));
+            c.sender = value(i, 15);
+            c.segments = std::stoi(value(i, 16));
+        }
         batch.messages.push_back(std::move(c));
     }
 }
 
 }  // namespace
+
+int64_t wall_clock_us() {
+    struct timeval tv;
+    gettimeofday(&tv, nullptr);
+    return int64_t(tv.tv_sec) * 1000000 + tv.tv_usec;
+}
 
 Results Results::split(size_t n) {
     Results part;
@@ -495,7 +647,7 @@ void Results::put_back(Results &&part) {
     failures = part.failures;
 }
 
-Batch round(Results &results, ClaimLimits limits, int lease_s, int max_claims) {
+Batch round(Results &results, ClaimLimits limits, int lease_s, int max_claims, Throttle *throttle) {
     Batch batch;
     bool claiming = false;
     try {
@@ -505,7 +657,7 @@ Batch round(Results &results, ClaimLimits limits, int lease_s, int max_claims) {
         batch.legacy = version == "1.0";
         write(results, batch.legacy);
         claiming = limits.total > 0 && batch.extension_present;
-        if (claiming) claim(batch, limits, lease_s, max_claims);
+        if (claiming) claim(batch, limits, lease_s, max_claims, throttle);
         claiming = false;
         tx.commit();
     } catch (...) {

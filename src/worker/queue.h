@@ -3,6 +3,7 @@
 #pragma once
 
 #include "providers/provider.h"
+#include "worker/throttle.h"
 
 #include <cstdint>
 #include <string>
@@ -17,6 +18,10 @@ struct Claimed {
     std::string preferred;    // the user's preferred provider
     int attempts = 0;         // delivery rounds, this one included: also the claim's token
     bool expired = false;     // an OTP whose code expired before it could be sent
+    // Promo messages of a campaign: throttled by provider, sender and campaign, in parts.
+    int64_t campaign_id = 0;
+    std::string sender;       // the campaign's sender, else the provider's own
+    int segments = 1;
 };
 
 // How many messages one round may claim. Lanes are claimed in order, each from its own index:
@@ -36,6 +41,9 @@ struct Batch {
     // message claimed after it expired, or to a number that opted out: never sent).
     int codes_claimed = 0;
     int others_claimed = 0;
+    // When running campaigns may have more to send (their next recipient is due, or their
+    // throttle opens again): the worker looks then without waiting for the poll. 0: none.
+    int64_t promo_wake_us = 0;
 };
 
 // One row of sms_messages_log.
@@ -44,6 +52,10 @@ struct Attempt {
     std::string user_id, session_id, to, type, text, provider, outcome, error, provider_message_id;
     long status_code = 0;
     int response_ms = 0;
+    int64_t campaign_id = 0;
+    std::string sender;
+    int segments = 0;
+    int64_t requested_us = 0;  // when the request left: what throttles count
 };
 
 // What becomes of a claimed message: sent, failed, expired, or queued again after retry_ms.
@@ -53,6 +65,7 @@ struct Final {
     std::string status;
     std::string provider, provider_message_id, error;
     int retry_ms = 0;
+    bool unclaim = false;     // held back by a throttle before any provider was asked: no attempt spent
 };
 
 // Results not yet written. They stay here across rounds until a commit takes them: a round
@@ -76,6 +89,9 @@ struct Results {
     void put_back(Results &&part);
 };
 
+// Microseconds since the Unix epoch: the clock of throttles, leases in memory and backoffs.
+int64_t wall_clock_us();
+
 // One round, in one transaction: write the pending results, then claim due messages within
 // `limits` (none when limits.total is 0). A message already claimed max_claims times without a
 // result (its send killed the worker each time) is failed instead of handed out again.
@@ -89,6 +105,9 @@ struct Results {
 // in a transaction of their own before the error is thrown.
 //
 // The statements' plans are kept for the worker's life; after an error they are made anew.
-Batch round(Results &results, ClaimLimits limits, int lease_s, int max_claims);
+//
+// With a throttle, running campaigns' due recipients are first moved into the outbox, as many
+// as the throttle allows now, shared fairly among campaigns (sms_otp._campaign_feed).
+Batch round(Results &results, ClaimLimits limits, int lease_s, int max_claims, Throttle *throttle = nullptr);
 
 }  // namespace sms_otp::worker

@@ -1,0 +1,899 @@
+--------------------------------------------------------------------------------------------
+-- Promo campaigns: an audience snapshotted at launch into one row per recipient, sent by the
+-- worker through the promo lane within exact throttles and the recipients' quiet hours, with
+-- pause, resume, cancel and retry of transient failures. docs/campaigns.md tells the story.
+--------------------------------------------------------------------------------------------
+
+-- The quiet-hours rule of a number: its longest prefix in sms_quiet_hours.
+CREATE OR REPLACE FUNCTION sms_otp._quiet_rule(phone text) RETURNS sms_otp.sms_quiet_hours
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT q.* FROM sms_otp.sms_quiet_hours q
+    WHERE starts_with(coalesce(phone, ''), q.prefix)
+    ORDER BY length(q.prefix) DESC
+    LIMIT 1
+$$;
+
+-- The first instant at or after `from` when the rule's hours are open in every one of zones
+-- (the strictest wins); NULL when zones is empty (unknown: never) or they share no open hour
+-- within two weeks.
+CREATE OR REPLACE FUNCTION sms_otp._quiet_next_open(zones text[], opens time, closes time, days int[],
+                                                    "from" timestamptz) RETURNS timestamptz
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t       timestamptz := "from";
+    latest  timestamptz;
+    z       text;
+    local   timestamp;
+    day     date;
+    candidate timestamptz;
+    i       int;
+BEGIN
+    IF zones IS NULL OR cardinality(zones) = 0 THEN
+        RETURN NULL;
+    END IF;
+    FOR round IN 1..32 LOOP
+        latest := t;
+        FOREACH z IN ARRAY zones LOOP
+            local := t AT TIME ZONE z;
+            IF local::time >= opens AND local::time < closes AND extract(isodow FROM local)::int = ANY (days) THEN
+                CONTINUE;  -- open there now
+            END IF;
+            candidate := NULL;
+            FOR i IN 0..8 LOOP
+                day := local::date + i;
+                IF extract(isodow FROM day)::int = ANY (days) AND day + opens > local THEN
+                    candidate := (day + opens) AT TIME ZONE z;
+                    EXIT;
+                END IF;
+            END LOOP;
+            IF candidate IS NULL THEN
+                RETURN NULL;
+            END IF;
+            latest := greatest(latest, candidate);
+        END LOOP;
+        IF latest = t THEN
+            RETURN t;
+        END IF;
+        IF latest > "from" + interval '14 days' THEN
+            RETURN NULL;
+        END IF;
+        t := latest;
+    END LOOP;
+    RETURN NULL;
+END $$;
+
+-- When a promo message may reach phone (in zones) at `from` or after: `from` itself while its
+-- hours are open, else when they open; NULL: never (unknown zone).
+CREATE OR REPLACE FUNCTION sms_otp._quiet_next_open(phone text, zones text[], "from" timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT sms_otp._quiet_next_open(zones, r.opens, r.closes, r.days, "from") FROM sms_otp._quiet_rule(phone) r
+$$;
+
+CREATE OR REPLACE FUNCTION sms_otp._valid_zone(zone text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names n WHERE n.name = zone)
+$$;
+
+CREATE OR REPLACE FUNCTION sms_otp._require_service_role(what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT sms_otp.is_service_role() THEN
+        PERFORM sms_otp._raise('forbidden', 403, 'Only the service role may ' || what || '.',
+                               'Call it from your backend with the service role''s key.');
+    END IF;
+END $$;
+
+-- A campaign by id, locked, or a 404.
+CREATE OR REPLACE FUNCTION sms_otp._campaign_locked(campaign_id bigint) RETURNS sms_otp.sms_campaigns
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c sms_otp.sms_campaigns;
+BEGIN
+    SELECT * INTO c FROM sms_otp.sms_campaigns x WHERE x.id = campaign_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM sms_otp._raise('campaign_not_found', 404, 'There is no campaign ' || coalesce(campaign_id::text, 'NULL') || '.');
+    END IF;
+    RETURN c;
+END $$;
+
+-- A throttle as a campaign or sms_throttles takes it: {"per_second", "per_minute", "per_day",
+-- "segments_per_second", "segments_per_minute", "segments_per_day", "day_zone"}, each optional.
+CREATE OR REPLACE FUNCTION sms_otp._throttle_args(throttle jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k text;
+    v jsonb;
+BEGIN
+    IF throttle IS NULL THEN
+        RETURN '{}';
+    END IF;
+    IF jsonb_typeof(throttle) <> 'object' THEN
+        PERFORM sms_otp._raise('invalid_throttle', 400, 'throttle must be a JSON object such as {"per_second": 10}.');
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(throttle) LOOP
+        IF k = 'day_zone' THEN
+            IF jsonb_typeof(v) <> 'string' OR NOT sms_otp._valid_zone(v #>> '{}') THEN
+                PERFORM sms_otp._raise('invalid_throttle', 400, 'day_zone must be a time zone name such as Europe/Paris.');
+            END IF;
+        ELSIF k IN ('per_second', 'per_minute', 'per_day', 'segments_per_second', 'segments_per_minute', 'segments_per_day') THEN
+            IF v = 'null' THEN
+                CONTINUE;
+            END IF;
+            IF jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric <> trunc((v #>> '{}')::numeric)
+               OR (v #>> '{}')::numeric < 1 OR (v #>> '{}')::numeric > 2147483647 THEN
+                PERFORM sms_otp._raise('invalid_throttle', 400,
+                                       'throttle.' || k || ' must be a whole number of at least 1 (leave it out for no limit).');
+            END IF;
+        ELSE
+            PERFORM sms_otp._raise('invalid_throttle', 400, 'throttle has no setting ' || quote_literal(k) || '.',
+                                   'Use per_second, per_minute, per_day, segments_per_second, segments_per_minute, segments_per_day, day_zone.');
+        END IF;
+    END LOOP;
+    RETURN throttle;
+END $$;
+
+-- Create a campaign (status draft). Nothing is sent before campaign_launch.
+CREATE OR REPLACE FUNCTION sms_otp.campaign_create(
+    name text, template text DEFAULT NULL, text text DEFAULT NULL, data jsonb DEFAULT '{}',
+    audience_query text DEFAULT NULL, audience jsonb DEFAULT NULL, provider text DEFAULT NULL,
+    sender text DEFAULT NULL, throttle jsonb DEFAULT NULL, quiet_hours boolean DEFAULT true,
+    starts_at timestamptz DEFAULT NULL, valid_for interval DEFAULT '3 days', locale text DEFAULT NULL,
+    allowed_prefixes text[] DEFAULT NULL, auto_pause jsonb DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t   jsonb;
+    ap  jsonb := coalesce(auto_pause, '{}');
+    row sms_otp.sms_campaigns;
+BEGIN
+    PERFORM sms_otp._require_service_role('create campaigns');
+    IF name IS NULL OR length(name) NOT BETWEEN 1 AND 200 THEN
+        PERFORM sms_otp._raise('invalid_name', 400, 'A campaign needs a name of 1 to 200 characters.');
+    END IF;
+    IF (template IS NULL) = (text IS NULL) THEN
+        PERFORM sms_otp._raise('template_or_text', 400, 'Give either a template or a text, not both.');
+    END IF;
+    IF template IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sms_otp.sms_templates x WHERE x.name = template) THEN
+        PERFORM sms_otp._raise('unknown_template', 400, 'There is no template named ' || quote_literal(template) || '.',
+                               'Templates are rows of sms_otp.sms_templates.');
+    END IF;
+    IF text IS NOT NULL AND (btrim(text, E' \t\r\n') = '' OR sms_otp._unfit_text(text) OR length(text) > 1600) THEN
+        PERFORM sms_otp._raise('invalid_text', 400, 'The text is empty, too long, or holds control characters SMS cannot carry.');
+    END IF;
+    IF data IS NULL OR jsonb_typeof(data) <> 'object' THEN
+        PERFORM sms_otp._raise('invalid_template_data', 400, 'data must be a JSON object of placeholder values.');
+    END IF;
+    IF locale IS NOT NULL AND locale !~ '^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$' THEN
+        PERFORM sms_otp._raise('invalid_locale', 400, 'A locale is a language tag such as en or pt-BR.');
+    END IF;
+    IF (audience_query IS NULL) = (audience IS NULL) THEN
+        PERFORM sms_otp._raise('audience_required', 400,
+                               'Give the audience either as a query (audience_query) or as a list (audience), not both.');
+    END IF;
+    IF audience IS NOT NULL AND jsonb_typeof(audience) <> 'array' THEN
+        PERFORM sms_otp._raise('invalid_audience', 400,
+                               'audience is a JSON array of numbers, or of objects {"phone", "user_id", "time_zone", "data"}.');
+    END IF;
+    IF audience_query IS NOT NULL AND (length(audience_query) > 100000 OR btrim(audience_query) = '') THEN
+        PERFORM sms_otp._raise('invalid_audience', 400, 'audience_query must be one SELECT of at most 100000 characters.');
+    END IF;
+    IF provider IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sms_otp.api_integrations a WHERE a.name = provider) THEN
+        PERFORM sms_otp._raise('unknown_provider', 400, 'There is no provider named ' || quote_literal(provider) || '.');
+    END IF;
+    IF sender IS NOT NULL AND (length(sender) NOT BETWEEN 1 AND 32 OR sms_otp._unfit_text(sender)) THEN
+        PERFORM sms_otp._raise('invalid_sender', 400, 'A sender is a number or a name of 1 to 32 characters.');
+    END IF;
+    t := sms_otp._throttle_args(throttle);
+    IF starts_at IS NOT NULL AND starts_at < now() - interval '1 minute' THEN
+        PERFORM sms_otp._raise('invalid_starts_at', 400, 'starts_at is in the past.', 'Leave it out to start at launch.');
+    END IF;
+    IF starts_at > now() + interval '90 days' THEN
+        PERFORM sms_otp._raise('invalid_starts_at', 400, 'starts_at is at most 90 days ahead.');
+    END IF;
+    IF valid_for IS NULL OR valid_for < interval '1 minute' OR valid_for > interval '30 days' THEN
+        PERFORM sms_otp._raise('invalid_valid_for', 400, 'valid_for is between 1 minute and 30 days.');
+    END IF;
+    IF allowed_prefixes IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(allowed_prefixes) p
+                                                WHERE p IS NULL OR p !~ '^\+[1-9][0-9]{0,6}$') THEN
+        PERFORM sms_otp._raise('invalid_allowed_prefixes', 400,
+                               'allowed_prefixes are number prefixes such as +1 or +4420.');
+    END IF;
+    IF jsonb_typeof(ap) <> 'object' OR EXISTS (SELECT 1 FROM jsonb_object_keys(ap) k
+                                               WHERE k NOT IN ('max_error_rate', 'max_stop_rate', 'min_sample')) THEN
+        PERFORM sms_otp._raise('invalid_auto_pause', 400,
+                               'auto_pause is {"max_error_rate", "max_stop_rate", "min_sample"}.');
+    END IF;
+    BEGIN
+        INSERT INTO sms_otp.sms_campaigns AS c (name, template, locale, text, data, audience_query, audience, provider,
+                                                sender, per_second, per_minute, per_day, segments_per_second,
+                                                segments_per_minute, segments_per_day, day_zone, quiet_hours,
+                                                allowed_prefixes, starts_at, valid_for, max_error_rate, max_stop_rate,
+                                                min_sample)
+        VALUES (name, template, locale, text, data, audience_query, audience, provider, sender,
+                (t ->> 'per_second')::int, (t ->> 'per_minute')::int, (t ->> 'per_day')::int,
+                (t ->> 'segments_per_second')::int, (t ->> 'segments_per_minute')::int, (t ->> 'segments_per_day')::int,
+                coalesce(t ->> 'day_zone', 'UTC'), coalesce(quiet_hours, true), allowed_prefixes, starts_at, valid_for,
+                coalesce((ap ->> 'max_error_rate')::numeric, 0.2), coalesce((ap ->> 'max_stop_rate')::numeric, 0.02),
+                coalesce((ap ->> 'min_sample')::int, 100))
+        RETURNING c.* INTO row;
+    EXCEPTION WHEN check_violation OR invalid_text_representation OR numeric_value_out_of_range THEN
+        PERFORM sms_otp._raise('invalid_auto_pause', 400,
+                               'auto_pause: rates are between 0 (exclusive) and 1, min_sample a whole number of at least 1.');
+    END;
+    RETURN jsonb_build_object('campaign_id', row.id, 'status', row.status);
+END $$;
+COMMENT ON FUNCTION sms_otp.campaign_create(text, text, text, jsonb, text, jsonb, text, text, jsonb, boolean,
+                                            timestamptz, interval, text, text[], jsonb) IS
+    'Create a promo campaign (draft): template or text, audience query or list, provider, sender, throttle, quiet hours, schedule. Service role only.';
+
+-- The snapshot of a launch: one recipient row per audience entry, judged once (invalid,
+-- duplicate, outside allowed_prefixes, opted out, capped by another campaign's message), its
+-- text rendered and its first sending time set by its quiet hours. Given as arrays by
+-- campaign_launch, which ran the audience query as its caller: nothing of the caller's runs
+-- here, with this function's rights.
+CREATE OR REPLACE FUNCTION sms_otp._campaign_snapshot(campaign_id bigint, phones text[], user_ids uuid[],
+                                                      zones text[], datas jsonb[]) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c          sms_otp.sms_campaigns;
+    tmpl       sms_otp.sms_templates;
+    starts     timestamptz;
+    cap        interval := current_setting('sms_otp.promo_frequency_cap')::interval;
+    max_parts  int := current_setting('sms_otp.max_segments')::int;
+    bad        record;
+    n          int;
+    per_row    boolean;
+    shared     jsonb;
+    counts     jsonb;
+BEGIN
+    PERFORM sms_otp._require_service_role('launch campaigns');
+    c := sms_otp._campaign_locked(campaign_id);
+    IF c.status <> 'draft' THEN
+        PERFORM sms_otp._raise('already_launched', 409, 'Campaign ' || c.id || ' was launched already (it is ' || c.status || ').',
+                               'Create a new campaign to send again.');
+    END IF;
+    n := coalesce(cardinality(phones), 0);
+    IF coalesce(cardinality(user_ids), n) <> n OR coalesce(cardinality(zones), n) <> n
+       OR coalesce(cardinality(datas), n) <> n THEN
+        PERFORM sms_otp._raise('invalid_audience', 400, 'The audience''s columns differ in length.');
+    END IF;
+    IF n = 0 THEN
+        PERFORM sms_otp._raise('empty_audience', 400, 'The audience is empty.', 'Check the audience query or list.');
+    END IF;
+    IF n > 10000000 THEN
+        PERFORM sms_otp._raise('audience_too_large', 400, 'An audience holds at most 10,000,000 recipients.');
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(zones) z WHERE z IS NOT NULL AND NOT sms_otp._valid_zone(z)) THEN
+        SELECT z INTO bad FROM unnest(zones) z WHERE z IS NOT NULL AND NOT sms_otp._valid_zone(z) LIMIT 1;
+        PERFORM sms_otp._raise('invalid_time_zone', 400, 'The audience names an unknown time zone: ' || quote_literal(bad.z) || '.',
+                               'Use IANA names such as America/New_York, or leave time_zone out.');
+    END IF;
+    IF c.template IS NOT NULL THEN
+        tmpl := sms_otp._template_body(c.template, coalesce(c.locale, current_setting('sms_otp.default_locale')));
+        IF tmpl.name IS NULL THEN
+            PERFORM sms_otp._raise('unknown_template', 400, 'There is no template named ' || quote_literal(c.template)
+                                   || ' for this locale.');
+        END IF;
+    END IF;
+    starts := greatest(coalesce(c.starts_at, now()), now());
+    per_row := datas IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(datas) d WHERE d IS NOT NULL AND d <> '{}');
+    IF datas IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(datas) d WHERE d IS NOT NULL AND jsonb_typeof(d) <> 'object') THEN
+        PERFORM sms_otp._raise('invalid_template_data', 400, 'Each recipient''s data must be a JSON object.');
+    END IF;
+
+    -- The text once when every recipient gets the same.
+    IF NOT per_row THEN
+        shared := CASE WHEN tmpl.name IS NULL THEN jsonb_build_object('text', c.text)
+                       ELSE sms_otp._render_template(tmpl.body, c.data) END;
+    END IF;
+
+    CREATE TEMP TABLE IF NOT EXISTS sms_otp_snapshot (
+        id bigint, given text, phone text, user_id uuid, zone text, data jsonb, rendered jsonb
+    ) ON COMMIT DROP;
+    TRUNCATE pg_temp.sms_otp_snapshot;
+    INSERT INTO pg_temp.sms_otp_snapshot
+    SELECT g.ord, g.p, sms_otp.normalize_phone(g.p), g.u, g.z, g.d,
+           CASE WHEN per_row THEN
+               CASE WHEN tmpl.name IS NULL THEN jsonb_build_object('text', c.text)
+                    ELSE sms_otp._render_template(tmpl.body, c.data || coalesce(g.d, '{}')) END
+           END
+    FROM unnest(phones, coalesce(user_ids, array_fill(NULL::uuid, ARRAY[n])),
+                coalesce(zones, array_fill(NULL::text, ARRAY[n])),
+                coalesce(datas, array_fill(NULL::jsonb, ARRAY[n]))) WITH ORDINALITY AS g(p, u, z, d, ord);
+
+    -- A template with a field some recipient lacks: nothing is launched.
+    IF NOT per_row AND shared ? 'error' THEN
+        PERFORM sms_otp._raise(shared ->> 'error', 400,
+                               'The template needs {' || (shared ->> 'placeholder') || '}, which the campaign''s data lacks.');
+    END IF;
+    IF per_row THEN
+        SELECT s.id, s.given, s.rendered INTO bad FROM pg_temp.sms_otp_snapshot s WHERE s.rendered ? 'error' ORDER BY s.id LIMIT 1;
+        IF FOUND THEN
+            PERFORM sms_otp._raise(bad.rendered ->> 'error', 400,
+                                   'Recipient ' || bad.id || ' (' || coalesce(bad.given, 'no number') || ') has no usable value for {'
+                                   || (bad.rendered ->> 'placeholder') || '}; '
+                                   || (SELECT count(*) FROM pg_temp.sms_otp_snapshot s WHERE s.rendered ? 'error')
+                                   || ' recipients in all.', 'Give every recipient the field, or put it in the campaign''s data.');
+        END IF;
+    END IF;
+
+    INSERT INTO sms_otp.sms_campaign_recipients (campaign_id, id, given, phone, user_id, zones, body, segments, state,
+                                                 skip_reason, next_at)
+    SELECT c.id, j.id, j.given, j.phone, j.user_id, j.zones, j.body, (j.counted ->> 'segments')::int,
+           CASE WHEN j.reason IS NULL THEN 'pending' ELSE 'skipped' END, j.reason,
+           CASE WHEN j.reason IS NULL THEN j.next_at END
+    FROM (
+        SELECT s.*, z.zones, b.body, b.counted,
+               CASE WHEN s.phone IS NULL THEN 'invalid_number'
+                    WHEN s.dup > 1 THEN 'duplicate'
+                    WHEN c.allowed_prefixes IS NOT NULL
+                         AND NOT EXISTS (SELECT 1 FROM unnest(c.allowed_prefixes) p WHERE starts_with(s.phone, p))
+                        THEN 'country_blocked'
+                    WHEN sms_otp._opted_out(s.phone, 'promo', NULL) THEN 'opted_out'
+                    WHEN cap > interval '0' AND EXISTS (
+                        SELECT 1 FROM sms_otp.sms_campaign_recipients r
+                        WHERE r.phone = s.phone AND r.queued_at > now() - cap AND r.campaign_id <> c.id)
+                        THEN 'frequency_capped'
+               END AS reason,
+               CASE WHEN NOT c.quiet_hours THEN starts
+                    ELSE coalesce(sms_otp._quiet_next_open(s.phone, z.zones, starts), c.ends_at, 'infinity') END AS next_at
+        FROM (SELECT x.*, row_number() OVER (PARTITION BY x.phone ORDER BY x.id) AS dup
+              FROM pg_temp.sms_otp_snapshot x) s
+        CROSS JOIN LATERAL (SELECT CASE WHEN s.zone IS NOT NULL THEN ARRAY[s.zone]
+                                        WHEN s.phone IS NOT NULL THEN sms_otp._phone_zones(s.phone) END AS zones) z
+        CROSS JOIN LATERAL (SELECT coalesce(s.rendered, shared) ->> 'text' AS body) b0
+        CROSS JOIN LATERAL (SELECT b0.body, sms_otp.sms_segments(b0.body) AS counted) b
+    ) j;
+
+    -- Every text within the parts a message may take, else nothing is launched.
+    SELECT r.id, r.segments INTO bad FROM sms_otp.sms_campaign_recipients r
+    WHERE r.campaign_id = c.id AND r.state = 'pending' AND (r.segments IS NULL OR r.segments > max_parts)
+    ORDER BY r.id LIMIT 1;
+    IF FOUND THEN
+        PERFORM sms_otp._raise('message_too_long', 400, 'The message to recipient ' || bad.id || ' takes '
+                               || coalesce(bad.segments::text, 'no') || ' SMS parts; at most ' || max_parts || ' are sent.');
+    END IF;
+    IF EXISTS (SELECT 1 FROM sms_otp.sms_campaign_recipients r WHERE r.campaign_id = c.id AND r.state = 'pending'
+               AND (btrim(r.body, E' \t\r\n') = '' OR sms_otp._unfit_text(r.body))) THEN
+        PERFORM sms_otp._raise('invalid_text', 400, 'A rendered message is empty or holds control characters SMS cannot carry.');
+    END IF;
+
+    SELECT jsonb_build_object(
+               'recipients', count(*),
+               'pending', count(*) FILTER (WHERE r.state = 'pending'),
+               'deferred', count(*) FILTER (WHERE r.state = 'pending' AND r.next_at > starts),
+               'skipped', coalesce(jsonb_object_agg(r.skip_reason, r.n) FILTER (WHERE r.skip_reason IS NOT NULL), '{}'))
+    INTO counts
+    FROM (SELECT r.state, r.skip_reason, r.next_at, count(*) OVER (PARTITION BY r.skip_reason) AS n
+          FROM sms_otp.sms_campaign_recipients r WHERE r.campaign_id = c.id) r;
+
+    UPDATE sms_otp.sms_campaign_recipients r SET deferred = true
+    WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.next_at > starts;
+
+    UPDATE sms_otp.sms_campaigns x
+    SET status = CASE WHEN (counts ->> 'pending')::int = 0 THEN 'finished'
+                      WHEN starts > now() THEN 'scheduled' ELSE 'running' END,
+        starts_at = starts,
+        ends_at = starts + x.valid_for,
+        launched_at = now(),
+        finished_at = CASE WHEN (counts ->> 'pending')::int = 0 THEN now() END,
+        recipients = (counts ->> 'recipients')::int,
+        pending = (counts ->> 'pending')::int,
+        skipped = (counts ->> 'recipients')::int - (counts ->> 'pending')::int,
+        updated_at = now()
+    WHERE x.id = c.id
+    RETURNING * INTO c;
+    -- The worker's plans for this table must know its size.
+    IF n >= 10000 THEN
+        ANALYZE sms_otp.sms_campaign_recipients;
+    END IF;
+    PERFORM sms_otp._wake_worker_on_commit();
+    RETURN jsonb_build_object('campaign_id', c.id, 'status', c.status, 'starts_at', c.starts_at, 'ends_at', c.ends_at)
+           || counts;
+END $$;
+
+-- Launch: the audience is read now, as the caller (an audience query runs with the caller's
+-- rights, never with the extension's), then snapshotted by _campaign_snapshot. Nothing is
+-- launched when the query fails, returns no phone column, or any recipient cannot be sent.
+CREATE OR REPLACE FUNCTION sms_otp.campaign_launch(campaign_id bigint) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c       record;
+    first   jsonb;
+    phones  text[];
+    users   uuid[];
+    zones   text[];
+    datas   jsonb[];
+    q       text;
+BEGIN
+    PERFORM sms_otp._require_service_role('launch campaigns');
+    SELECT x.id, x.status, x.audience_query, x.audience INTO c FROM sms_otp.sms_campaigns x WHERE x.id = campaign_id;
+    IF NOT FOUND THEN
+        PERFORM sms_otp._raise('campaign_not_found', 404, 'There is no campaign ' || coalesce(campaign_id::text, 'NULL') || '.');
+    END IF;
+    IF c.status <> 'draft' THEN
+        PERFORM sms_otp._raise('already_launched', 409, 'Campaign ' || c.id || ' was launched already (it is ' || c.status || ').',
+                               'Create a new campaign to send again.');
+    END IF;
+    IF c.audience IS NOT NULL THEN
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(c.audience) e
+                   WHERE jsonb_typeof(e) NOT IN ('string', 'object')
+                      OR (jsonb_typeof(e) = 'object' AND (jsonb_typeof(e -> 'phone') IS DISTINCT FROM 'string'
+                          OR (e ? 'data' AND jsonb_typeof(e -> 'data') <> 'object')
+                          OR (e ? 'time_zone' AND jsonb_typeof(e -> 'time_zone') NOT IN ('string', 'null'))))) THEN
+            PERFORM sms_otp._raise('invalid_audience', 400,
+                                   'Each audience entry is a phone number or an object {"phone", "user_id", "time_zone", "data"}.');
+        END IF;
+        BEGIN
+            SELECT array_agg(CASE WHEN jsonb_typeof(e) = 'string' THEN e #>> '{}' ELSE e ->> 'phone' END ORDER BY o),
+                   array_agg((e ->> 'user_id')::uuid ORDER BY o), array_agg(e ->> 'time_zone' ORDER BY o),
+                   array_agg(e -> 'data' ORDER BY o)
+            INTO phones, users, zones, datas
+            FROM jsonb_array_elements(c.audience) WITH ORDINALITY AS a(e, o);
+        EXCEPTION WHEN invalid_text_representation THEN
+            PERFORM sms_otp._raise('invalid_audience', 400, 'An audience entry''s user_id is not a UUID.');
+        END;
+    ELSE
+        q := rtrim(btrim(c.audience_query), ';');
+        BEGIN
+            EXECUTE 'SELECT pg_catalog.to_jsonb(a) FROM (' || q || E'\n) a LIMIT 1' INTO first;
+            IF first IS NULL THEN
+                PERFORM sms_otp._raise('empty_audience', 400, 'The audience query returned no rows.');
+            END IF;
+            IF NOT first ? 'phone' THEN
+                PERFORM sms_otp._raise('invalid_audience', 400, 'The audience query must return a column named phone.',
+                                       'For example: SELECT phone, id AS user_id FROM public.customers WHERE ...');
+            END IF;
+            EXECUTE 'SELECT pg_catalog.array_agg(a.phone::pg_catalog.text), '
+                 || CASE WHEN first ? 'user_id' THEN 'pg_catalog.array_agg(a.user_id::pg_catalog.uuid), ' ELSE 'NULL::uuid[], ' END
+                 || CASE WHEN first ? 'time_zone' THEN 'pg_catalog.array_agg(a.time_zone::pg_catalog.text), ' ELSE 'NULL::text[], ' END
+                 || CASE WHEN first ? 'data' THEN 'pg_catalog.array_agg(a.data::pg_catalog.jsonb) ' ELSE 'NULL::jsonb[] ' END
+                 || 'FROM (' || q || E'\n) a'
+            INTO phones, users, zones, datas;
+        EXCEPTION
+            WHEN sqlstate 'PGRST' THEN RAISE;
+            WHEN OTHERS THEN
+                PERFORM sms_otp._raise('audience_query_failed', 400, 'The audience query failed: ' || SQLERRM,
+                                       'It runs as you, with search_path pg_catalog: name tables with their schema.');
+        END;
+    END IF;
+    RETURN sms_otp._campaign_snapshot(c.id, phones, users, zones, datas);
+END $$;
+COMMENT ON FUNCTION sms_otp.campaign_launch(bigint) IS
+    'Snapshot a draft campaign''s audience into one row per recipient and start sending (or wait for starts_at). Service role only.';
+
+CREATE OR REPLACE FUNCTION sms_otp._campaign_answer(c sms_otp.sms_campaigns) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object('campaign_id', c.id, 'status', c.status, 'pause_reason', c.pause_reason,
+                              'pending', c.pending)
+$$;
+
+CREATE OR REPLACE FUNCTION sms_otp.campaign_pause(campaign_id bigint, reason text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c sms_otp.sms_campaigns;
+BEGIN
+    PERFORM sms_otp._require_service_role('pause campaigns');
+    c := sms_otp._campaign_locked(campaign_id);
+    IF c.status NOT IN ('running', 'scheduled', 'paused') THEN
+        PERFORM sms_otp._raise('campaign_not_running', 409, 'Campaign ' || c.id || ' is ' || c.status || '; only a running one can pause.');
+    END IF;
+    -- Messages in flight finish; queued ones wait in the outbox until resume.
+    UPDATE sms_otp.sms_campaigns x
+    SET status = 'paused', pause_reason = coalesce(left(reason, 500), 'paused by the service role'),
+        paused_at = coalesce(x.paused_at, now()), updated_at = now()
+    WHERE x.id = c.id RETURNING * INTO c;
+    RETURN sms_otp._campaign_answer(c);
+END $$;
+
+CREATE OR REPLACE FUNCTION sms_otp.campaign_resume(campaign_id bigint) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c sms_otp.sms_campaigns;
+BEGIN
+    PERFORM sms_otp._require_service_role('resume campaigns');
+    c := sms_otp._campaign_locked(campaign_id);
+    IF c.status <> 'paused' THEN
+        PERFORM sms_otp._raise('campaign_not_paused', 409, 'Campaign ' || c.id || ' is ' || c.status || ', not paused.');
+    END IF;
+    UPDATE sms_otp.sms_campaigns x
+    SET status = CASE WHEN x.pending = 0 THEN 'finished' WHEN x.starts_at > now() THEN 'scheduled' ELSE 'running' END,
+        finished_at = CASE WHEN x.pending = 0 THEN now() END,
+        pause_reason = NULL, paused_at = NULL, updated_at = now()
+    WHERE x.id = c.id RETURNING * INTO c;
+    PERFORM sms_otp._wake_worker_on_commit();
+    RETURN sms_otp._campaign_answer(c);
+END $$;
+
+-- Cancel: recipients not yet sent are skipped ('cancelled'); a message in flight ends as its
+-- provider answers.
+CREATE OR REPLACE FUNCTION sms_otp.campaign_cancel(campaign_id bigint) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c sms_otp.sms_campaigns;
+    n int;
+BEGIN
+    PERFORM sms_otp._require_service_role('cancel campaigns');
+    c := sms_otp._campaign_locked(campaign_id);
+    IF c.status IN ('cancelled', 'finished') THEN
+        PERFORM sms_otp._raise('campaign_ended', 409, 'Campaign ' || c.id || ' is ' || c.status || ' already.');
+    END IF;
+    -- queued messages not in flight: cancelled with their recipients
+    UPDATE sms_otp.sms_outbox o SET status = 'cancelled', last_error = 'campaign cancelled', updated_at = now()
+    WHERE o.campaign_id = c.id AND o.kind = 'promo' AND o.status = 'queued'
+      AND (o.lease_until IS NULL OR o.lease_until < now());
+    UPDATE sms_otp.sms_campaign_recipients r
+    SET state = 'skipped', skip_reason = 'cancelled', next_at = NULL, updated_at = now()
+    WHERE r.campaign_id = c.id AND r.state = 'pending'
+      AND (r.outbox_id IS NULL OR NOT EXISTS (SELECT 1 FROM sms_otp.sms_outbox o
+                                             WHERE o.id = r.outbox_id AND o.status = 'queued'));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE sms_otp.sms_campaigns x
+    SET status = 'cancelled', pending = x.pending - n, skipped = x.skipped + n, finished_at = now(), updated_at = now()
+    WHERE x.id = c.id RETURNING * INTO c;
+    RETURN sms_otp._campaign_answer(c) || jsonb_build_object('cancelled', n);
+END $$;
+
+-- Retry the failures no provider or carrier decided (outages, timeouts, throttling): those
+-- recipients are pending again, to be sent once more. Refused numbers stay failed.
+CREATE OR REPLACE FUNCTION sms_otp.campaign_retry_failed(campaign_id bigint) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c sms_otp.sms_campaigns;
+    n int;
+BEGIN
+    PERFORM sms_otp._require_service_role('retry campaigns');
+    c := sms_otp._campaign_locked(campaign_id);
+    IF c.status IN ('cancelled', 'draft') THEN
+        PERFORM sms_otp._raise('campaign_ended', 409, 'Campaign ' || c.id || ' is ' || c.status || '.');
+    END IF;
+    IF c.ends_at <= now() THEN
+        PERFORM sms_otp._raise('campaign_expired', 409, 'Campaign ' || c.id || ' ended at ' || c.ends_at || '.');
+    END IF;
+    UPDATE sms_otp.sms_campaign_recipients r
+    SET state = 'pending', outbox_id = NULL, next_at = now(), error = NULL, transient = NULL, updated_at = now()
+    WHERE r.campaign_id = c.id AND r.state = 'failed' AND r.transient;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE sms_otp.sms_campaigns x
+    SET pending = x.pending + n, failed = x.failed - n,
+        status = CASE WHEN n > 0 AND x.status = 'finished' THEN 'running' ELSE x.status END,
+        finished_at = CASE WHEN n > 0 THEN NULL ELSE x.finished_at END, updated_at = now()
+    WHERE x.id = c.id RETURNING * INTO c;
+    IF n > 0 THEN
+        PERFORM sms_otp._wake_worker_on_commit();
+    END IF;
+    RETURN sms_otp._campaign_answer(c) || jsonb_build_object('retrying', n);
+END $$;
+
+-- Progress as data: counts by state and skip reason, the rate of the last minute and the ETA.
+CREATE OR REPLACE FUNCTION sms_otp.campaign_progress(campaign_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c        sms_otp.sms_campaigns;
+    states   jsonb;
+    reasons  jsonb;
+    deferred int;
+    rate     numeric;
+BEGIN
+    PERFORM sms_otp._require_service_role('read campaigns');
+    SELECT * INTO c FROM sms_otp.sms_campaigns x WHERE x.id = campaign_id;
+    IF NOT FOUND THEN
+        PERFORM sms_otp._raise('campaign_not_found', 404, 'There is no campaign ' || coalesce(campaign_id::text, 'NULL') || '.');
+    END IF;
+    SELECT coalesce(jsonb_object_agg(s.state, s.n), '{}') INTO states
+    FROM (SELECT r.state, count(*) AS n FROM sms_otp.sms_campaign_recipients r
+          WHERE r.campaign_id = c.id GROUP BY r.state) s;
+    SELECT coalesce(jsonb_object_agg(s.skip_reason, s.n), '{}') INTO reasons
+    FROM (SELECT r.skip_reason, count(*) AS n FROM sms_otp.sms_campaign_recipients r
+          WHERE r.campaign_id = c.id AND r.state = 'skipped' GROUP BY r.skip_reason) s;
+    SELECT count(*) INTO deferred FROM sms_otp.sms_campaign_recipients r
+    WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.outbox_id IS NULL AND r.next_at > now();
+    SELECT count(*) / 60.0 INTO rate FROM sms_otp.sms_messages_log l
+    WHERE l.type = 'promo' AND l.requested_at > now() - interval '1 minute' AND l.campaign_id = c.id;
+    RETURN jsonb_build_object(
+        'campaign_id', c.id, 'name', c.name, 'status', c.status, 'pause_reason', c.pause_reason,
+        'recipients', c.recipients, 'states', states, 'skip_reasons', reasons, 'deferred', deferred,
+        'stops', c.stops, 'rate_per_second', round(rate, 2),
+        'eta_seconds', CASE WHEN c.status = 'running' AND rate > 0 THEN ceil(c.pending / rate) END,
+        'launched_at', c.launched_at, 'starts_at', c.starts_at, 'ends_at', c.ends_at, 'finished_at', c.finished_at);
+END $$;
+
+-- Who got it: a recipient's row and every attempt of its messages (provider, when, outcome,
+-- delivery).
+CREATE OR REPLACE FUNCTION sms_otp.campaign_recipient(campaign_id bigint, phone text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    number text := coalesce(sms_otp.normalize_phone(phone), phone);
+    answer jsonb;
+BEGIN
+    PERFORM sms_otp._require_service_role('read campaigns');
+    SELECT jsonb_agg(jsonb_build_object(
+               'id', r.id, 'given', r.given, 'phone', r.phone, 'state', r.state, 'skip_reason', r.skip_reason,
+               'next_at', r.next_at, 'deferred', r.deferred, 'queued_at', r.queued_at, 'sent_at', r.sent_at,
+               'delivered_at', r.delivered_at, 'provider', r.provider_name, 'error', r.error,
+               'attempts', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                'outbox_id', l.outbox_id, 'provider', l.provider_name, 'requested_at', l.requested_at,
+                                'outcome', l.outcome, 'status_code', l.status_code, 'error', l.error,
+                                'delivery_status', l.delivery_status, 'delivery_at', l.delivery_at) ORDER BY l.id), '[]')
+                            FROM sms_otp.sms_outbox o JOIN sms_otp.sms_messages_log l ON l.outbox_id = o.id
+                            WHERE o.campaign_id = r.campaign_id AND o.recipient_id = r.id)) ORDER BY r.id)
+    INTO answer
+    FROM sms_otp.sms_campaign_recipients r
+    WHERE r.campaign_id = campaign_recipient.campaign_id AND (r.phone = number OR r.given = phone);
+    IF answer IS NULL THEN
+        PERFORM sms_otp._raise('recipient_not_found', 404, 'That number is not in campaign ' || campaign_id || '.');
+    END IF;
+    RETURN answer;
+END $$;
+
+-- Auto-pause: errors or STOPs past the campaign's thresholds, once min_sample messages went.
+CREATE OR REPLACE FUNCTION sms_otp._campaign_check_health(campaign_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE sms_otp.sms_campaigns x
+    SET status = 'paused', paused_at = now(), updated_at = now(),
+        pause_reason = CASE
+            WHEN x.failed::numeric / (x.sent + x.failed) > x.max_error_rate
+                THEN format('auto: %s of %s messages failed (above max_error_rate %s)', x.failed, x.sent + x.failed, x.max_error_rate)
+            ELSE format('auto: %s STOP replies to %s messages (above max_stop_rate %s)', x.stops, x.sent, x.max_stop_rate) END
+    WHERE x.id = campaign_id AND x.status = 'running' AND x.sent + x.failed >= x.min_sample
+      AND (x.failed::numeric / (x.sent + x.failed) > x.max_error_rate
+           OR x.stops::numeric / greatest(x.sent, 1) > x.max_stop_rate);
+END $$;
+
+-- A STOP from a number counts against the campaign that texted it last (within a week).
+CREATE OR REPLACE FUNCTION sms_otp._campaign_note_stop(phone text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    last bigint;
+BEGIN
+    SELECT r.campaign_id INTO last FROM sms_otp.sms_campaign_recipients r
+    WHERE r.phone = _campaign_note_stop.phone AND r.queued_at > now() - interval '7 days'
+      AND r.state IN ('sent', 'delivered')
+    ORDER BY r.queued_at DESC LIMIT 1;
+    IF last IS NOT NULL THEN
+        UPDATE sms_otp.sms_campaigns x SET stops = x.stops + 1, updated_at = now() WHERE x.id = last;
+        PERFORM sms_otp._campaign_check_health(last);
+    END IF;
+END $$;
+
+-- A campaign message changed in the outbox: its recipient follows, and the campaign's counts.
+-- Sent: 'sent'; delivered by receipt: 'delivered'; failed, or undelivered by receipt: 'failed'
+-- (transient when no provider refused it: retry_failed sends it again); cancelled because the
+-- number opted out meanwhile: skipped 'opted_out'; expired: skipped ('quiet_hours_deferred'
+-- when its hours kept it back, else 'expired').
+CREATE OR REPLACE FUNCTION sms_otp._campaign_outbox_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r      sms_otp.sms_campaign_recipients;
+    next_state text;
+    reason text;
+BEGIN
+    SELECT * INTO r FROM sms_otp.sms_campaign_recipients x
+    WHERE x.campaign_id = NEW.campaign_id AND x.id = NEW.recipient_id AND x.outbox_id = NEW.id
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    next_state := CASE
+        WHEN NEW.status = 'sent' AND NEW.delivery_status = 'delivered' THEN 'delivered'
+        WHEN NEW.status = 'sent' AND NEW.delivery_status IN ('undelivered', 'failed') THEN 'failed'
+        WHEN NEW.status = 'sent' THEN 'sent'
+        WHEN NEW.status = 'failed' THEN 'failed'
+        WHEN NEW.status = 'cancelled' AND NEW.last_error = 'opted_out' THEN 'skipped'
+        WHEN NEW.status = 'cancelled' THEN 'skipped'
+        WHEN NEW.status = 'expired' THEN 'skipped'
+        ELSE r.state END;
+    IF next_state = r.state THEN
+        RETURN NULL;
+    END IF;
+    reason := CASE WHEN next_state <> 'skipped' THEN NULL
+                   WHEN NEW.last_error = 'opted_out' THEN 'opted_out'
+                   WHEN NEW.status = 'expired' AND r.deferred THEN 'quiet_hours_deferred'
+                   WHEN NEW.status = 'expired' THEN 'expired'
+                   ELSE 'cancelled' END;
+    UPDATE sms_otp.sms_campaign_recipients x
+    SET state = next_state, skip_reason = reason,
+        sent_at = CASE WHEN NEW.status = 'sent' THEN coalesce(x.sent_at, now()) ELSE x.sent_at END,
+        delivered_at = CASE WHEN next_state = 'delivered' THEN NEW.delivery_at ELSE x.delivered_at END,
+        provider_name = coalesce(NEW.provider_name, x.provider_name),
+        error = CASE WHEN next_state = 'failed' THEN coalesce(NEW.delivery_error, NEW.last_error) END,
+        transient = CASE WHEN next_state <> 'failed' THEN NULL
+                         WHEN NEW.status = 'sent' THEN false  -- a carrier said it could not deliver
+                         ELSE NOT EXISTS (SELECT 1 FROM sms_otp.sms_messages_log l
+                                          WHERE l.outbox_id = NEW.id AND l.outcome IN ('rejected', 'auth_failed')) END,
+        next_at = NULL, updated_at = now()
+    WHERE x.campaign_id = r.campaign_id AND x.id = r.id;
+    UPDATE sms_otp.sms_campaigns c
+    SET pending   = c.pending - (r.state = 'pending')::int,
+        sent      = c.sent + (r.state = 'pending' AND next_state IN ('sent', 'delivered'))::int
+                           + (r.state = 'pending' AND next_state = 'failed' AND NEW.status = 'sent')::int,
+        delivered = c.delivered + (next_state = 'delivered')::int - (r.state = 'delivered')::int,
+        failed    = c.failed + (next_state = 'failed')::int - (r.state = 'failed')::int,
+        skipped   = c.skipped + (next_state = 'skipped')::int,
+        status    = CASE WHEN c.pending - (r.state = 'pending')::int = 0 AND c.status IN ('running', 'paused', 'scheduled')
+                         THEN 'finished' ELSE c.status END,
+        finished_at = CASE WHEN c.pending - (r.state = 'pending')::int = 0 AND c.status IN ('running', 'paused', 'scheduled')
+                           THEN now() ELSE c.finished_at END,
+        updated_at = now()
+    WHERE c.id = NEW.campaign_id;
+    IF next_state = 'failed' THEN
+        PERFORM sms_otp._campaign_check_health(NEW.campaign_id);
+    END IF;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS campaign_outbox_changed ON sms_otp.sms_outbox;
+CREATE TRIGGER campaign_outbox_changed
+    AFTER UPDATE OF status, delivery_status ON sms_otp.sms_outbox
+    FOR EACH ROW WHEN (NEW.campaign_id IS NOT NULL
+                       AND (OLD.status IS DISTINCT FROM NEW.status OR OLD.delivery_status IS DISTINCT FROM NEW.delivery_status))
+    EXECUTE FUNCTION sms_otp._campaign_outbox_changed();
+
+-- For the worker: each running campaign with recipients due now, the keys its messages are
+-- throttled by (its provider, sender, itself) and how many are due (at most cap).
+CREATE OR REPLACE FUNCTION sms_otp._campaign_demand(cap int)
+RETURNS TABLE (campaign_id bigint, provider text, sender text, due int, segments int, limits jsonb,
+               next_due_us bigint)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- Scheduled campaigns whose time came; campaigns whose time ran out end their pending rows.
+    UPDATE sms_otp.sms_campaigns x SET status = 'running', updated_at = now()
+    WHERE x.status = 'scheduled' AND x.starts_at <= now();
+    PERFORM sms_otp._campaign_expire();
+    RETURN QUERY
+    SELECT c.id, p.name, coalesce(c.sender, p.sender, ''),
+           (SELECT count(*)::int FROM (SELECT 1 FROM sms_otp.sms_campaign_recipients r
+                                       WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.outbox_id IS NULL
+                                         AND r.next_at <= now() LIMIT cap) d)
+           + (SELECT count(*)::int FROM (SELECT 1 FROM sms_otp.sms_outbox o
+                                         WHERE o.campaign_id = c.id AND o.status = 'queued' AND o.kind = 'promo'
+                                           AND o.next_attempt_at <= now() LIMIT cap) q),
+           coalesce((SELECT max(r.segments) FROM (SELECT r.segments FROM sms_otp.sms_campaign_recipients r
+                                                 WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.outbox_id IS NULL
+                                                   AND r.next_at <= now() ORDER BY r.next_at, r.id LIMIT 16) r), 1),
+           jsonb_strip_nulls(jsonb_build_object(
+               'per_second', c.per_second, 'per_minute', c.per_minute, 'per_day', c.per_day,
+               'segments_per_second', c.segments_per_second, 'segments_per_minute', c.segments_per_minute,
+               'segments_per_day', c.segments_per_day,
+               'day_start_us', sms_otp._day_start_us(c.day_zone))),
+           -- when the next recipient or queued message falls due
+           (extract(epoch FROM least(
+               (SELECT min(r.next_at) FROM sms_otp.sms_campaign_recipients r
+                WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.outbox_id IS NULL),
+               (SELECT min(o.next_attempt_at) FROM sms_otp.sms_outbox o
+                WHERE o.campaign_id = c.id AND o.status = 'queued' AND o.kind = 'promo'))) * 1000000)::bigint
+    FROM sms_otp.sms_campaigns c
+    LEFT JOIN LATERAL (SELECT a.name, a.sender FROM sms_otp.api_integrations a
+                       WHERE a.enabled AND (c.provider IS NULL OR a.name = c.provider)
+                       ORDER BY a.priority, a.name LIMIT 1) p ON true
+    WHERE c.status = 'running' AND p.name IS NOT NULL
+    ORDER BY c.id;
+END $$;
+
+-- Microseconds since the Unix epoch of the last midnight in zone: a day's throttle restarts there.
+CREATE OR REPLACE FUNCTION sms_otp._day_start_us(zone text) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT (extract(epoch FROM (date_trunc('day', now() AT TIME ZONE zone) AT TIME ZONE zone)) * 1000000)::bigint
+$$;
+
+-- The worker's throttles of providers and senders, as the campaign's limits above.
+CREATE OR REPLACE FUNCTION sms_otp._throttle_limits()
+RETURNS TABLE (key text, limits jsonb)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT t.scope || ':' || t.name,
+           jsonb_strip_nulls(jsonb_build_object(
+               'per_second', t.per_second, 'per_minute', t.per_minute, 'per_day', t.per_day,
+               'segments_per_second', t.segments_per_second, 'segments_per_minute', t.segments_per_minute,
+               'segments_per_day', t.segments_per_day, 'day_start_us', sms_otp._day_start_us(t.day_zone)))
+    FROM sms_otp.sms_throttles t
+$$;
+
+-- Campaigns past ends_at: what was not sent is skipped (quiet_hours_deferred when its hours
+-- held it back, else expired), and the campaign finishes.
+CREATE OR REPLACE FUNCTION sms_otp._campaign_expire() RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c record;
+    n int;
+BEGIN
+    FOR c IN SELECT x.id FROM sms_otp.sms_campaigns x
+             WHERE x.status IN ('running', 'paused') AND x.ends_at <= now() FOR UPDATE SKIP LOCKED LOOP
+        UPDATE sms_otp.sms_campaign_recipients r
+        SET state = 'skipped', skip_reason = CASE WHEN r.deferred THEN 'quiet_hours_deferred' ELSE 'expired' END,
+            next_at = NULL, updated_at = now()
+        WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.outbox_id IS NULL;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        UPDATE sms_otp.sms_campaigns x
+        SET pending = x.pending - n, skipped = x.skipped + n,
+            status = CASE WHEN x.pending - n = 0 THEN 'finished' ELSE x.status END,
+            finished_at = CASE WHEN x.pending - n = 0 THEN now() END, updated_at = now()
+        WHERE x.id = c.id;
+    END LOOP;
+END $$;
+
+-- For the worker, in its claim transaction: move each campaign's allowance of due recipients
+-- into the outbox (allowances: [{"campaign_id", "messages", "segments"}]). A recipient whose
+-- quiet hours closed meanwhile is deferred to their next opening; one another campaign texted
+-- within sms_otp.promo_frequency_cap is skipped. The claim that follows takes the new rows
+-- and checks opt-outs once more, right before sending.
+CREATE OR REPLACE FUNCTION sms_otp._campaign_feed(allowances jsonb) RETURNS int
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a      record;
+    c      sms_otp.sms_campaigns;
+    cap    interval := current_setting('sms_otp.promo_frequency_cap')::interval;
+    fed    int := 0;
+    n      int;
+    capped int;
+BEGIN
+    FOR a IN SELECT * FROM jsonb_to_recordset(allowances) AS x(campaign_id bigint, messages int, segments bigint) LOOP
+        SELECT * INTO c FROM sms_otp.sms_campaigns x WHERE x.id = a.campaign_id AND x.status = 'running';
+        CONTINUE WHEN NOT FOUND OR a.messages <= 0;
+        -- Messages fed before and still waiting for a claim take their share of the allowance.
+        SELECT a.messages - count(*) INTO n FROM (
+            SELECT 1 FROM sms_otp.sms_outbox o
+            WHERE o.campaign_id = c.id AND o.status = 'queued' AND o.kind = 'promo'
+              AND o.next_attempt_at <= now() AND (o.lease_until IS NULL OR o.lease_until < now())
+            LIMIT a.messages) w;
+        CONTINUE WHEN n <= 0;
+        a.messages := n;
+        WITH cand AS MATERIALIZED (
+            -- due rows in order, a few more than allowed (some may be deferred or capped)
+            SELECT r.id, r.phone, r.zones, r.body, r.segments, r.next_at
+            FROM sms_otp.sms_campaign_recipients r
+            WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.outbox_id IS NULL AND r.next_at <= now()
+            ORDER BY r.next_at, r.id
+            LIMIT a.messages * 2 + 8
+            FOR UPDATE SKIP LOCKED),
+        judged AS MATERIALIZED (
+            SELECT x.*,
+                   CASE WHEN c.quiet_hours THEN sms_otp._quiet_next_open(x.phone, x.zones, now()) ELSE now() END AS open_at,
+                   cap > interval '0' AND EXISTS (SELECT 1 FROM sms_otp.sms_campaign_recipients o
+                                                  WHERE o.phone = x.phone AND o.queued_at > now() - cap
+                                                    AND o.campaign_id <> c.id) AS capped
+            FROM cand x),
+        -- hours closed: wait for the next opening (or the campaign's end)
+        deferred AS (
+            UPDATE sms_otp.sms_campaign_recipients r
+            SET next_at = coalesce(j.open_at, c.ends_at), deferred = true, updated_at = now()
+            FROM judged j
+            WHERE r.campaign_id = c.id AND r.id = j.id AND (j.open_at IS NULL OR j.open_at > now())
+            RETURNING 1),
+        -- texted by another campaign meanwhile
+        skipped AS (
+            UPDATE sms_otp.sms_campaign_recipients r
+            SET state = 'skipped', skip_reason = 'frequency_capped', next_at = NULL, updated_at = now()
+            FROM judged j
+            WHERE r.campaign_id = c.id AND r.id = j.id AND j.capped AND j.open_at <= now()
+            RETURNING 1),
+        -- the rest, within the allowance in messages and in parts, become outbox messages
+        go AS (
+            SELECT j.* FROM (
+                SELECT j.*, sum(j.segments) OVER (ORDER BY j.next_at, j.id) AS parts,
+                       row_number() OVER (ORDER BY j.next_at, j.id) AS k
+                FROM judged j WHERE j.open_at <= now() AND NOT j.capped) j
+            WHERE j.k <= a.messages AND (a.segments IS NULL OR j.parts <= a.segments)),
+        queued AS (
+            INSERT INTO sms_otp.sms_outbox (kind, "to", body, provider_hint, expires_at, segments, campaign_id,
+                                            recipient_id, sender, category)
+            SELECT 'promo', go.phone, go.body, c.provider, c.ends_at, go.segments, c.id, go.id, c.sender, 'promo'
+            FROM go ORDER BY go.next_at, go.id
+            RETURNING id, recipient_id),
+        marked AS (
+            UPDATE sms_otp.sms_campaign_recipients r
+            SET outbox_id = q.id, queued_at = now(), updated_at = now()
+            FROM queued q
+            WHERE r.campaign_id = c.id AND r.id = q.recipient_id
+            RETURNING 1)
+        SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM skipped) + 0 * (SELECT count(*) FROM deferred)
+        INTO n, capped;
+        IF capped > 0 THEN
+            UPDATE sms_otp.sms_campaigns x SET pending = x.pending - capped, skipped = x.skipped + capped,
+                status = CASE WHEN x.pending - capped = 0 THEN 'finished' ELSE x.status END,
+                finished_at = CASE WHEN x.pending - capped = 0 THEN now() END, updated_at = now()
+            WHERE x.id = c.id;
+        END IF;
+        fed := fed + n;
+    END LOOP;
+    RETURN fed;
+END $$;
