@@ -227,11 +227,14 @@ COMMENT ON FUNCTION sms_otp.campaign_create(text, text, text, jsonb, text, jsonb
 
 -- The snapshot of a launch: one recipient row per audience entry, judged once (invalid,
 -- duplicate, outside allowed_prefixes, opted out, capped by another campaign's message), its
--- text rendered and its first sending time set by its quiet hours. Given as arrays by
--- campaign_launch, which ran the audience query as its caller: nothing of the caller's runs
--- here, with this function's rights.
-CREATE OR REPLACE FUNCTION sms_otp._campaign_snapshot(campaign_id bigint, phones text[], user_ids uuid[],
-                                                      zones text[], datas jsonb[]) RETURNS jsonb
+-- text rendered and its first sending time set by its quiet hours.
+--
+-- campaign_launch ran the audience query as its caller into a temporary table of plain
+-- columns (id bigint, phone text, user_id uuid, time_zone text, data jsonb). This function
+-- reads that table with the extension's rights, so it makes sure first that reading it runs
+-- nothing of the caller's: an ordinary table of this session, with exactly those columns of
+-- built-in types, and no trigger, rule or row-level policy.
+CREATE OR REPLACE FUNCTION sms_otp._campaign_snapshot(campaign_id bigint, audience text) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     c          sms_otp.sms_campaigns;
@@ -240,10 +243,13 @@ DECLARE
     cap        interval := current_setting('sms_otp.promo_frequency_cap')::interval;
     max_parts  int := current_setting('sms_otp.max_segments')::int;
     bad        record;
-    n          int;
+    n          bigint;
     per_row    boolean;
     shared     jsonb;
+    shared_parts int;
     counts     jsonb;
+    rel        oid;
+    bad_data   boolean;
 BEGIN
     PERFORM sms_otp._require_service_role('launch campaigns');
     c := sms_otp._campaign_locked(campaign_id);
@@ -251,20 +257,33 @@ BEGIN
         PERFORM sms_otp._raise('already_launched', 409, 'Campaign ' || c.id || ' was launched already (it is ' || c.status || ').',
                                'Create a new campaign to send again.');
     END IF;
-    n := coalesce(cardinality(phones), 0);
-    IF coalesce(cardinality(user_ids), n) <> n OR coalesce(cardinality(zones), n) <> n
-       OR coalesce(cardinality(datas), n) <> n THEN
-        PERFORM sms_otp._raise('invalid_audience', 400, 'The audience''s columns differ in length.');
+    SELECT t.oid INTO rel FROM pg_catalog.pg_class t
+    WHERE t.relname = audience AND audience ~ '^sms_otp_audience_[0-9a-f]{32}$'
+      AND t.relnamespace = pg_catalog.pg_my_temp_schema() AND t.relkind = 'r'
+      AND NOT t.relhastriggers AND NOT t.relhasrules AND NOT t.relrowsecurity
+      AND (SELECT pg_catalog.array_agg(a.attname::text || ':' || a.atttypid::regtype::text ORDER BY a.attnum)
+           FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped)
+          = ARRAY['id:bigint', 'phone:text', 'user_id:uuid', 'time_zone:text', 'data:jsonb']
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d WHERE d.adrelid = t.oid);
+    IF rel IS NULL THEN
+        PERFORM sms_otp._raise('invalid_audience', 400, 'The audience must come from campaign_launch.');
     END IF;
+    EXECUTE format('SELECT count(*), bool_or(a.data IS NOT NULL AND a.data <> ''{}''), '
+                   || 'bool_or(a.data IS NOT NULL AND jsonb_typeof(a.data) <> ''object'') FROM pg_temp.%I a', audience)
+    INTO n, per_row, bad_data;
     IF n = 0 THEN
         PERFORM sms_otp._raise('empty_audience', 400, 'The audience is empty.', 'Check the audience query or list.');
     END IF;
     IF n > 10000000 THEN
         PERFORM sms_otp._raise('audience_too_large', 400, 'An audience holds at most 10,000,000 recipients.');
     END IF;
-    IF EXISTS (SELECT 1 FROM unnest(zones) z WHERE z IS NOT NULL AND NOT sms_otp._valid_zone(z)) THEN
-        SELECT z INTO bad FROM unnest(zones) z WHERE z IS NOT NULL AND NOT sms_otp._valid_zone(z) LIMIT 1;
-        PERFORM sms_otp._raise('invalid_time_zone', 400, 'The audience names an unknown time zone: ' || quote_literal(bad.z) || '.',
+    IF bad_data THEN
+        PERFORM sms_otp._raise('invalid_template_data', 400, 'Each recipient''s data must be a JSON object.');
+    END IF;
+    EXECUTE format('SELECT z.time_zone FROM (SELECT DISTINCT a.time_zone FROM pg_temp.%I a WHERE a.time_zone IS NOT NULL) z '
+                   || 'WHERE NOT sms_otp._valid_zone(z.time_zone) LIMIT 1', audience) INTO bad;
+    IF bad.time_zone IS NOT NULL THEN
+        PERFORM sms_otp._raise('invalid_time_zone', 400, 'The audience names an unknown time zone: ' || quote_literal(bad.time_zone) || '.',
                                'Use IANA names such as America/New_York, or leave time_zone out.');
     END IF;
     IF c.template IS NOT NULL THEN
@@ -275,30 +294,28 @@ BEGIN
         END IF;
     END IF;
     starts := greatest(coalesce(c.starts_at, now()), now());
-    per_row := datas IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(datas) d WHERE d IS NOT NULL AND d <> '{}');
-    IF datas IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(datas) d WHERE d IS NOT NULL AND jsonb_typeof(d) <> 'object') THEN
-        PERFORM sms_otp._raise('invalid_template_data', 400, 'Each recipient''s data must be a JSON object.');
-    END IF;
+    per_row := coalesce(per_row, false);
 
     -- The text once when every recipient gets the same.
     IF NOT per_row THEN
         shared := CASE WHEN tmpl.name IS NULL THEN jsonb_build_object('text', c.text)
                        ELSE sms_otp._render_template(tmpl.body, c.data) END;
+        shared_parts := (sms_otp.sms_segments(shared ->> 'text') ->> 'segments')::int;
     END IF;
 
     CREATE TEMP TABLE IF NOT EXISTS sms_otp_snapshot (
         id bigint, given text, phone text, user_id uuid, zone text, data jsonb, rendered jsonb
     ) ON COMMIT DROP;
     TRUNCATE pg_temp.sms_otp_snapshot;
-    INSERT INTO pg_temp.sms_otp_snapshot
-    SELECT g.ord, g.p, sms_otp.normalize_phone(g.p), g.u, g.z, g.d,
-           CASE WHEN per_row THEN
-               CASE WHEN tmpl.name IS NULL THEN jsonb_build_object('text', c.text)
-                    ELSE sms_otp._render_template(tmpl.body, c.data || coalesce(g.d, '{}')) END
-           END
-    FROM unnest(phones, coalesce(user_ids, array_fill(NULL::uuid, ARRAY[n])),
-                coalesce(zones, array_fill(NULL::text, ARRAY[n])),
-                coalesce(datas, array_fill(NULL::jsonb, ARRAY[n]))) WITH ORDINALITY AS g(p, u, z, d, ord);
+    EXECUTE format($q$
+        INSERT INTO pg_temp.sms_otp_snapshot
+        SELECT a.id, a.phone, sms_otp.normalize_phone(a.phone), a.user_id, a.time_zone, a.data,
+               CASE WHEN $1 THEN
+                   CASE WHEN $2 IS NULL THEN pg_catalog.jsonb_build_object('text', $3)
+                        ELSE sms_otp._render_template($2, $4 || coalesce(a.data, '{}')) END
+               END
+        FROM pg_temp.%I a$q$, audience)
+    USING per_row, tmpl.body, c.text, c.data;
 
     -- A template with a field some recipient lacks: nothing is launched.
     IF NOT per_row AND shared ? 'error' THEN
@@ -316,58 +333,81 @@ BEGIN
         END IF;
     END IF;
 
+    -- Where each number is (its time zones, its quiet-hours rule) depends on its first seven
+    -- characters (a country code and, for +1, the area code): looked up once per prefix, and
+    -- the hours' next opening once per zones and rule, not once per recipient.
+    CREATE TEMP TABLE IF NOT EXISTS sms_otp_places (key text, zones text[], rule text) ON COMMIT DROP;
+    TRUNCATE pg_temp.sms_otp_places;
+    INSERT INTO pg_temp.sms_otp_places
+    SELECT p.key, sms_otp._phone_zones(p.sample), (SELECT q.prefix FROM sms_otp._quiet_rule(p.sample) q)
+    FROM (SELECT left(s.phone, 7) AS key, min(s.phone) AS sample FROM pg_temp.sms_otp_snapshot s
+          WHERE s.phone IS NOT NULL GROUP BY 1) p;
+    ANALYZE pg_temp.sms_otp_places;
+
     INSERT INTO sms_otp.sms_campaign_recipients (campaign_id, id, given, phone, user_id, zones, body, segments, state,
-                                                 skip_reason, next_at)
-    SELECT c.id, j.id, j.given, j.phone, j.user_id, j.zones, j.body, (j.counted ->> 'segments')::int,
-           CASE WHEN j.reason IS NULL THEN 'pending' ELSE 'skipped' END, j.reason,
-           CASE WHEN j.reason IS NULL THEN j.next_at END
-    FROM (
-        SELECT s.*, z.zones, b.body, b.counted,
+                                                 skip_reason, next_at, deferred)
+    WITH s AS (
+        SELECT x.*, row_number() OVER (PARTITION BY x.phone ORDER BY x.id) AS dup,
+               CASE WHEN x.zone IS NOT NULL THEN ARRAY[x.zone] ELSE p.zones END AS zones, p.rule
+        FROM pg_temp.sms_otp_snapshot x LEFT JOIN pg_temp.sms_otp_places p ON p.key = left(x.phone, 7)),
+    opening AS (
+        SELECT d.zones, d.rule,
+               CASE WHEN NOT c.quiet_hours OR q.prefix IS NULL THEN starts
+                    -- an unknown zone waits (to the campaign's end, then skipped), never sends
+                    ELSE coalesce(sms_otp._quiet_next_open(d.zones, q.opens, q.closes, q.days, starts),
+                                  starts + c.valid_for) END AS next_at
+        FROM (SELECT DISTINCT s.zones, s.rule FROM s WHERE s.phone IS NOT NULL) d
+        LEFT JOIN sms_otp.sms_quiet_hours q ON q.prefix = d.rule),
+    judged AS (
+        SELECT s.*, coalesce(s.rendered, shared) AS out,
                CASE WHEN s.phone IS NULL THEN 'invalid_number'
                     WHEN s.dup > 1 THEN 'duplicate'
                     WHEN c.allowed_prefixes IS NOT NULL
                          AND NOT EXISTS (SELECT 1 FROM unnest(c.allowed_prefixes) p WHERE starts_with(s.phone, p))
                         THEN 'country_blocked'
-                    WHEN sms_otp._opted_out(s.phone, 'promo', NULL) THEN 'opted_out'
+                    WHEN EXISTS (SELECT 1 FROM sms_otp.sms_opt_outs o
+                                 WHERE o.phone = s.phone AND o.scope IN ('all', 'promo')) THEN 'opted_out'
                     WHEN cap > interval '0' AND EXISTS (
                         SELECT 1 FROM sms_otp.sms_campaign_recipients r
                         WHERE r.phone = s.phone AND r.queued_at > now() - cap AND r.campaign_id <> c.id)
                         THEN 'frequency_capped'
                END AS reason,
-               CASE WHEN NOT c.quiet_hours THEN starts
-                    ELSE coalesce(sms_otp._quiet_next_open(s.phone, z.zones, starts), c.ends_at, 'infinity') END AS next_at
-        FROM (SELECT x.*, row_number() OVER (PARTITION BY x.phone ORDER BY x.id) AS dup
-              FROM pg_temp.sms_otp_snapshot x) s
-        CROSS JOIN LATERAL (SELECT CASE WHEN s.zone IS NOT NULL THEN ARRAY[s.zone]
-                                        WHEN s.phone IS NOT NULL THEN sms_otp._phone_zones(s.phone) END AS zones) z
-        CROSS JOIN LATERAL (SELECT coalesce(s.rendered, shared) ->> 'text' AS body) b0
-        CROSS JOIN LATERAL (SELECT b0.body, sms_otp.sms_segments(b0.body) AS counted) b
-    ) j;
+               o.next_at
+        FROM s LEFT JOIN opening o ON o.zones = s.zones AND coalesce(o.rule, '') = coalesce(s.rule, ''))
+    SELECT c.id, j.id, j.given, j.phone, j.user_id, j.zones, j.out ->> 'text',
+           CASE WHEN per_row THEN (sms_otp.sms_segments(j.out ->> 'text') ->> 'segments')::int ELSE shared_parts END,
+           CASE WHEN j.reason IS NULL THEN 'pending' ELSE 'skipped' END, j.reason,
+           CASE WHEN j.reason IS NULL THEN j.next_at END,
+           j.reason IS NULL AND j.next_at > starts
+    FROM judged j;
 
     -- Every text within the parts a message may take, else nothing is launched.
+    IF NOT per_row AND (shared_parts > max_parts OR btrim(shared ->> 'text', E' \t\r\n') = ''
+                        OR sms_otp._unfit_text(shared ->> 'text')) THEN
+        PERFORM sms_otp._raise(CASE WHEN shared_parts > max_parts THEN 'message_too_long' ELSE 'invalid_text' END, 400,
+                               'The message takes ' || shared_parts || ' SMS parts (at most ' || max_parts
+                               || '), is empty, or holds control characters SMS cannot carry.');
+    END IF;
     SELECT r.id, r.segments INTO bad FROM sms_otp.sms_campaign_recipients r
-    WHERE r.campaign_id = c.id AND r.state = 'pending' AND (r.segments IS NULL OR r.segments > max_parts)
+    WHERE per_row AND r.campaign_id = c.id AND r.state = 'pending' AND (r.segments IS NULL OR r.segments > max_parts)
     ORDER BY r.id LIMIT 1;
     IF FOUND THEN
         PERFORM sms_otp._raise('message_too_long', 400, 'The message to recipient ' || bad.id || ' takes '
                                || coalesce(bad.segments::text, 'no') || ' SMS parts; at most ' || max_parts || ' are sent.');
     END IF;
-    IF EXISTS (SELECT 1 FROM sms_otp.sms_campaign_recipients r WHERE r.campaign_id = c.id AND r.state = 'pending'
+    IF per_row AND EXISTS (SELECT 1 FROM sms_otp.sms_campaign_recipients r WHERE r.campaign_id = c.id AND r.state = 'pending'
                AND (btrim(r.body, E' \t\r\n') = '' OR sms_otp._unfit_text(r.body))) THEN
         PERFORM sms_otp._raise('invalid_text', 400, 'A rendered message is empty or holds control characters SMS cannot carry.');
     END IF;
 
     SELECT jsonb_build_object(
-               'recipients', count(*),
-               'pending', count(*) FILTER (WHERE r.state = 'pending'),
-               'deferred', count(*) FILTER (WHERE r.state = 'pending' AND r.next_at > starts),
-               'skipped', coalesce(jsonb_object_agg(r.skip_reason, r.n) FILTER (WHERE r.skip_reason IS NOT NULL), '{}'))
+               'recipients', sum(g.n),
+               'pending', coalesce(sum(g.n) FILTER (WHERE g.skip_reason IS NULL), 0),
+               'deferred', coalesce(sum(g.n) FILTER (WHERE g.skip_reason IS NULL AND g.deferred), 0),
+               'skipped', coalesce(jsonb_object_agg(g.skip_reason, g.n) FILTER (WHERE g.skip_reason IS NOT NULL), '{}'))
     INTO counts
-    FROM (SELECT r.state, r.skip_reason, r.next_at, count(*) OVER (PARTITION BY r.skip_reason) AS n
-          FROM sms_otp.sms_campaign_recipients r WHERE r.campaign_id = c.id) r;
-
-    UPDATE sms_otp.sms_campaign_recipients r SET deferred = true
-    WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.next_at > starts;
+    FROM (SELECT r.skip_reason, r.deferred, count(*) AS n FROM sms_otp.sms_campaign_recipients r
+          WHERE r.campaign_id = c.id GROUP BY 1, 2) g;
 
     UPDATE sms_otp.sms_campaigns x
     SET status = CASE WHEN (counts ->> 'pending')::int = 0 THEN 'finished'
@@ -392,18 +432,16 @@ BEGIN
 END $$;
 
 -- Launch: the audience is read now, as the caller (an audience query runs with the caller's
--- rights, never with the extension's), then snapshotted by _campaign_snapshot. Nothing is
--- launched when the query fails, returns no phone column, or any recipient cannot be sent.
+-- rights, never with the extension's), into a temporary table that _campaign_snapshot turns
+-- into recipient rows. Nothing is launched when the query fails, returns no phone column, or
+-- any recipient cannot be sent.
 CREATE OR REPLACE FUNCTION sms_otp.campaign_launch(campaign_id bigint) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     c       record;
     first   jsonb;
-    phones  text[];
-    users   uuid[];
-    zones   text[];
-    datas   jsonb[];
     q       text;
+    tmp     text := 'sms_otp_audience_' || replace(gen_random_uuid()::text, '-', '');
 BEGIN
     PERFORM sms_otp._require_service_role('launch campaigns');
     SELECT x.id, x.status, x.audience_query, x.audience INTO c FROM sms_otp.sms_campaigns x WHERE x.id = campaign_id;
@@ -418,17 +456,20 @@ BEGIN
         IF EXISTS (SELECT 1 FROM jsonb_array_elements(c.audience) e
                    WHERE jsonb_typeof(e) NOT IN ('string', 'object')
                       OR (jsonb_typeof(e) = 'object' AND (jsonb_typeof(e -> 'phone') IS DISTINCT FROM 'string'
-                          OR (e ? 'data' AND jsonb_typeof(e -> 'data') <> 'object')
+                          OR (e ? 'data' AND jsonb_typeof(e -> 'data') NOT IN ('object', 'null'))
+                          OR (e ? 'user_id' AND jsonb_typeof(e -> 'user_id') NOT IN ('string', 'null'))
                           OR (e ? 'time_zone' AND jsonb_typeof(e -> 'time_zone') NOT IN ('string', 'null'))))) THEN
             PERFORM sms_otp._raise('invalid_audience', 400,
                                    'Each audience entry is a phone number or an object {"phone", "user_id", "time_zone", "data"}.');
         END IF;
         BEGIN
-            SELECT array_agg(CASE WHEN jsonb_typeof(e) = 'string' THEN e #>> '{}' ELSE e ->> 'phone' END ORDER BY o),
-                   array_agg((e ->> 'user_id')::uuid ORDER BY o), array_agg(e ->> 'time_zone' ORDER BY o),
-                   array_agg(e -> 'data' ORDER BY o)
-            INTO phones, users, zones, datas
-            FROM jsonb_array_elements(c.audience) WITH ORDINALITY AS a(e, o);
+            EXECUTE format($q$
+                CREATE TEMP TABLE %I ON COMMIT DROP AS
+                SELECT a.o::bigint AS id,
+                       CASE WHEN jsonb_typeof(a.e) = 'string' THEN a.e #>> '{}' ELSE a.e ->> 'phone' END AS phone,
+                       (a.e ->> 'user_id')::uuid AS user_id, (a.e ->> 'time_zone') AS time_zone,
+                       CASE WHEN jsonb_typeof(a.e -> 'data') = 'object' THEN a.e -> 'data' END AS data
+                FROM jsonb_array_elements($1) WITH ORDINALITY AS a(e, o)$q$, tmp) USING c.audience;
         EXCEPTION WHEN invalid_text_representation THEN
             PERFORM sms_otp._raise('invalid_audience', 400, 'An audience entry''s user_id is not a UUID.');
         END;
@@ -443,12 +484,15 @@ BEGIN
                 PERFORM sms_otp._raise('invalid_audience', 400, 'The audience query must return a column named phone.',
                                        'For example: SELECT phone, id AS user_id FROM public.customers WHERE ...');
             END IF;
-            EXECUTE 'SELECT pg_catalog.array_agg(a.phone::pg_catalog.text), '
-                 || CASE WHEN first ? 'user_id' THEN 'pg_catalog.array_agg(a.user_id::pg_catalog.uuid), ' ELSE 'NULL::uuid[], ' END
-                 || CASE WHEN first ? 'time_zone' THEN 'pg_catalog.array_agg(a.time_zone::pg_catalog.text), ' ELSE 'NULL::text[], ' END
-                 || CASE WHEN first ? 'data' THEN 'pg_catalog.array_agg(a.data::pg_catalog.jsonb) ' ELSE 'NULL::jsonb[] ' END
-                 || 'FROM (' || q || E'\n) a'
-            INTO phones, users, zones, datas;
+            -- Built-in types only, whatever the query's columns are: reading them runs nothing.
+            EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT '
+                 || '(pg_catalog.row_number() OVER ())::pg_catalog.int8 AS id, a.phone::pg_catalog.text AS phone, '
+                 || CASE WHEN first ? 'user_id' THEN 'a.user_id::pg_catalog.text::pg_catalog.uuid' ELSE 'NULL::pg_catalog.uuid' END
+                 || ' AS user_id, '
+                 || CASE WHEN first ? 'time_zone' THEN 'a.time_zone::pg_catalog.text' ELSE 'NULL::pg_catalog.text' END
+                 || ' AS time_zone, '
+                 || CASE WHEN first ? 'data' THEN 'a.data::pg_catalog.text::pg_catalog.jsonb' ELSE 'NULL::pg_catalog.jsonb' END
+                 || ' AS data FROM (' || q || E'\n) a', tmp);
         EXCEPTION
             WHEN sqlstate 'PGRST' THEN RAISE;
             WHEN OTHERS THEN
@@ -456,7 +500,7 @@ BEGIN
                                        'It runs as you, with search_path pg_catalog: name tables with their schema.');
         END;
     END IF;
-    RETURN sms_otp._campaign_snapshot(c.id, phones, users, zones, datas);
+    RETURN sms_otp._campaign_snapshot(c.id, tmp);
 END $$;
 COMMENT ON FUNCTION sms_otp.campaign_launch(bigint) IS
     'Snapshot a draft campaign''s audience into one row per recipient and start sending (or wait for starts_at). Service role only.';

@@ -47,7 +47,8 @@ COMMENT ON TABLE sms_otp.sms_throttles IS
 -- When promo messages may reach a phone, in its own time: the rule of the longest prefix of
 -- the number ('' is every number). A number in several zones gets the hours open in all.
 CREATE TABLE sms_otp.sms_quiet_hours (
-    prefix  text PRIMARY KEY CHECK (prefix = '' OR prefix ~ '^\+[1-9][0-9]{0,6}$'),
+    -- at most 7 characters: a campaign looks rules up once per 7-character prefix of its numbers
+    prefix  text PRIMARY KEY CHECK (prefix = '' OR prefix ~ '^\+[1-9][0-9]{0,5}$'),
     opens   time NOT NULL,
     closes  time NOT NULL CHECK (closes > opens),
     days    int[] NOT NULL DEFAULT '{1,2,3,4,5,6,7}'
@@ -137,10 +138,9 @@ CREATE TABLE sms_otp.sms_campaign_recipients (
 -- The worker takes a campaign's due recipients from here, in order.
 CREATE INDEX sms_campaign_recipients_due_idx ON sms_otp.sms_campaign_recipients (campaign_id, next_at, id)
     WHERE state = 'pending' AND outbox_id IS NULL;
--- The frequency cap and the STOP rate: who got a promo message lately, across campaigns.
-CREATE INDEX sms_campaign_recipients_phone_idx ON sms_otp.sms_campaign_recipients (phone, queued_at)
-    WHERE queued_at IS NOT NULL;
-CREATE INDEX sms_campaign_recipients_lookup_idx ON sms_otp.sms_campaign_recipients (campaign_id, phone);
+-- A number's rows across campaigns: the frequency cap and the STOP rate (who got a promo
+-- message lately), and campaign_recipient().
+CREATE INDEX sms_campaign_recipients_phone_idx ON sms_otp.sms_campaign_recipients (phone, queued_at);
 COMMENT ON TABLE sms_otp.sms_campaign_recipients IS
     'One row per recipient of a campaign: pending, sent, delivered, failed, or skipped with its reason.';
 

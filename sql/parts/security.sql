@@ -46,7 +46,7 @@ GRANT EXECUTE ON FUNCTION
     sms_otp.campaign_launch(bigint), sms_otp.campaign_pause(bigint, text), sms_otp.campaign_resume(bigint),
     sms_otp.campaign_cancel(bigint), sms_otp.campaign_retry_failed(bigint), sms_otp.campaign_progress(bigint),
     sms_otp.campaign_recipient(bigint, text),
-    sms_otp._campaign_snapshot(bigint, text[], uuid[], text[], jsonb[]),
+    sms_otp._campaign_snapshot(bigint, text),
     sms_otp._require_service_role(text),
     -- a SECURITY INVOKER function's errors (campaign_launch): raising one grants nothing
     sms_otp._raise(text, int, text, text)

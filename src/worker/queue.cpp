@@ -66,8 +66,16 @@ const char *kClaim = R"sql(
         ORDER BY next_attempt_at
         LIMIT LEAST($4, $1 - (SELECT pg_catalog.count(*) FROM codes))
         FOR UPDATE SKIP LOCKED),
-    -- promo messages of running campaigns only: a paused one's wait here until it resumes
-    promo AS (
+    -- promo messages queued on their own, and those of running campaigns (a paused
+    -- campaign's wait in the outbox until it resumes)
+    promo_alone AS (
+        SELECT id, attempts, kind, "to", category, expires_at FROM sms_otp.sms_outbox
+        WHERE status = 'queued' AND kind = 'promo' AND campaign_id IS NULL AND next_attempt_at <= pg_catalog.now()
+        ORDER BY next_attempt_at
+        LIMIT LEAST($4 - (SELECT pg_catalog.count(*) FROM transactional),
+                    $1 - (SELECT pg_catalog.count(*) FROM codes) - (SELECT pg_catalog.count(*) FROM transactional))
+        FOR UPDATE SKIP LOCKED),
+    promo_campaigns AS (
         SELECT o.id, o.attempts, o.kind, o."to", o.category, o.expires_at
         FROM sms_otp.sms_campaigns c
         CROSS JOIN LATERAL (
@@ -77,8 +85,10 @@ const char *kClaim = R"sql(
             LIMIT $1
             FOR UPDATE SKIP LOCKED) o
         WHERE c.status = 'running'
-        LIMIT LEAST($4 - (SELECT pg_catalog.count(*) FROM transactional),
-                    $1 - (SELECT pg_catalog.count(*) FROM codes) - (SELECT pg_catalog.count(*) FROM transactional))),
+        LIMIT LEAST($4 - (SELECT pg_catalog.count(*) FROM transactional) - (SELECT pg_catalog.count(*) FROM promo_alone),
+                    $1 - (SELECT pg_catalog.count(*) FROM codes) - (SELECT pg_catalog.count(*) FROM transactional)
+                       - (SELECT pg_catalog.count(*) FROM promo_alone))),
+    promo AS (SELECT * FROM promo_alone UNION ALL SELECT * FROM promo_campaigns),
     -- No more than $1 in all anyway; said again so the planner expects a few rows, not a
     -- share of the table (the lanes' limits are expressions), and updates them by primary key.
     due AS (
