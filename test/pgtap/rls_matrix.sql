@@ -8,7 +8,7 @@
 -- C = c0000000-0000-4000-8000-00000000000c (codes off; login c-1, verified while codes were on).
 -- A login "passed" when it has a session verified within sms_otp.verified_ttl (12 h).
 BEGIN;
-SELECT plan(192);
+SELECT plan(196);
 
 --------------------------------------------------------------------------------------------
 -- Fixtures, written by the superuser (the extension's owner, as the worker is)
@@ -71,7 +71,9 @@ FROM unnest(ARRAY['sms_otp.sms_otp_sessions', 'sms_otp.sms_messages_log', 'sms_o
                   -- phase 2 (each role x operation: rls_phase2.sql)
                   'sms_otp.sms_templates', 'sms_otp.sms_categories', 'sms_otp.sms_keywords',
                   'sms_otp.sms_idempotency_keys', 'sms_otp.sms_opt_outs', 'sms_otp.sms_opt_out_events',
-                  'sms_otp.sms_delivery_events', 'sms_otp.sms_inbound_messages']::regclass[]) AS tbl;
+                  'sms_otp.sms_delivery_events', 'sms_otp.sms_inbound_messages',
+                  'sms_otp.sms_throttles', 'sms_otp.sms_quiet_hours', 'sms_otp.sms_campaigns',
+                  'sms_otp.sms_campaign_recipients']::regclass[]) AS tbl;
 
 -- Every write a client might try, aimed at A's rows (or at rows A would like to exist). No
 -- client role holds INSERT, UPDATE or DELETE on any table: each is "permission denied", whoever
@@ -383,7 +385,11 @@ SELECT set_eq(
              ('sms_opt_out_events', 'service_all', '{service_role}', 'SELECT'),
              ('sms_delivery_events', 'service_all', '{service_role}', 'SELECT'),
              ('sms_inbound_messages', 'service_all', '{service_role}', 'SELECT'),
-             ('sms_idempotency_keys', 'service_all', '{service_role}', 'SELECT')$$,
+             ('sms_idempotency_keys', 'service_all', '{service_role}', 'SELECT'),
+             ('sms_throttles', 'service_all', '{service_role}', 'ALL'),
+             ('sms_quiet_hours', 'service_all', '{service_role}', 'ALL'),
+             ('sms_campaigns', 'service_all', '{service_role}', 'SELECT'),
+             ('sms_campaign_recipients', 'service_all', '{service_role}', 'SELECT')$$,
     'the policies: own rows for everyone (SELECT only), the service role''s own, and nothing else');
 
 --------------------------------------------------------------------------------------------
@@ -402,19 +408,28 @@ INSERT INTO api VALUES
     ('sms_otp.receipt_twilio(text)'), ('sms_otp.receipt_vonage(text)'), ('sms_otp.receipt_messagebird(text)'),
     ('sms_otp.receipt_plivo(text)'), ('sms_otp.receipt_webhook(text)'),
     ('sms_otp.inbound_twilio(text)'), ('sms_otp.inbound_vonage(text)'), ('sms_otp.inbound_messagebird(text)'),
-    ('sms_otp.inbound_plivo(text)'), ('sms_otp.inbound_webhook(text)');
+    ('sms_otp.inbound_plivo(text)'), ('sms_otp.inbound_webhook(text)'),
+    -- campaigns (the service role's; each checks the role itself)
+    ('sms_otp.campaign_create(text, text, text, jsonb, text, jsonb, text, text, jsonb, boolean, timestamptz, interval, text, text[], jsonb)'),
+    ('sms_otp.campaign_launch(bigint)'), ('sms_otp.campaign_pause(bigint, text)'), ('sms_otp.campaign_resume(bigint)'),
+    ('sms_otp.campaign_cancel(bigint)'), ('sms_otp.campaign_retry_failed(bigint)'),
+    ('sms_otp.campaign_progress(bigint)'), ('sms_otp.campaign_recipient(bigint, text)');
 -- Run as the calling role: by the read policies, and by the check trigger of api_integrations
 -- (so that the service role can write providers).
 CREATE TEMP TABLE helpers (fn regprocedure);
 INSERT INTO helpers VALUES ('sms_otp._login_session()'), ('sms_otp._step_passed()'),
-                           ('sms_otp._allowed_host(text)'), ('sms_otp._internal_host(text)');
+                           ('sms_otp._allowed_host(text)'), ('sms_otp._internal_host(text)'),
+-- and by campaign_launch, which runs as its caller so that the audience query does: its check,
+-- its errors, and the snapshot (which checks for the service role again).
+                           ('sms_otp._require_service_role(text)'), ('sms_otp._raise(text, int, text, text)'),
+                           ('sms_otp._campaign_snapshot(bigint, text)');
 
 SELECT ok(has_schema_privilege('public', 'sms_otp', 'USAGE'), 'USAGE on schema sms_otp is granted to PUBLIC');
 SELECT set_eq(
     $$SELECT p.oid::regprocedure FROM pg_proc p
       WHERE p.pronamespace = 'sms_otp'::regnamespace AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
     'SELECT fn FROM api UNION ALL SELECT fn FROM helpers',
-    'EXECUTE is granted to PUBLIC on exactly the API functions and the four helpers the policies and the provider check call');
+    'EXECUTE is granted to PUBLIC on exactly the API functions and the helpers the policies, the provider check and campaign_launch call');
 SELECT is_empty(
     $$SELECT r.rolname, a.fn FROM api a
       CROSS JOIN (VALUES ('anon'), ('authenticated'), ('service_role')) AS r(rolname)

@@ -1,10 +1,11 @@
 -- Who may do what with the tables of phase 2 (docs/security.md, "Row-level security matrix"):
 -- no client role reads or writes any of them; the service role writes what a backend
--- configures (templates, categories, keywords) and reads the rest, through its own policy.
+-- configures (templates, categories, keywords, throttles, quiet hours) and reads the rest,
+-- through its own policy. Campaigns and their recipients change through the campaign functions.
 -- The ledger changes only through opt_out()/opt_in() and inbound messages, so that every change
 -- has its event; receipts and inbound messages only through the signed callbacks.
 BEGIN;
-SELECT plan(101);
+SELECT plan(149);
 
 INSERT INTO sms_otp.sms_templates (name, locale, body) VALUES ('t', 'en', 'Hi {name}');
 INSERT INTO sms_otp.sms_categories (name) VALUES ('c');
@@ -14,6 +15,11 @@ INSERT INTO sms_otp.sms_opt_outs (phone, scope, source) VALUES ('+14155550101', 
 INSERT INTO sms_otp.sms_opt_out_events (phone, scope, action, source) VALUES ('+14155550101', 'all', 'opt_out', 'sms');
 INSERT INTO sms_otp.sms_delivery_events (outbox_id, provider_name, status, applied, dedupe) VALUES (1, 'p', 'sent', true, 'd');
 INSERT INTO sms_otp.sms_inbound_messages (provider_name, "from", text, dedupe) VALUES ('p', '+14155550101', 'STOP', 'i');
+INSERT INTO sms_otp.sms_throttles (scope, name, per_second) VALUES ('provider', 'p', 10);
+INSERT INTO sms_otp.sms_quiet_hours (prefix, opens, closes) VALUES ('+33', '08:00', '20:00');
+INSERT INTO sms_otp.sms_campaigns (name, text, audience) VALUES ('c', 'Sale', '["+14155550101"]');
+INSERT INTO sms_otp.sms_campaign_recipients (campaign_id, id, given, phone, state)
+VALUES (1, 1, '+14155550101', '+14155550101', 'pending');
 
 -- Each table with one statement per operation (aimed at the row above).
 CREATE TEMP TABLE ops (tbl text, op text, stmt text);
@@ -22,7 +28,9 @@ SELECT t.tbl, o.op, format(o.stmt, t.tbl, t.col, t.val)
 FROM (VALUES ('sms_templates', 'body', '''x'''), ('sms_categories', 'description', '''x'''),
              ('sms_keywords', 'locale', '''xx'''), ('sms_idempotency_keys', 'key', '''k2'''),
              ('sms_opt_outs', 'source', '''x'''), ('sms_opt_out_events', 'source', '''x'''),
-             ('sms_delivery_events', 'error_code', '''x'''), ('sms_inbound_messages', 'text', '''x''')) t(tbl, col, val)
+             ('sms_delivery_events', 'error_code', '''x'''), ('sms_inbound_messages', 'text', '''x'''),
+             ('sms_throttles', 'per_second', '5'), ('sms_quiet_hours', 'closes', '''22:00'''),
+             ('sms_campaigns', 'name', '''x'''), ('sms_campaign_recipients', 'error', '''x''')) t(tbl, col, val)
 CROSS JOIN (VALUES ('SELECT', 'SELECT count(*) FROM sms_otp.%1$I'),
                    ('INSERT', 'INSERT INTO sms_otp.%1$I OVERRIDING SYSTEM VALUE SELECT * FROM sms_otp.%1$I LIMIT 0'),
                    ('UPDATE', 'UPDATE sms_otp.%1$I SET %2$I = %3$s'),
@@ -34,7 +42,9 @@ CREATE FUNCTION pg_temp.fingerprint() RETURNS text LANGUAGE sql AS $$
         SELECT t::text AS x FROM sms_otp.sms_templates t UNION ALL SELECT t::text FROM sms_otp.sms_categories t
         UNION ALL SELECT t::text FROM sms_otp.sms_keywords t UNION ALL SELECT t::text FROM sms_otp.sms_idempotency_keys t
         UNION ALL SELECT t::text FROM sms_otp.sms_opt_outs t UNION ALL SELECT t::text FROM sms_otp.sms_opt_out_events t
-        UNION ALL SELECT t::text FROM sms_otp.sms_delivery_events t UNION ALL SELECT t::text FROM sms_otp.sms_inbound_messages t) a
+        UNION ALL SELECT t::text FROM sms_otp.sms_delivery_events t UNION ALL SELECT t::text FROM sms_otp.sms_inbound_messages t
+        UNION ALL SELECT t::text FROM sms_otp.sms_throttles t UNION ALL SELECT t::text FROM sms_otp.sms_quiet_hours t
+        UNION ALL SELECT t::text FROM sms_otp.sms_campaigns t UNION ALL SELECT t::text FROM sms_otp.sms_campaign_recipients t) a
 $$;
 CREATE TEMP TABLE before AS SELECT pg_temp.fingerprint() AS fp;
 
@@ -53,12 +63,12 @@ SELECT is(pg_temp.fingerprint(), (SELECT fp FROM before), 'nothing changed under
 SET ROLE service_role;
 SET request.jwt.claims = '{"role": "service_role"}';
 SELECT lives_ok(o.stmt, 'service_role: ' || o.op || ' ' || o.tbl)
-FROM ops o WHERE o.tbl IN ('sms_templates', 'sms_categories', 'sms_keywords') ORDER BY o.tbl, o.op;
+FROM ops o WHERE o.tbl IN ('sms_templates', 'sms_categories', 'sms_keywords', 'sms_throttles', 'sms_quiet_hours') ORDER BY o.tbl, o.op;
 SELECT lives_ok(o.stmt, 'service_role: SELECT ' || o.tbl)
-FROM ops o WHERE o.op = 'SELECT' AND o.tbl NOT IN ('sms_templates', 'sms_categories', 'sms_keywords', 'sms_idempotency_keys')
+FROM ops o WHERE o.op = 'SELECT' AND o.tbl NOT IN ('sms_templates', 'sms_categories', 'sms_keywords', 'sms_throttles', 'sms_quiet_hours', 'sms_idempotency_keys')
 ORDER BY o.tbl;
 SELECT throws_ok(o.stmt, '42501', NULL, 'service_role: ' || o.op || ' ' || o.tbl || ' is denied (the API writes it)')
-FROM ops o WHERE o.op <> 'SELECT' AND o.tbl NOT IN ('sms_templates', 'sms_categories', 'sms_keywords') ORDER BY o.tbl, o.op;
+FROM ops o WHERE o.op <> 'SELECT' AND o.tbl NOT IN ('sms_templates', 'sms_categories', 'sms_keywords', 'sms_throttles', 'sms_quiet_hours') ORDER BY o.tbl, o.op;
 SELECT lives_ok('SELECT key, message_id, created_at, expires_at FROM sms_otp.sms_idempotency_keys',
                 'service_role: idempotency keys and their messages are readable');
 SELECT throws_ok('SELECT response FROM sms_otp.sms_idempotency_keys', '42501', NULL,
