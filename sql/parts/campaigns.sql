@@ -646,7 +646,7 @@ END $$;
 CREATE OR REPLACE FUNCTION sms_otp.campaign_recipient(campaign_id bigint, phone text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    number text := coalesce(sms_otp.normalize_phone(phone), phone);
+    number text := coalesce(sms_otp.normalize_phone(campaign_recipient.phone), campaign_recipient.phone);
     answer jsonb;
 BEGIN
     PERFORM sms_otp._require_service_role('read campaigns');
@@ -662,7 +662,7 @@ BEGIN
                             WHERE o.campaign_id = r.campaign_id AND o.recipient_id = r.id)) ORDER BY r.id)
     INTO answer
     FROM sms_otp.sms_campaign_recipients r
-    WHERE r.campaign_id = campaign_recipient.campaign_id AND (r.phone = number OR r.given = phone);
+    WHERE r.campaign_id = campaign_recipient.campaign_id AND (r.phone = number OR r.given = campaign_recipient.phone);
     IF answer IS NULL THEN
         PERFORM sms_otp._raise('recipient_not_found', 404, 'That number is not in campaign ' || campaign_id || '.');
     END IF;
