@@ -83,6 +83,21 @@ BEGIN
     END IF;
 END $$;
 
+-- A campaign by id, unlocked, or a 404. Functions that change recipients take their locks in
+-- the order the worker's results and the receipts take them (outbox, recipients, campaign),
+-- so they read the campaign without locking it first.
+CREATE OR REPLACE FUNCTION sms_otp._campaign(campaign_id bigint) RETURNS sms_otp.sms_campaigns
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c sms_otp.sms_campaigns;
+BEGIN
+    SELECT * INTO c FROM sms_otp.sms_campaigns x WHERE x.id = campaign_id;
+    IF NOT FOUND THEN
+        PERFORM sms_otp._raise('campaign_not_found', 404, 'There is no campaign ' || coalesce(campaign_id::text, 'NULL') || '.');
+    END IF;
+    RETURN c;
+END $$;
+
 -- A campaign by id, locked, or a 404.
 CREATE OR REPLACE FUNCTION sms_otp._campaign_locked(campaign_id bigint) RETURNS sms_otp.sms_campaigns
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
@@ -557,7 +572,7 @@ DECLARE
     n int;
 BEGIN
     PERFORM sms_otp._require_service_role('cancel campaigns');
-    c := sms_otp._campaign_locked(campaign_id);
+    c := sms_otp._campaign(campaign_id);
     IF c.status IN ('cancelled', 'finished') THEN
         PERFORM sms_otp._raise('campaign_ended', 409, 'Campaign ' || c.id || ' is ' || c.status || ' already.');
     END IF;
@@ -586,7 +601,7 @@ DECLARE
     n int;
 BEGIN
     PERFORM sms_otp._require_service_role('retry campaigns');
-    c := sms_otp._campaign_locked(campaign_id);
+    c := sms_otp._campaign(campaign_id);
     IF c.status IN ('cancelled', 'draft') THEN
         PERFORM sms_otp._raise('campaign_ended', 409, 'Campaign ' || c.id || ' is ' || c.status || '.');
     END IF;
@@ -840,8 +855,9 @@ DECLARE
     c record;
     n int;
 BEGIN
+    -- recipients first, then the campaign: the lock order of results and receipts
     FOR c IN SELECT x.id FROM sms_otp.sms_campaigns x
-             WHERE x.status IN ('running', 'paused') AND x.ends_at <= now() FOR UPDATE SKIP LOCKED LOOP
+             WHERE x.status IN ('running', 'paused') AND x.ends_at <= now() LOOP
         UPDATE sms_otp.sms_campaign_recipients r
         SET state = 'skipped', skip_reason = CASE WHEN r.deferred THEN 'quiet_hours_deferred' ELSE 'expired' END,
             next_at = NULL, updated_at = now()
