@@ -144,7 +144,12 @@ void Dispatcher::advance(Job job) {
         f.error = "every provider failed this message";
         if (!job.last_error.empty()) f.error += " (last: " + job.last_error + ")";
     }
-    if (c.attempts >= settings::max_send_attempts || (tried_any && job.only_rejections)) {
+    // A campaign's message no provider was asked for (all backing off after a 429, say) waits
+    // without spending an attempt: a long Retry-After must not fail a campaign's recipients.
+    if (!tried_any && !job.route.empty() && c.campaign_id > 0) {
+        f.unclaim = true;
+        f.retry_ms = static_cast<int>(std::max<int64_t>(settings::retry_delay_ms, router_.wait_us(job.route, now) / 1000));
+    } else if (c.attempts >= settings::max_send_attempts || (tried_any && job.only_rejections)) {
         f.status = "failed";
         pg_atomic_fetch_add_u64(&shared()->failed, 1);
     } else {
