@@ -231,8 +231,6 @@ void define() {
                &message_validity_s, 86400, 60, 7 * 86400, PGC_SUSET, GUC_UNIT_S);
     define_int("sms_otp.promo_frequency_cap", "A number gets at most one promo message in this time, across campaigns.",
                &promo_frequency_cap_s, 86400, 0, 30 * 86400, PGC_SUSET, GUC_UNIT_S);
-    define_int("sms_otp.throttle_margin", "Added to each throttle window, for the network between worker and provider.",
-               &throttle_margin_ms, 20, 0, 1000, PGC_SIGHUP, GUC_UNIT_MS);
     define_int("sms_otp.max_segments", "Most SMS parts one transactional message may take.", &max_segments, 10, 1, 10,
                PGC_SUSET);
     DefineCustomStringVariable("sms_otp.default_locale", "Locale of templates when the call names none.", nullptr,
@@ -245,6 +243,9 @@ void define() {
     // ends a session (FATAL) that defines one later, and a late-loaded library has no shared
     // memory and no worker for them to shape anyway.
     if (process_shared_preload_libraries_in_progress) {
+        // The worker's throttles are made with it: read at server start.
+        define_int("sms_otp.throttle_margin", "Added to each throttle window, for the network between worker and provider.",
+                   &throttle_margin_ms, 20, 0, 1000, PGC_POSTMASTER, GUC_UNIT_MS);
         define_int("sms_otp.guess_slots",
                    "Sessions and users whose wrong codes are counted in shared memory (so rolled-back guesses count).",
                    &guess_slots, 16384, 256, 1048576, PGC_POSTMASTER);
