@@ -64,15 +64,24 @@ END $$;
 
 -- When a promo message may reach phone (in zones) at `from` or after: `from` itself while its
 -- hours are open, else when they open; NULL: never (unknown zone).
+-- No rule at all (the builtin '' row deleted): no quiet hours, as at launch.
 CREATE OR REPLACE FUNCTION sms_otp._quiet_next_open(phone text, zones text[], "from" timestamptz) RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT sms_otp._quiet_next_open(zones, r.opens, r.closes, r.days, "from") FROM sms_otp._quiet_rule(phone) r
+    SELECT CASE WHEN r.prefix IS NULL THEN "from"
+                ELSE sms_otp._quiet_next_open(zones, r.opens, r.closes, r.days, "from") END
+    FROM sms_otp._quiet_rule(phone) r
 $$;
 
-CREATE OR REPLACE FUNCTION sms_otp._valid_zone(zone text) RETURNS boolean
+-- A campaign's message fed into the outbox a while ago, about to be claimed: are its
+-- recipient's hours closed now (a pause, a throttle or a provider's backoff held it)?
+CREATE OR REPLACE FUNCTION sms_otp._campaign_hours_closed(campaign_id bigint, recipient_id bigint) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names n WHERE n.name = zone)
+    SELECT c.quiet_hours AND coalesce(sms_otp._quiet_next_open(r.phone, r.zones, now()) > now(), true)
+    FROM sms_otp.sms_campaigns c
+    JOIN sms_otp.sms_campaign_recipients r ON r.campaign_id = c.id AND r.id = _campaign_hours_closed.recipient_id
+    WHERE c.id = _campaign_hours_closed.campaign_id
 $$;
+
 
 CREATE OR REPLACE FUNCTION sms_otp._require_service_role(what text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -194,7 +203,7 @@ BEGIN
     IF provider IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sms_otp.api_integrations a WHERE a.name = provider) THEN
         PERFORM sms_otp._raise('unknown_provider', 400, 'There is no provider named ' || quote_literal(provider) || '.');
     END IF;
-    IF sender IS NOT NULL AND (length(sender) NOT BETWEEN 1 AND 32 OR sms_otp._unfit_text(sender)) THEN
+    IF sender IS NOT NULL AND (length(sender) NOT BETWEEN 1 AND 32 OR sender ~ '[[:cntrl:]]' OR sms_otp._unfit_text(sender)) THEN
         PERFORM sms_otp._raise('invalid_sender', 400, 'A sender is a number or a name of 1 to 32 characters.');
     END IF;
     t := sms_otp._throttle_args(throttle);
@@ -318,10 +327,12 @@ BEGIN
         shared_parts := (sms_otp.sms_segments(shared ->> 'text') ->> 'segments')::int;
     END IF;
 
-    CREATE TEMP TABLE IF NOT EXISTS sms_otp_snapshot (
+    -- Work tables of this function's own making: a table of these names the caller made first
+    -- (with a trigger or an index expression of theirs) is dropped, never written.
+    DROP TABLE IF EXISTS pg_temp.sms_otp_snapshot, pg_temp.sms_otp_places;
+    CREATE TEMP TABLE sms_otp_snapshot (
         id bigint, given text, phone text, user_id uuid, zone text, data jsonb, rendered jsonb
     ) ON COMMIT DROP;
-    TRUNCATE pg_temp.sms_otp_snapshot;
     EXECUTE format($q$
         INSERT INTO pg_temp.sms_otp_snapshot
         SELECT a.id, a.phone, sms_otp.normalize_phone(a.phone), a.user_id, a.time_zone, a.data,
@@ -337,22 +348,11 @@ BEGIN
         PERFORM sms_otp._raise(shared ->> 'error', 400,
                                'The template needs {' || (shared ->> 'placeholder') || '}, which the campaign''s data lacks.');
     END IF;
-    IF per_row THEN
-        SELECT s.id, s.given, s.rendered INTO bad FROM pg_temp.sms_otp_snapshot s WHERE s.rendered ? 'error' ORDER BY s.id LIMIT 1;
-        IF FOUND THEN
-            PERFORM sms_otp._raise(bad.rendered ->> 'error', 400,
-                                   'Recipient ' || bad.id || ' (' || coalesce(bad.given, 'no number') || ') has no usable value for {'
-                                   || (bad.rendered ->> 'placeholder') || '}; '
-                                   || (SELECT count(*) FROM pg_temp.sms_otp_snapshot s WHERE s.rendered ? 'error')
-                                   || ' recipients in all.', 'Give every recipient the field, or put it in the campaign''s data.');
-        END IF;
-    END IF;
 
     -- Where each number is (its time zones, its quiet-hours rule) depends on its first seven
     -- characters (a country code and, for +1, the area code): looked up once per prefix, and
     -- the hours' next opening once per zones and rule, not once per recipient.
-    CREATE TEMP TABLE IF NOT EXISTS sms_otp_places (key text, zones text[], rule text) ON COMMIT DROP;
-    TRUNCATE pg_temp.sms_otp_places;
+    CREATE TEMP TABLE sms_otp_places (key text, zones text[], rule text) ON COMMIT DROP;
     INSERT INTO pg_temp.sms_otp_places
     SELECT p.key, sms_otp._phone_zones(p.sample), (SELECT q.prefix FROM sms_otp._quiet_rule(p.sample) q)
     FROM (SELECT left(s.phone, 7) AS key, min(s.phone) AS sample FROM pg_temp.sms_otp_snapshot s
@@ -395,6 +395,21 @@ BEGIN
            CASE WHEN j.reason IS NULL THEN j.next_at END,
            j.reason IS NULL AND j.next_at > starts
     FROM judged j;
+
+    -- A template field some recipient to be sent lacks: nothing is launched.
+    IF per_row THEN
+        SELECT s.id, s.given, s.rendered INTO bad
+        FROM sms_otp.sms_campaign_recipients r JOIN pg_temp.sms_otp_snapshot s ON s.id = r.id
+        WHERE r.campaign_id = c.id AND r.state = 'pending' AND s.rendered ? 'error' ORDER BY s.id LIMIT 1;
+        IF FOUND THEN
+            PERFORM sms_otp._raise(bad.rendered ->> 'error', 400,
+                                   'Recipient ' || bad.id || ' (' || coalesce(bad.given, 'no number') || ') has no usable value for {'
+                                   || (bad.rendered ->> 'placeholder') || '}; '
+                                   || (SELECT count(*) FROM sms_otp.sms_campaign_recipients r
+                                       WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.body IS NULL)
+                                   || ' recipients in all.', 'Give every recipient the field, or put it in the campaign''s data.');
+        END IF;
+    END IF;
 
     -- Every text within the parts a message may take, else nothing is launched.
     IF NOT per_row AND (shared_parts > max_parts OR btrim(shared ->> 'text', E' \t\r\n') = ''
@@ -534,7 +549,8 @@ BEGIN
     PERFORM sms_otp._require_service_role('pause campaigns');
     c := sms_otp._campaign_locked(campaign_id);
     IF c.status NOT IN ('running', 'scheduled', 'paused') THEN
-        PERFORM sms_otp._raise('campaign_not_running', 409, 'Campaign ' || c.id || ' is ' || c.status || '; only a running one can pause.');
+        PERFORM sms_otp._raise('campaign_not_running', 409, 'Campaign ' || c.id || ' is ' || c.status
+                               || '; only a running or scheduled one can pause.');
     END IF;
     -- Messages in flight finish; queued ones wait in the outbox until resume.
     UPDATE sms_otp.sms_campaigns x
@@ -589,7 +605,10 @@ BEGIN
     UPDATE sms_otp.sms_campaigns x
     SET status = 'cancelled', pending = x.pending - n, skipped = x.skipped + n, finished_at = now(), updated_at = now()
     WHERE x.id = c.id RETURNING * INTO c;
-    RETURN sms_otp._campaign_answer(c) || jsonb_build_object('cancelled', n);
+    -- those skipped here and those whose queued message the trigger ended
+    RETURN sms_otp._campaign_answer(c)
+        || jsonb_build_object('cancelled', (SELECT count(*) FROM sms_otp.sms_campaign_recipients r
+                                            WHERE r.campaign_id = c.id AND r.skip_reason = 'cancelled'));
 END $$;
 
 -- Retry the failures no provider or carrier decided (outages, timeouts, throttling): those
@@ -602,8 +621,11 @@ DECLARE
 BEGIN
     PERFORM sms_otp._require_service_role('retry campaigns');
     c := sms_otp._campaign(campaign_id);
-    IF c.status IN ('cancelled', 'draft') THEN
-        PERFORM sms_otp._raise('campaign_ended', 409, 'Campaign ' || c.id || ' is ' || c.status || '.');
+    IF c.status = 'draft' THEN
+        PERFORM sms_otp._raise('campaign_not_launched', 409, 'Campaign ' || c.id || ' has not been launched.');
+    END IF;
+    IF c.status = 'cancelled' THEN
+        PERFORM sms_otp._raise('campaign_ended', 409, 'Campaign ' || c.id || ' is cancelled.');
     END IF;
     IF c.ends_at <= now() THEN
         PERFORM sms_otp._raise('campaign_expired', 409, 'Campaign ' || c.id || ' ended at ' || c.ends_at || '.');
@@ -615,6 +637,7 @@ BEGIN
     UPDATE sms_otp.sms_campaigns x
     SET pending = x.pending + n, failed = x.failed - n,
         status = CASE WHEN n > 0 AND x.status = 'finished' THEN 'running' ELSE x.status END,
+        pause_reason = CASE WHEN n > 0 AND x.status = 'finished' THEN NULL ELSE x.pause_reason END,
         finished_at = CASE WHEN n > 0 THEN NULL ELSE x.finished_at END, updated_at = now()
     WHERE x.id = c.id RETURNING * INTO c;
     IF n > 0 THEN
@@ -733,6 +756,15 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
+    -- Claimed after its recipient's hours closed: back to the recipient, deferred to the opening.
+    IF NEW.status = 'cancelled' AND NEW.last_error = 'quiet hours closed' THEN
+        UPDATE sms_otp.sms_campaign_recipients x
+        SET outbox_id = NULL, deferred = true, updated_at = now(),
+            next_at = coalesce(sms_otp._quiet_next_open(x.phone, x.zones, now()),
+                               (SELECT c.ends_at FROM sms_otp.sms_campaigns c WHERE c.id = x.campaign_id))
+        WHERE x.campaign_id = r.campaign_id AND x.id = r.id;
+        RETURN NULL;
+    END IF;
     next_state := CASE
         WHEN NEW.status = 'sent' AND NEW.delivery_status = 'delivered' THEN 'delivered'
         WHEN NEW.status = 'sent' AND NEW.delivery_status IN ('undelivered', 'failed') THEN 'failed'
@@ -758,8 +790,9 @@ BEGIN
         error = CASE WHEN next_state = 'failed' THEN coalesce(NEW.delivery_error, NEW.last_error) END,
         transient = CASE WHEN next_state <> 'failed' THEN NULL
                          WHEN NEW.status = 'sent' THEN false  -- a carrier said it could not deliver
+                         WHEN NEW.last_error LIKE 'the message takes more SMS parts%' THEN false
                          ELSE NOT EXISTS (SELECT 1 FROM sms_otp.sms_messages_log l
-                                          WHERE l.outbox_id = NEW.id AND l.outcome IN ('rejected', 'auth_failed')) END,
+                                          WHERE l.outbox_id = NEW.id AND l.outcome = 'rejected') END,
         next_at = NULL, updated_at = now()
     WHERE x.campaign_id = r.campaign_id AND x.id = r.id;
     UPDATE sms_otp.sms_campaigns c
@@ -775,7 +808,8 @@ BEGIN
                            THEN now() ELSE c.finished_at END,
         updated_at = now()
     WHERE c.id = NEW.campaign_id;
-    IF next_state = 'failed' THEN
+    -- every result may cross min_sample, not only a failure
+    IF r.state = 'pending' OR next_state = 'failed' THEN
         PERFORM sms_otp._campaign_check_health(NEW.campaign_id);
     END IF;
     RETURN NULL;
@@ -855,9 +889,20 @@ DECLARE
     c record;
     n int;
 BEGIN
+    -- A cancelled campaign's messages that came back to the queue after the cancel (a retry,
+    -- a throttle's hold): ended as the cancel ended the others (the trigger skips their recipients).
+    UPDATE sms_otp.sms_outbox o SET status = 'cancelled', last_error = 'campaign cancelled', updated_at = now()
+    FROM sms_otp.sms_campaigns x
+    WHERE x.status = 'cancelled' AND x.pending > 0 AND o.campaign_id = x.id AND o.kind = 'promo'
+      AND o.status = 'queued' AND (o.lease_until IS NULL OR o.lease_until < now());
     -- recipients first, then the campaign: the lock order of results and receipts
     FOR c IN SELECT x.id FROM sms_otp.sms_campaigns x
              WHERE x.status IN ('running', 'paused') AND x.ends_at <= now() LOOP
+        -- queued, not in flight: expired (the trigger skips their recipients)
+        UPDATE sms_otp.sms_outbox o SET status = 'expired', last_error = 'expired before it could be sent',
+            updated_at = now()
+        WHERE o.campaign_id = c.id AND o.kind = 'promo' AND o.status = 'queued'
+          AND (o.lease_until IS NULL OR o.lease_until < now());
         UPDATE sms_otp.sms_campaign_recipients r
         SET state = 'skipped', skip_reason = CASE WHEN r.deferred THEN 'quiet_hours_deferred' ELSE 'expired' END,
             next_at = NULL, updated_at = now()

@@ -24,6 +24,12 @@ ALTER TABLE sms_otp.sms_messages_log
 CREATE INDEX sms_messages_log_promo_requested_idx ON sms_otp.sms_messages_log (requested_at)
     WHERE type = 'promo';
 
+-- A time zone PostgreSQL knows (a day's reset zone, an audience's time_zone).
+CREATE OR REPLACE FUNCTION sms_otp._valid_zone(zone text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names n WHERE n.name = zone)
+$$;
+
 -- Throttles of a provider (its api_integrations name) or a sender (the number or name a
 -- message goes out from). Second and minute are sliding windows; a day starts at midnight in
 -- day_zone. NULL: no limit. They hold promo messages only: codes and transactional messages
@@ -37,7 +43,8 @@ CREATE TABLE sms_otp.sms_throttles (
     segments_per_second int CHECK (segments_per_second > 0),
     segments_per_minute int CHECK (segments_per_minute > 0),
     segments_per_day    int CHECK (segments_per_day > 0),
-    day_zone            text NOT NULL DEFAULT 'UTC',
+    -- checked here: a zone the worker could not read would stop its claims
+    day_zone            text NOT NULL DEFAULT 'UTC' CHECK (sms_otp._valid_zone(day_zone)),
     updated_at          timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (scope, name)
 );
@@ -78,7 +85,7 @@ CREATE TABLE sms_otp.sms_campaigns (
     segments_per_second int CHECK (segments_per_second > 0),
     segments_per_minute int CHECK (segments_per_minute > 0),
     segments_per_day    int CHECK (segments_per_day > 0),
-    day_zone            text NOT NULL DEFAULT 'UTC',
+    day_zone            text NOT NULL DEFAULT 'UTC' CHECK (sms_otp._valid_zone(day_zone)),
     quiet_hours         boolean NOT NULL DEFAULT true,
     allowed_prefixes    text[],
     starts_at           timestamptz,

@@ -49,7 +49,9 @@ GRANT EXECUTE ON FUNCTION
     sms_otp._campaign_snapshot(bigint, text),
     sms_otp._require_service_role(text),
     -- a SECURITY INVOKER function's errors (campaign_launch): raising one grants nothing
-    sms_otp._raise(text, int, text, text)
+    sms_otp._raise(text, int, text, text),
+    -- the check of sms_throttles' and sms_campaigns' day_zone, run as the writing role
+    sms_otp._valid_zone(text)
 TO PUBLIC;
 -- The read policies call these as the reading role, and the check trigger of
 -- api_integrations these as the writing role (pure functions of their arguments).

@@ -55,13 +55,13 @@ const char *kProviders = R"sql(
 // Lock order as in the results: outbox rows (locked by the lanes), then sessions.
 const char *kClaim = R"sql(
     WITH codes AS (
-        SELECT id, attempts, kind, "to", category, expires_at FROM sms_otp.sms_outbox
+        SELECT id, attempts, kind, "to", category, expires_at, campaign_id, recipient_id, created_at FROM sms_otp.sms_outbox
         WHERE status = 'queued' AND kind = 'otp' AND next_attempt_at <= pg_catalog.now()
         ORDER BY next_attempt_at
         LIMIT $1
         FOR UPDATE SKIP LOCKED),
     transactional AS (
-        SELECT id, attempts, kind, "to", category, expires_at FROM sms_otp.sms_outbox
+        SELECT id, attempts, kind, "to", category, expires_at, campaign_id, recipient_id, created_at FROM sms_otp.sms_outbox
         WHERE status = 'queued' AND kind = 'transactional' AND next_attempt_at <= pg_catalog.now()
         ORDER BY next_attempt_at
         LIMIT LEAST($4, $1 - (SELECT pg_catalog.count(*) FROM codes))
@@ -69,17 +69,18 @@ const char *kClaim = R"sql(
     -- promo messages queued on their own, and those of running campaigns (a paused
     -- campaign's wait in the outbox until it resumes)
     promo_alone AS (
-        SELECT id, attempts, kind, "to", category, expires_at FROM sms_otp.sms_outbox
+        SELECT id, attempts, kind, "to", category, expires_at, campaign_id, recipient_id, created_at FROM sms_otp.sms_outbox
         WHERE status = 'queued' AND kind = 'promo' AND campaign_id IS NULL AND next_attempt_at <= pg_catalog.now()
         ORDER BY next_attempt_at
         LIMIT LEAST($4 - (SELECT pg_catalog.count(*) FROM transactional),
                     $1 - (SELECT pg_catalog.count(*) FROM codes) - (SELECT pg_catalog.count(*) FROM transactional))
         FOR UPDATE SKIP LOCKED),
     promo_campaigns AS (
-        SELECT o.id, o.attempts, o.kind, o."to", o.category, o.expires_at
+        SELECT o.id, o.attempts, o.kind, o."to", o.category, o.expires_at, o.campaign_id, o.recipient_id, o.created_at
         FROM sms_otp.sms_campaigns c
         CROSS JOIN LATERAL (
-            SELECT id, attempts, kind, "to", category, expires_at, next_attempt_at FROM sms_otp.sms_outbox
+            SELECT id, attempts, kind, "to", category, expires_at, campaign_id, recipient_id, created_at, next_attempt_at
+            FROM sms_otp.sms_outbox
             WHERE status = 'queued' AND kind = 'promo' AND campaign_id = c.id AND next_attempt_at <= pg_catalog.now()
             ORDER BY next_attempt_at
             LIMIT $1
@@ -118,17 +119,23 @@ const char *kClaim = R"sql(
                CASE WHEN d.kind = 'otp' THEN NULL
                     WHEN d.expires_at <= pg_catalog.now() THEN 'expired'
                     -- the one rule send_transactional applies too (HELP answers go anyway)
-                    WHEN sms_otp._opted_out(d."to", d.kind, d.category) THEN 'opted_out' END AS ending
+                    WHEN sms_otp._opted_out(d."to", d.kind, d.category) THEN 'opted_out'
+                    -- a campaign's message held in the queue a while (a pause, a throttle, a
+                    -- backoff) goes back to its recipient if their hours have closed meanwhile
+                    WHEN d.campaign_id IS NOT NULL AND d.created_at < pg_catalog.now() - interval '1 minute'
+                         AND sms_otp._campaign_hours_closed(d.campaign_id, d.recipient_id) THEN 'quiet_hours' END AS ending
         FROM due d
         WHERE d.attempts < $3)
     UPDATE sms_otp.sms_outbox o
-    SET status = CASE j.ending WHEN 'expired' THEN 'expired' WHEN 'opted_out' THEN 'cancelled' ELSE o.status END,
+    SET status = CASE j.ending WHEN 'expired' THEN 'expired' WHEN 'opted_out' THEN 'cancelled'
+                               WHEN 'quiet_hours' THEN 'cancelled' ELSE o.status END,
         attempts = CASE WHEN j.ending IS NULL THEN o.attempts + 1 ELSE o.attempts END,
         lease_until = CASE WHEN j.ending IS NULL THEN pg_catalog.now() + pg_catalog.make_interval(secs => $2) END,
         next_attempt_at = CASE WHEN j.ending IS NULL THEN pg_catalog.now() + pg_catalog.make_interval(secs => $2)
                                ELSE o.next_attempt_at END,
         last_error = CASE j.ending WHEN 'expired' THEN 'expired before it could be sent'
-                                   WHEN 'opted_out' THEN 'opted_out' ELSE o.last_error END,
+                                   WHEN 'opted_out' THEN 'opted_out'
+                                   WHEN 'quiet_hours' THEN 'quiet hours closed' ELSE o.last_error END,
         updated_at = pg_catalog.now()
     FROM judged j
     WHERE o.id = j.id
@@ -590,7 +597,20 @@ void claim(Batch &batch, ClaimLimits limits, int lease_s, int max_claims, Thrott
         Datum args[3] = {Int32GetDatum(limits.total), Int32GetDatum(lease_s), Int32GetDatum(max_claims)};
         claim10_statement.execute(args, false);
     } else {
-        if (throttle && limits.others > 0) batch.promo_wake_us = feed_campaigns(*throttle, limits.others);
+        if (throttle && limits.others > 0) {
+            // In a subtransaction: campaigns that cannot be fed (a bad row, say) never stop the
+            // claim of codes and transactional messages.
+            try {
+                Subtransaction sub;
+                batch.promo_wake_us = feed_campaigns(*throttle, limits.others);
+                sub.commit();
+            } catch (const std::exception &e) {
+                std::string message = e.what();
+                pg_call([&] {
+                    ereport(WARNING, (errmsg("sms_otp worker could not feed campaigns (they wait): %s", message.c_str())));
+                });
+            }
+        }
         Datum args[4] = {Int32GetDatum(limits.total), Int32GetDatum(lease_s), Int32GetDatum(max_claims),
                          Int32GetDatum(limits.others)};
         claim_statement.execute(args, false);

@@ -32,6 +32,12 @@ std::vector<ProviderRef> Router::route(const Claimed &c) const {
                 std::find(order.begin(), order.end(), p) == order.end())
                 order.push_back(p);
     };
+    // A campaign that names its provider goes out through it alone: its sender and its budget
+    // are that provider's.
+    if (c.campaign_id > 0 && !c.hint.empty()) {
+        add(c.hint, false);
+        return order;
+    }
     // otp_send keeps a hint only when it names a selectable provider; checked again here, in
     // case a row was changed since or the outbox was written some other way.
     if (!c.hint.empty()) add(c.hint, true);

@@ -507,7 +507,7 @@ SELECT pg_temp.new_campaign($$'Controls', text => 'Hi', quiet_hours => false,
 SELECT is(pg_temp.code(pg_temp.api('campaign_pause', :p1)), 'campaign_not_running', 'a draft cannot pause');
 SELECT is((pg_temp.api('campaign_pause', :p1) ->> 'status')::int, 409, '... 409');
 SELECT is(pg_temp.code(pg_temp.api('campaign_resume', :p1)), 'campaign_not_paused', 'nor resume');
-SELECT is(pg_temp.code(pg_temp.api('campaign_retry_failed', :p1)), 'campaign_ended', 'nor retry');
+SELECT is(pg_temp.code(pg_temp.api('campaign_retry_failed', :p1)), 'campaign_not_launched', 'nor retry (not launched)');
 SELECT is(pg_temp.code(pg_temp.api('campaign_pause', 999999)), 'campaign_not_found', 'an unknown campaign: campaign_not_found');
 SELECT is((pg_temp.api('campaign_cancel', 999999) ->> 'status')::int, 404, '... 404');
 SELECT is(pg_temp.launch(:p1) -> 'body' ->> 'status', 'running', 'launched');
@@ -743,9 +743,9 @@ SELECT is(pg_temp.feed(:e1, 1), 1, 'one message in the outbox');
 UPDATE sms_otp.sms_campaign_recipients SET deferred = true, next_at = now() + interval '1 hour' WHERE campaign_id = :e1 AND id = 2;
 UPDATE sms_otp.sms_campaigns SET ends_at = now() - interval '1 second' WHERE id IN (:e1, :e2);
 SELECT sms_otp._campaign_expire() IS NULL AS ignored \gset
-SELECT is(pg_temp.states(:e1), '1:pending 2:skipped:quiet_hours_deferred 3:skipped:expired',
-          'at its end: a deferred recipient is skipped quiet_hours_deferred, another expired; the queued one waits for its message');
-SELECT is(pg_temp.counts(:e1), 'running 3/1/0/0/0/2', '... counted; the campaign waits for the message in the outbox');
+SELECT is(pg_temp.states(:e1), '1:skipped:expired 2:skipped:quiet_hours_deferred 3:skipped:expired',
+          'at its end: a deferred recipient is skipped quiet_hours_deferred, the others expired, the one queued in the outbox too');
+SELECT is(pg_temp.counts(:e1), 'finished 3/0/0/0/0/3', '... counted; nothing is left waiting, and the campaign finishes');
 SELECT pg_temp.worker_sets(:e1, 1, 'expired') IS NULL AS ignored \gset
 SELECT is(pg_temp.counts(:e1), 'finished 3/0/0/0/0/3', '... which expires too: finished');
 SELECT is(pg_temp.states(:e2) || ' ' || pg_temp.counts(:e2), '1:skipped:expired 2:skipped:expired finished 2/0/0/0/0/2',

@@ -422,7 +422,9 @@ INSERT INTO helpers VALUES ('sms_otp._login_session()'), ('sms_otp._step_passed(
 -- and by campaign_launch, which runs as its caller so that the audience query does: its check,
 -- its errors, and the snapshot (which checks for the service role again).
                            ('sms_otp._require_service_role(text)'), ('sms_otp._raise(text, int, text, text)'),
-                           ('sms_otp._campaign_snapshot(bigint, text)');
+                           ('sms_otp._campaign_snapshot(bigint, text)'),
+-- and by the check constraints on day_zone (sms_throttles, sms_campaigns), as the writing role
+                           ('sms_otp._valid_zone(text)');
 
 SELECT ok(has_schema_privilege('public', 'sms_otp', 'USAGE'), 'USAGE on schema sms_otp is granted to PUBLIC');
 SELECT set_eq(
