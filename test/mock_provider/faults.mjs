@@ -1,6 +1,9 @@
 // Fault rules: what the mock does instead of (or before) answering normally.
 // Rules are tried in the order they were added; the first one whose provider
-// matches applies, and a rule with a count disappears once it is used up.
+// (and phone, when the rule names one) matches applies, and a rule with a
+// count disappears once it is used up.
+
+import { normalizePhone } from './store.mjs';
 
 export const FAULT_MODES = ['status', 'slow', 'timeout', 'drop', 'throttle'];
 
@@ -22,6 +25,13 @@ export function parseFaultRule(spec) {
   if (!FAULT_MODES.includes(spec.mode)) throw fail(`mode must be one of ${FAULT_MODES.join(', ')}`);
 
   const rule = { provider, mode: spec.mode, count: -1 };
+  if (spec.to !== undefined) {
+    const list = Array.isArray(spec.to) ? spec.to : [spec.to];
+    if (list.length === 0 || list.some((t) => typeof t !== 'string' || t === '')) {
+      throw fail('to must be a phone number or a non-empty array of them');
+    }
+    rule.to = list.map(normalizePhone);
+  }
   if (spec.count !== undefined) {
     if (!Number.isInteger(spec.count) || spec.count === 0 || spec.count < -1) {
       throw fail('count must be a positive integer, or -1 for unlimited');
@@ -78,15 +88,36 @@ export class Faults {
   }
 
   // The rule that applies to this request, as a snapshot (its count already
-  // taken), or null. Called once per provider request, so it stays cheap when
-  // no rules are set.
-  take(provider) {
+  // taken), or null. `to` lists the request's recipients (requestRecipients);
+  // a rule naming phones applies when one of them is among those. Called once
+  // per provider request, so it stays cheap when no rules are set.
+  take(provider, to = []) {
     if (this.rules.length === 0) return null;
-    const i = this.rules.findIndex((r) => r.provider === '*' || r.provider === provider);
+    const i = this.rules.findIndex((r) => (r.provider === '*' || r.provider === provider)
+      && (!r.to || to.some((t) => r.to.includes(t))));
     if (i < 0) return null;
     const rule = this.rules[i];
     if (rule.count > 0 && --rule.count === 0) this.rules.splice(i, 1);
     const { count, ...applied } = rule;
     return applied;
   }
+}
+
+// The phones a provider request is addressed to, each provider's field read
+// as it sends it (Vonage, MessageBird and Plivo without the plus), spelled
+// as normalizePhone spells them.
+export function requestRecipients(form, json) {
+  const out = [];
+  const add = (v) => {
+    if (v === undefined || v === null || v === '') return;
+    if (Array.isArray(v)) v.forEach(add);
+    else out.push(normalizePhone(v));
+  };
+  add(form?.To);                                      // twilio, twilio_verify
+  add(form?.to ?? json?.to);                          // vonage, webhook
+  add(json?.data?.to);                                // webhook under data
+  const r = json?.recipients;                         // messagebird
+  add(typeof r === 'string' ? r.split(',') : r);
+  if (json?.dst !== undefined) add(String(json.dst).split('<').filter((d) => d !== ''));  // plivo
+  return out;
 }

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import {
   CALLBACK_PROVIDERS, CallbackDispatcher, DEFAULT_CALLBACK_DELAY_MS, SIGN_MODES, VONAGE_METHODS, VONAGE_SIGNATURE_METHODS,
 } from './callbacks.mjs';
-import { Faults } from './faults.mjs';
+import { Faults, requestRecipients } from './faults.mjs';
 import { renderInboxPage } from './inbox_page.mjs';
 import { PROVIDERS, Verifications, errorBody, matchProvider, throttleReply } from './providers.mjs';
 import { Inbox, RequestLog, Stats } from './store.mjs';
@@ -296,7 +296,7 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
       const { form, json } = parseBody(req.headers['content-type'], text);
       const query = queryString ? Object.fromEntries(new URLSearchParams(queryString)) : {};
       const auth = parseAuthorization(req.headers.authorization);
-      const fault = state.faults.take(route.provider);
+      const fault = state.faults.take(route.provider, requestRecipients(form, json));
 
       state.stats.countRequest(route.provider);
       const entry = record

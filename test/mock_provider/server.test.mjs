@@ -605,6 +605,27 @@ test('fault: timeout never answers until the client gives up', async () => {
   assert.equal((await control('/stats', { method: 'GET' })).json.by_status.timeout, 1);
 });
 
+test('fault: a rule naming phones applies to requests to those phones only', async () => {
+  await addFault({ provider: '*', mode: 'status', status: 500, to: ['+15551230021', '15551230022'] });
+  assert.equal((await sendTwilio({ To: '+15551230021' })).status, 500);
+  assert.equal((await sendTwilio({ To: '+15551230023' })).status, 201);
+  // Vonage sends digits without the plus: the same phone.
+  const vonage = await call('/sms/json', { form: { api_key: 'k', api_secret: 's', from: 'A', to: '15551230022', text: 'hi' } });
+  assert.equal(vonage.status, 500);
+  // One of several recipients is enough (MessageBird).
+  const mb = await call('/messages', {
+    headers: { authorization: 'AccessKey k' },
+    json: { originator: 'A', recipients: [15551230029, 15551230021], body: 'hi' },
+  });
+  assert.equal(mb.status, 500);
+  const log = await requests();
+  assert.deepEqual(log.map((r) => r.status), [500, 201, 500, 500]);
+  assert.deepEqual(log[0].fault.to, ['+15551230021', '+15551230022']);
+  assert.equal(log[1].fault, null);
+  assert.equal((await addFault({ mode: 'drop', to: [] })).status, 400);
+  assert.equal((await addFault({ mode: 'drop', to: 5 })).status, 400);
+});
+
 test('fault: invalid rules are refused and DELETE clears all', async () => {
   assert.equal((await addFault({ provider: 'twilio', mode: 'explode' })).status, 400);
   assert.equal((await addFault({ provider: 'twilio', mode: 'status' })).status, 400);
