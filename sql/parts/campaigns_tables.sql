@@ -43,8 +43,7 @@ CREATE TABLE sms_otp.sms_throttles (
     segments_per_second int CHECK (segments_per_second > 0),
     segments_per_minute int CHECK (segments_per_minute > 0),
     segments_per_day    int CHECK (segments_per_day > 0),
-    -- checked here: a zone the worker could not read would stop its claims
-    day_zone            text NOT NULL DEFAULT 'UTC' CHECK (sms_otp._valid_zone(day_zone)),
+    day_zone            text NOT NULL DEFAULT 'UTC',
     updated_at          timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (scope, name)
 );
@@ -85,7 +84,7 @@ CREATE TABLE sms_otp.sms_campaigns (
     segments_per_second int CHECK (segments_per_second > 0),
     segments_per_minute int CHECK (segments_per_minute > 0),
     segments_per_day    int CHECK (segments_per_day > 0),
-    day_zone            text NOT NULL DEFAULT 'UTC' CHECK (sms_otp._valid_zone(day_zone)),
+    day_zone            text NOT NULL DEFAULT 'UTC',
     quiet_hours         boolean NOT NULL DEFAULT true,
     allowed_prefixes    text[],
     starts_at           timestamptz,
@@ -111,6 +110,23 @@ CREATE TABLE sms_otp.sms_campaigns (
     CHECK ((template IS NULL) <> (text IS NULL)),
     CHECK ((audience_query IS NULL) <> (audience IS NULL))
 );
+-- A day zone the worker could not read would stop its feeds: refused when written, by a
+-- trigger on that column alone (a CHECK would look the zone up again on every update of a
+-- campaign's counts, one per message sent).
+CREATE OR REPLACE FUNCTION sms_otp._check_day_zone() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT sms_otp._valid_zone(NEW.day_zone) THEN
+        RAISE EXCEPTION 'day_zone % is not a time zone', quote_literal(NEW.day_zone)
+            USING ERRCODE = 'check_violation', HINT = 'Use a name from pg_timezone_names, such as Europe/Paris.';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER check_day_zone BEFORE INSERT OR UPDATE OF day_zone ON sms_otp.sms_throttles
+    FOR EACH ROW EXECUTE FUNCTION sms_otp._check_day_zone();
+CREATE TRIGGER check_day_zone BEFORE INSERT OR UPDATE OF day_zone ON sms_otp.sms_campaigns
+    FOR EACH ROW EXECUTE FUNCTION sms_otp._check_day_zone();
+
 CREATE INDEX sms_campaigns_active_idx ON sms_otp.sms_campaigns (id) WHERE status IN ('scheduled', 'running');
 COMMENT ON TABLE sms_otp.sms_campaigns IS
     'Promo campaigns: what to send, to whom (a query or a list, snapshotted at launch), how fast and when.';

@@ -62,6 +62,7 @@ struct Multi::Transfer {
     bool host_allowed = false;  // may connect to internal addresses
     size_t header_bytes = 0;
     std::string refusal;        // set by a callback that stopped the transfer
+    bool held = false;          // request.before_send said no
 
     Transfer() {
         if (!easy) throw std::bad_alloc();
@@ -125,6 +126,16 @@ struct Multi::Transfer {
         }
     }
 
+    static int on_prereq(void *user, char *, char *, int, int) {
+        auto *t = static_cast<Transfer *>(user);
+        try {
+            if (t->request.before_send()) return CURL_PREREQFUNC_OK;
+        } catch (...) {
+        }
+        t->held = true;
+        return CURL_PREREQFUNC_ABORT;
+    }
+
     // Sets the transfer up, or says why it may not be made at all.
     std::string prepare(const Request &r, uint64_t t) {
         request = r;
@@ -132,6 +143,7 @@ struct Multi::Transfer {
         response = Response{};
         header_bytes = 0;
         refusal.clear();
+        held = false;
         curl_easy_reset(easy);
 
         Destination d = check_destination(request.url, request.allowed_hosts);
@@ -194,6 +206,10 @@ struct Multi::Transfer {
         curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
         curl_easy_setopt(easy, CURLOPT_PRIVATE, this);
+        if (request.before_send) {
+            curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
+            curl_easy_setopt(easy, CURLOPT_PREREQDATA, this);
+        }
         return "";
     }
 
@@ -216,6 +232,11 @@ struct Multi::Transfer {
         }
         response.status = 0;
         response.body.clear();
+        if (held) {
+            response.held_back = true;
+            response.error = "held back before sending";
+            return;
+        }
         response.timed_out = code == CURLE_OPERATION_TIMEDOUT;
         if (code == CURLE_FILESIZE_EXCEEDED && refusal.empty())
             refusal = "answer too large: more than " + std::to_string(request.max_body_bytes) + " bytes";

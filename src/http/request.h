@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct Request {
     // http or at an internal address: tests, a local mock. Any other must be https to a public
     // address (see destination.h).
     std::vector<std::string> allowed_hosts;
+    // Asked right before the request's first byte is written (libcurl's pre-request callback,
+    // after the connection is made): false holds it back, unsent. What a throttle counts is
+    // this moment, not when the request was queued in the multi handle.
+    std::function<bool()> before_send;
 };
 
 struct Response {
@@ -32,6 +37,7 @@ struct Response {
     std::string error;         // transport error text when status == 0
     bool timed_out = false;
     bool refused = false;      // stopped by our own rules (destination, size caps); error says which
+    bool held_back = false;    // before_send said no: nothing was sent
     double elapsed_ms = 0;
 };
 

@@ -101,10 +101,27 @@ void Dispatcher::advance(Job job) {
             with_sender.sender = c.sender;
         }
         providers::Outgoing out = adapter->request(c.sender.empty() ? *p : with_sender, job.claimed.message);
-        if (!keys.empty() && !out.refused) {
-            throttle_.record(keys, c.segments, now);
-            job.requested_us = now;
-            job.sender = sender;
+        job.keys = keys;
+        job.sender = c.campaign_id > 0 ? sender : "";
+        job.sent_at = nullptr;
+        if (!keys.empty() && out.request) {
+            // Counted when its first byte leaves, not now: a request may wait in the multi handle
+            // (a connection being made, other work of the worker) and the windows are exact at
+            // the provider only if the time counted is when it went.
+            auto sent_at = std::make_shared<int64_t>(0);
+            job.sent_at = sent_at;
+            Throttle *throttle = &throttle_;
+            int64_t segments = c.segments;
+            out.request->before_send = [throttle, keys, segments, sent_at] {
+                int64_t at = wall_clock_us();
+                if (throttle->wait_until(keys, segments, at) != 0) return false;
+                throttle->record(keys, segments, at);
+                *sent_at = at;
+                return true;
+            };
+        } else if (!keys.empty()) {
+            throttle_.record(keys, c.segments, now);  // console: no HTTP, it goes now
+            job.sent_at = std::make_shared<int64_t>(now);
         }
         if (out.refused) {
             // The provider's row is unfit for a request: an attempt that failed at once.
@@ -177,7 +194,7 @@ void Dispatcher::log_attempt(const Job &job, const providers::Result &r, const h
     a.campaign_id = c.campaign_id;
     a.sender = job.sender;
     a.segments = c.campaign_id > 0 ? c.segments : 0;
-    a.requested_us = job.requested_us;
+    a.requested_us = job.sent_at ? *job.sent_at : 0;
     attempts_.push_back(std::move(a));
 }
 
@@ -193,6 +210,17 @@ void Dispatcher::limit(http::Request &request) {
 }
 
 void Dispatcher::handle(Job job, const http::Response &response) {
+    if (response.held_back) {
+        // The throttle said no at the last moment: back to the queue for its slot, no attempt spent.
+        const Claimed &c = job.claimed;
+        int64_t now = wall_clock_us();
+        int64_t at = throttle_.wait_until(job.keys, c.segments, now);
+        int64_t wait_ms = at == kNextDay || at == kNever ? 60 * 1000 : std::max<int64_t>(1, (at - now + 999) / 1000);
+        Final f{c.message.id, c.attempts, "queued", "", "", "held back by a throttle", static_cast<int>(wait_ms)};
+        f.unclaim = true;
+        finals_.push_back(std::move(f));
+        return;
+    }
     const providers::Adapter *adapter = providers::adapter_for(job.current->kind);
     providers::Result r = adapter->interpret(*job.current, response);
     settle(std::move(job), r, response);

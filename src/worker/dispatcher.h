@@ -6,6 +6,7 @@
 #include "worker/queue.h"
 #include "worker/router.h"
 
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -37,8 +38,11 @@ private:
         bool only_rejections = true;
         ProviderRef current;
         std::string last_error;     // of the latest failed attempt
-        int64_t requested_us = 0;   // when the current attempt's request left (campaigns)
-        std::string sender;         // ... and from which sender
+        // A campaign's message: the throttle keys of the current attempt, its sender, and when
+        // its request left (set by the request's before_send; 0 while it has not).
+        std::vector<std::string> keys;
+        std::string sender;
+        std::shared_ptr<int64_t> sent_at;
     };
 
     void advance(Job job);

@@ -286,9 +286,13 @@ void loop() {
             // are claimed a few dozen at a time, so no claim keeps a code waiting long.
             if (GetCurrentTimestamp() < TimestampTzPlusMilliseconds(last_woken, kHotMs))
                 limits.others = std::min(limits.others, kOthersPerHotClaim);
-            Results none;
+            // Answers read since the last write go with the claim, in its transaction: no more
+            // than max_in_flight messages are ever claimed without their results written, so a
+            // crash sends again at most what was in flight.
+            Results answered;
+            dispatcher.take(answered);
             try {
-                Batch batch = round(none, limits, settings::lease_s, settings::max_send_attempts,
+                Batch batch = round(answered, limits, settings::lease_s, settings::max_send_attempts,
                                     &dispatcher.throttle());
                 current_schema = batch.extension_present && !batch.legacy;
                 next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
@@ -312,6 +316,7 @@ void loop() {
                     start_batch(batch, dispatcher);
                 }
             } catch (const std::exception &e) {
+                if (!answered.empty()) results.put_back(std::move(answered));
                 warn(e, "claim messages (claimed messages are retried when their lease ends)");
                 backlog_codes = backlog_others = false;
                 next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);

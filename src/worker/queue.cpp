@@ -547,11 +547,25 @@ int64_t feed_campaigns(Throttle &throttle, int total) {
         demands.push_back(std::move(d));
     }
     if (demands.empty()) return 0;
+    // A key with no limits this round (its sms_throttles row deleted, its campaign paused)
+    // limits nothing; it keeps what it sent, for when its limits come back.
+    std::unordered_set<std::string> limited;
+    for (const auto &[key, l] : configured) limited.insert(key);
+    for (const auto &[key, l] : campaign_limits) limited.insert(key);
+    for (const auto &key : known)
+        if (!limited.count(key)) throttle.configure(key, Limits{});
     for (const auto &[key, l] : configured) configure_key(throttle, known, key, l);
     for (const auto &[key, l] : campaign_limits) configure_key(throttle, known, key, l);
     throttle.forget_idle(now);
 
-    auto shares = allocate(throttle, demands, now, total, turn++);
+    auto shares = allocate(throttle, demands, now, total, turn);
+    // The first place moves on only when something was shared: room that opens one message at
+    // a time goes to each campaign in turn.
+    for (const auto &[campaign, n] : shares)
+        if (n > 0) {
+            turn++;
+            break;
+        }
     nlohmann::json allowances = nlohmann::json::array();
     int64_t wake = 0;
     auto sooner = [&](int64_t t) {

@@ -290,7 +290,7 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
         send(res, err.status, { error: err.message });
         return;
       }
-      const now = Date.now();
+      const now = req.arrivedAt ?? Date.now();
       const iso = new Date(now).toISOString();
       const text = raw.toString('utf8');
       const { form, json } = parseBody(req.headers['content-type'], text);
@@ -485,6 +485,9 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
   }
 
   function onRequest(req, res) {
+    // A request's time is when it arrived, not when its body was read: a busy event loop (status
+    // callbacks, other answers) must not move it.
+    req.arrivedAt = Date.now();
     const url = req.url;
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
