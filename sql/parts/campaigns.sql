@@ -638,6 +638,9 @@ BEGIN
     SET pending = x.pending + n, failed = x.failed - n,
         status = CASE WHEN n > 0 AND x.status = 'finished' THEN 'running' ELSE x.status END,
         pause_reason = CASE WHEN n > 0 AND x.status = 'finished' THEN NULL ELSE x.pause_reason END,
+        -- the retried rows are due now, wherever they stand: the feed starts again from the top
+        fed_next_at = CASE WHEN n > 0 THEN '-infinity' ELSE x.fed_next_at END,
+        fed_id = CASE WHEN n > 0 THEN 0 ELSE x.fed_id END,
         finished_at = CASE WHEN n > 0 THEN NULL ELSE x.finished_at END, updated_at = now()
     WHERE x.id = c.id RETURNING * INTO c;
     IF n > 0 THEN
@@ -835,14 +838,17 @@ BEGIN
     PERFORM sms_otp._campaign_expire();
     RETURN QUERY
     SELECT c.id, p.name, coalesce(c.sender, p.sender, ''),
+           -- (past the campaign's fed mark, so that no scan walks the index entries its feeds left)
            (SELECT count(*)::int FROM (SELECT 1 FROM sms_otp.sms_campaign_recipients r
                                        WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.outbox_id IS NULL
-                                         AND r.next_at <= now() LIMIT cap) d)
+                                         AND (r.next_at, r.id) > (c.fed_next_at, c.fed_id)
+                                         AND r.next_at <= now() ORDER BY r.next_at, r.id LIMIT cap) d)
            + (SELECT count(*)::int FROM (SELECT 1 FROM sms_otp.sms_outbox o
                                          WHERE o.campaign_id = c.id AND o.status = 'queued' AND o.kind = 'promo'
-                                           AND o.next_attempt_at <= now() LIMIT cap) q),
+                                           AND o.next_attempt_at <= now() ORDER BY o.next_attempt_at LIMIT cap) q),
            coalesce((SELECT max(r.segments) FROM (SELECT r.segments FROM sms_otp.sms_campaign_recipients r
                                                  WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.outbox_id IS NULL
+                                                   AND (r.next_at, r.id) > (c.fed_next_at, c.fed_id)
                                                    AND r.next_at <= now() ORDER BY r.next_at, r.id LIMIT 16) r), 1),
            jsonb_strip_nulls(jsonb_build_object(
                'per_second', c.per_second, 'per_minute', c.per_minute, 'per_day', c.per_day,
@@ -851,10 +857,13 @@ BEGIN
                'day_start_us', sms_otp._day_start_us(c.day_zone))),
            -- when the next recipient or queued message falls due
            (extract(epoch FROM least(
-               (SELECT min(r.next_at) FROM sms_otp.sms_campaign_recipients r
-                WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.outbox_id IS NULL),
-               (SELECT min(o.next_attempt_at) FROM sms_otp.sms_outbox o
-                WHERE o.campaign_id = c.id AND o.status = 'queued' AND o.kind = 'promo'))) * 1000000)::bigint
+               (SELECT r.next_at FROM sms_otp.sms_campaign_recipients r
+                WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.outbox_id IS NULL
+                  AND (r.next_at, r.id) > (c.fed_next_at, c.fed_id)
+                ORDER BY r.next_at, r.id LIMIT 1),
+               (SELECT o.next_attempt_at FROM sms_otp.sms_outbox o
+                WHERE o.campaign_id = c.id AND o.status = 'queued' AND o.kind = 'promo'
+                ORDER BY o.next_attempt_at LIMIT 1))) * 1000000)::bigint
     FROM sms_otp.sms_campaigns c
     LEFT JOIN LATERAL (SELECT a.name, a.sender FROM sms_otp.api_integrations a
                        WHERE a.enabled AND (c.provider IS NULL OR a.name = c.provider)
@@ -947,6 +956,7 @@ BEGIN
             SELECT r.id, r.phone, r.zones, r.body, r.segments, r.next_at
             FROM sms_otp.sms_campaign_recipients r
             WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.outbox_id IS NULL AND r.next_at <= now()
+              AND (r.next_at, r.id) > (c.fed_next_at, c.fed_id)
             ORDER BY r.next_at, r.id
             LIMIT a.messages * 2 + 8
             FOR UPDATE SKIP LOCKED),
@@ -972,12 +982,26 @@ BEGIN
             WHERE r.campaign_id = c.id AND r.id = j.id AND j.capped AND j.open_at <= now()
             RETURNING 1),
         -- the rest, within the allowance in messages and in parts, become outbox messages
+        eligible AS (
+            SELECT j.*, sum(j.segments) OVER (ORDER BY j.next_at, j.id) AS parts,
+                   row_number() OVER (ORDER BY j.next_at, j.id) AS k
+            FROM judged j WHERE j.open_at <= now() AND NOT j.capped),
         go AS (
-            SELECT j.* FROM (
-                SELECT j.*, sum(j.segments) OVER (ORDER BY j.next_at, j.id) AS parts,
-                       row_number() OVER (ORDER BY j.next_at, j.id) AS k
-                FROM judged j WHERE j.open_at <= now() AND NOT j.capped) j
-            WHERE j.k <= a.messages AND (a.segments IS NULL OR j.parts <= a.segments)),
+            SELECT e.* FROM eligible e
+            WHERE e.k <= a.messages AND (a.segments IS NULL OR e.parts <= a.segments)),
+        -- The fed mark moves past every row this feed settled (fed, deferred, skipped), up to the
+        -- first one left for a later feed: the next scans start there.
+        left_over AS (
+            SELECT e.next_at, e.id FROM eligible e WHERE e.id NOT IN (SELECT go.id FROM go)
+            ORDER BY e.next_at, e.id LIMIT 1),
+        mark AS (
+            SELECT j.next_at, j.id FROM judged j
+            WHERE NOT EXISTS (SELECT 1 FROM left_over) OR (j.next_at, j.id) < (SELECT l.next_at, l.id FROM left_over l)
+            ORDER BY j.next_at DESC, j.id DESC LIMIT 1),
+        moved AS (
+            UPDATE sms_otp.sms_campaigns x SET fed_next_at = m.next_at, fed_id = m.id
+            FROM mark m WHERE x.id = c.id
+            RETURNING 1),
         queued AS (
             INSERT INTO sms_otp.sms_outbox (kind, "to", body, provider_hint, expires_at, segments, campaign_id,
                                             recipient_id, sender, category)
@@ -990,7 +1014,8 @@ BEGIN
             FROM queued q
             WHERE r.campaign_id = c.id AND r.id = q.recipient_id
             RETURNING 1)
-        SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM skipped) + 0 * (SELECT count(*) FROM deferred)
+        SELECT (SELECT count(*) FROM marked),
+               (SELECT count(*) FROM skipped) + 0 * (SELECT count(*) FROM deferred) + 0 * (SELECT count(*) FROM moved)
         INTO n, capped;
         IF capped > 0 THEN
             UPDATE sms_otp.sms_campaigns x SET pending = x.pending - capped, skipped = x.skipped + capped,

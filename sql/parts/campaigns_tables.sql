@@ -94,6 +94,10 @@ CREATE TABLE sms_otp.sms_campaigns (
     max_stop_rate       numeric NOT NULL DEFAULT 0.02 CHECK (max_stop_rate > 0 AND max_stop_rate <= 1),
     min_sample          int NOT NULL DEFAULT 100 CHECK (min_sample > 0),
     pause_reason        text,
+    -- how far the feed has gone in (next_at, id) order: every pending recipient not yet fed is
+    -- past it (feeds move rows they defer later, retries make rows due at now())
+    fed_next_at         timestamptz NOT NULL DEFAULT '-infinity',
+    fed_id              bigint NOT NULL DEFAULT 0,
     -- counts kept by the recipients' changes: what the auto-pause and progress read
     recipients          int NOT NULL DEFAULT 0,
     pending             int NOT NULL DEFAULT 0,
