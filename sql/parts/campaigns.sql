@@ -342,6 +342,8 @@ BEGIN
                END
         FROM pg_temp.%I a$q$, audience)
     USING per_row, tmpl.body, c.text, c.data;
+    -- so that the joins below hash it instead of looping over it
+    ANALYZE pg_temp.sms_otp_snapshot;
 
     -- A template with a field some recipient lacks: nothing is launched.
     IF NOT per_row AND shared ? 'error' THEN
