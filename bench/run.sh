@@ -313,3 +313,7 @@ BENCH_SKIP_BUILD=1 bash bench/rls_reads.sh "${rls_args[@]}"
 # ------------------------------------------------------------------ transactional sends and lanes
 log "transactional sends and a code behind a backlog: bench/transactional.sh"
 BENCH_SKIP_BUILD=1 bash bench/transactional.sh "${rls_args[@]}"
+
+# ------------------------------------------------------------------ promo campaigns
+log "promo campaigns: launch, drains and a code while a campaign drains: bench/campaigns.sh"
+BENCH_SKIP_BUILD=1 bash bench/campaigns.sh "${rls_args[@]}"

@@ -400,9 +400,11 @@ BEGIN
 
     -- A template field some recipient to be sent lacks: nothing is launched.
     IF per_row THEN
+        -- a rendering that failed left the body empty
         SELECT s.id, s.given, s.rendered INTO bad
-        FROM sms_otp.sms_campaign_recipients r JOIN pg_temp.sms_otp_snapshot s ON s.id = r.id
-        WHERE r.campaign_id = c.id AND r.state = 'pending' AND s.rendered ? 'error' ORDER BY s.id LIMIT 1;
+        FROM pg_temp.sms_otp_snapshot s
+        WHERE s.id = (SELECT min(r.id) FROM sms_otp.sms_campaign_recipients r
+                      WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.body IS NULL);
         IF FOUND THEN
             PERFORM sms_otp._raise(bad.rendered ->> 'error', 400,
                                    'Recipient ' || bad.id || ' (' || coalesce(bad.given, 'no number') || ') has no usable value for {'
