@@ -363,7 +363,14 @@ BEGIN
 
     INSERT INTO sms_otp.sms_campaign_recipients (campaign_id, id, given, phone, user_id, zones, body, segments, state,
                                                  skip_reason, next_at, deferred)
-    WITH s AS (
+    WITH
+    -- Numbers another campaign texted within the cap, read once before a row is written: a
+    -- probe per row would read the table this statement fills (and, planned for an empty
+    -- table after a TRUNCATE, scan it whole each time).
+    recent AS MATERIALIZED (
+        SELECT DISTINCT r.phone FROM sms_otp.sms_campaign_recipients r
+        WHERE cap > interval '0' AND r.queued_at > now() - cap AND r.campaign_id <> c.id),
+    s AS (
         SELECT x.*, row_number() OVER (PARTITION BY x.phone ORDER BY x.id) AS dup,
                CASE WHEN x.zone IS NOT NULL THEN ARRAY[x.zone] ELSE p.zones END AS zones, p.rule
         FROM pg_temp.sms_otp_snapshot x LEFT JOIN pg_temp.sms_otp_places p ON p.key = left(x.phone, 7)),
@@ -384,10 +391,7 @@ BEGIN
                         THEN 'country_blocked'
                     WHEN EXISTS (SELECT 1 FROM sms_otp.sms_opt_outs o
                                  WHERE o.phone = s.phone AND o.scope IN ('all', 'promo')) THEN 'opted_out'
-                    WHEN cap > interval '0' AND EXISTS (
-                        SELECT 1 FROM sms_otp.sms_campaign_recipients r
-                        WHERE r.phone = s.phone AND r.queued_at > now() - cap AND r.campaign_id <> c.id)
-                        THEN 'frequency_capped'
+                    WHEN s.phone IN (SELECT recent.phone FROM recent) THEN 'frequency_capped'
                END AS reason,
                o.next_at
         FROM s LEFT JOIN opening o ON o.zones = s.zones AND coalesce(o.rule, '') = coalesce(s.rule, ''))
