@@ -41,6 +41,7 @@ int message_validity_s = 86400;
 int max_segments = 10;
 int promo_frequency_cap_s = 86400;
 int throttle_margin_ms = 20;
+bool code_worker = true;
 char *default_locale = nullptr;
 char *help_reply = nullptr;
 
@@ -249,6 +250,9 @@ void define() {
         define_int("sms_otp.guess_slots",
                    "Sessions and users whose wrong codes are counted in shared memory (so rolled-back guesses count).",
                    &guess_slots, 16384, 256, 1048576, PGC_POSTMASTER);
+        DefineCustomBoolVariable("sms_otp.code_worker",
+                                 "A second worker process that sends only codes, so no backlog delays one.", nullptr,
+                                 &code_worker, true, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
         DefineCustomStringVariable("sms_otp.database", "Database the delivery worker connects to.", nullptr,
                                    &database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     }

@@ -33,6 +33,7 @@ extern int idempotency_ttl_s;
 extern int message_validity_s;
 extern int max_segments;
 extern int promo_frequency_cap_s;  // sms_otp.promo_frequency_cap: one promo per number in this time
+extern bool code_worker;            // sms_otp.code_worker: codes have a worker process of their own
 extern int throttle_margin_ms;     // sms_otp.throttle_margin: added to every throttle window
 extern char *default_locale;
 extern char *help_reply;

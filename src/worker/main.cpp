@@ -45,26 +45,28 @@ void on_sigterm(SIGNAL_ARGS) {
 void on_exit(int, Datum) {
     SharedState *s = shared();
     if (!s) return;
+    WorkerSlot &w = s->workers[my_role];
     SpinLockAcquire(&s->mutex);
-    s->worker_procno = -1;
-    s->worker_pid = 0;
+    w.procno = -1;
+    w.pid = 0;
     SpinLockRelease(&s->mutex);
-    pg_atomic_write_u32(&s->in_flight, 0);
+    pg_atomic_write_u32(&w.in_flight, 0);
 }
 
 void announce() {
     SharedState *s = shared();
+    WorkerSlot &w = s->workers[my_role];
     SpinLockAcquire(&s->mutex);
-    s->worker_procno = MyProc->pgprocno;
-    s->worker_pid = MyProcPid;
-    s->started_at = GetCurrentTimestamp();
+    w.procno = MyProc->pgprocno;
+    w.pid = MyProcPid;
+    w.started_at = GetCurrentTimestamp();
     SpinLockRelease(&s->mutex);
 }
 
 void mark_batch() {
     SharedState *s = shared();
     SpinLockAcquire(&s->mutex);
-    s->last_batch_at = GetCurrentTimestamp();
+    s->workers[my_role].last_batch_at = GetCurrentTimestamp();
     SpinLockRelease(&s->mutex);
 }
 
@@ -114,16 +116,22 @@ void warn_if_statements_logged() {
     });
 }
 
+// Whether this process sends codes: the code worker does, and the delivery worker does while
+// no code worker runs (sms_otp.code_worker = off, or it is being restarted).
+bool sends_codes() { return my_role == kCodes || !settings::code_worker || !worker_running(kCodes); }
+
 // What a round may claim now: every free request slot for codes; for transactional and promo
 // messages, the slots beyond those kept for codes (sms_otp.otp_reserved_in_flight, leaving
-// them one at least), so no backlog of theirs can take the slots a code needs.
+// them one at least), so no backlog of theirs can take the slots a code needs. The code
+// worker claims codes only; the delivery worker none while the code worker runs.
 ClaimLimits room(const Dispatcher &dispatcher) {
     int free = std::max(0, settings::max_in_flight - dispatcher.in_flight());
     int reserved = std::min(settings::otp_reserved_in_flight, settings::max_in_flight - 1);
     int others = std::max(0, settings::max_in_flight - reserved - dispatcher.others_in_flight());
     ClaimLimits limits;
     limits.total = std::min(settings::batch_size, free);
-    limits.others = std::min(limits.total, others);
+    limits.others = my_role == kCodes ? 0 : std::min(limits.total, others);
+    limits.codes = sends_codes() ? -1 : 0;
     return limits;
 }
 
@@ -179,7 +187,7 @@ void loop() {
 
     // Lanes that may have more due messages than the last claim took: claim again at once
     // (when there is room for them) instead of at the next poll. On start, messages may wait.
-    bool backlog_codes = true, backlog_others = true;
+    bool backlog_codes = true, backlog_others = my_role == kDelivery;
     bool said_missing = false;
     bool current_schema = false;  // the extension is installed at 1.1 or later
     TimestampTz next_poll = 0;
@@ -190,7 +198,7 @@ void loop() {
     // Codes claimed alone, in a short transaction, and their requests sent at once.
     auto claim_codes = [&] {
         ClaimLimits limits = room(dispatcher);
-        if (!current_schema || limits.total == 0) return;
+        if (!current_schema || limits.total == 0 || limits.codes == 0) return;
         ClaimLimits codes_only{limits.total, 0};
         Results none;
         try {
@@ -216,7 +224,7 @@ void loop() {
 
     while (!terminate_requested) {
         ClaimLimits limits = room(dispatcher);
-        bool chores_due = current_schema && GetCurrentTimestamp() >= next_housekeeping;
+        bool chores_due = my_role == kDelivery && current_schema && GetCurrentTimestamp() >= next_housekeeping;
         // Sleep only when there is nothing to do; otherwise just look at the latch.
         long sleep_ms = 0;
         if (dispatcher.in_flight() == 0 && !more_to_claim(limits, backlog_codes, backlog_others) &&
@@ -324,7 +332,7 @@ void loop() {
             codes_if_woken();
         }
 
-        if (current_schema && GetCurrentTimestamp() >= next_housekeeping) next_housekeeping = housekeep();
+        if (chores_due) next_housekeeping = housekeep();
 
         // While requests are in flight, come back often enough to notice new commits; at once
         // when a lane with room has more waiting.
@@ -336,21 +344,27 @@ void loop() {
 }  // namespace
 
 void register_worker() {
-    BackgroundWorker worker{};
-    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    worker.bgw_restart_time = 1;
-    strlcpy(worker.bgw_library_name, "sms_otp", BGW_MAXLEN);
-    strlcpy(worker.bgw_function_name, "sms_otp_worker_main", BGW_MAXLEN);
-    strlcpy(worker.bgw_name, "sms_otp delivery worker", BGW_MAXLEN);
-    strlcpy(worker.bgw_type, "sms_otp delivery worker", BGW_MAXLEN);
-    RegisterBackgroundWorker(&worker);
+    for (Role role : {kDelivery, kCodes}) {
+        if (role == kCodes && !settings::code_worker) continue;
+        const char *name = role == kCodes ? "sms_otp code worker" : "sms_otp delivery worker";
+        BackgroundWorker worker{};
+        worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+        worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+        worker.bgw_restart_time = 1;
+        worker.bgw_main_arg = Int32GetDatum(role);
+        strlcpy(worker.bgw_library_name, "sms_otp", BGW_MAXLEN);
+        strlcpy(worker.bgw_function_name, "sms_otp_worker_main", BGW_MAXLEN);
+        strlcpy(worker.bgw_name, name, BGW_MAXLEN);
+        strlcpy(worker.bgw_type, name, BGW_MAXLEN);
+        RegisterBackgroundWorker(&worker);
+    }
 }
 
 }  // namespace sms_otp::worker
 
-void sms_otp_worker_main(Datum) {
+void sms_otp_worker_main(Datum arg) {
     using namespace sms_otp;
+    worker::my_role = DatumGetInt32(arg) == worker::kCodes ? worker::kCodes : worker::kDelivery;
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, worker::on_sigterm);
     BackgroundWorkerUnblockSignals();

@@ -3,10 +3,12 @@
 #include "pg/guard.h"
 #include "worker/outside_text.h"
 #include "worker/plan.h"
+#include "worker/shared_state.h"
 #include "worker/transaction.h"
 
 extern "C" {
 #include "catalog/pg_type_d.h"
+#include "utils/plancache.h"
 }
 
 #include <nlohmann/json.hpp>
@@ -16,6 +18,7 @@ extern "C" {
 #include <iterator>
 #include <optional>
 #include <sys/time.h>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace sms_otp::worker {
@@ -30,6 +33,14 @@ namespace {
 
 const char *kVersion = "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'sms_otp'";
 
+// The size in pages, now, of each table the worker's statements (and the functions and
+// triggers they run) read by key: see replan_if_grown.
+const char *kTableSizes = R"sql(
+    SELECT c.relname::pg_catalog.text, pg_catalog.pg_relation_size(c.oid) / 8192
+    FROM pg_catalog.pg_class c
+    WHERE c.relnamespace = 'sms_otp'::pg_catalog.regnamespace AND c.relkind = 'r'
+      AND c.relname OPERATOR(pg_catalog.=) ANY ('{sms_outbox,sms_otp_sessions,user_contact_settings,sms_messages_log,sms_campaigns,sms_campaign_recipients,sms_opt_outs}'::pg_catalog.name[]))sql";
+
 const char *kProviders = R"sql(
     SELECT name, kind, coalesce(base_url, ''), coalesce(sender, ''), credentials::pg_catalog.text,
            id || '@' || extract(epoch FROM updated_at),
@@ -40,7 +51,8 @@ const char *kProviders = R"sql(
 
 // Due messages by lane, each lane oldest first from its own partial index, leased: if this
 // worker dies the lease runs out and they are due again. Codes come first and may take all of
-// $1; transactional messages take what they leave, at most $4; promo ones what is left of both.
+// $1 (at most $5: none in the delivery worker while the code worker runs); transactional
+// messages take what they leave, at most $4; promo ones what is left of both.
 // So a backlog of any size in the later lanes never holds back a code.
 //
 // A transactional or promo message is not sent when it expired before it was claimed, nor
@@ -58,7 +70,7 @@ const char *kClaim = R"sql(
         SELECT id, attempts, kind, "to", category, expires_at, campaign_id, recipient_id, created_at FROM sms_otp.sms_outbox
         WHERE status = 'queued' AND kind = 'otp' AND next_attempt_at <= pg_catalog.now()
         ORDER BY next_attempt_at
-        LIMIT $1
+        LIMIT LEAST($5, $1)
         FOR UPDATE SKIP LOCKED),
     transactional AS (
         SELECT id, attempts, kind, "to", category, expires_at, campaign_id, recipient_id, created_at FROM sms_otp.sms_outbox
@@ -351,12 +363,13 @@ const char *kKeyHistory = R"sql(
                   ELSE o.campaign_id::pg_catalog.text = $2 END)sql";
 
 Statement version_statement(kVersion, {});
+Statement table_sizes_statement(kTableSizes, {});
 Statement demand_statement(kDemand, {INT4OID});
 Statement throttle_limits_statement(kThrottleLimits, {});
 Statement feed_statement(kFeed, {TEXTOID});
 Statement key_history_statement(kKeyHistory, {TEXTOID, TEXTOID});
 Statement providers_statement(kProviders, {});
-Statement claim_statement(kClaim, {INT4OID, INT4OID, INT4OID, INT4OID});
+Statement claim_statement(kClaim, {INT4OID, INT4OID, INT4OID, INT4OID, INT4OID});
 Statement claim10_statement(kClaim10, {INT4OID, INT4OID, INT4OID});
 Statement results_statement(kResults, {TEXTOID, TEXTOID});
 Statement results10_statement(kResults10, {TEXTOID, TEXTOID});
@@ -474,6 +487,43 @@ void write(const Results &results, bool legacy) {
 }
 
 // Which statements the database takes: its extension's version, or nothing when there is none.
+// A kept plan is made for the tables as they were then: a queue planned while it held ten
+// rows may be read whole to claim one code once it holds a million, a user looked up by a scan
+// of a table that has since been bulk loaded. PostgreSQL plans again only after DDL or an
+// ANALYZE, which may come minutes later (or never, with autovacuum off). So once a second
+// the worker looks at the size of the tables it reads, and when one of them has doubled since
+// its plans were made, it drops them all, its own and those of the functions and triggers
+// it runs (ResetPlanCache): the next use plans for the tables as they are.
+void replan_if_grown() {
+    static std::unordered_map<std::string, int64_t> planned_for;  // pages when the plans were made
+    static int64_t next_look_us = 0;
+    int64_t now = wall_clock_us();
+    if (now < next_look_us) return;
+    next_look_us = now + 1000000;
+    table_sizes_statement.execute(nullptr, true);
+    bool grown = false;
+    std::unordered_map<std::string, int64_t> sizes;
+    for (uint64 i = 0; i < SPI_processed; i++) {
+        int64_t pages = std::stoll(value(i, 2));
+        std::string name = value(i, 1);
+        auto it = planned_for.find(name);
+        if (it != planned_for.end() && pages >= 2 * it->second + 8) {
+            grown = true;
+            pg_call([&] {
+                elog(DEBUG1, "sms_otp worker: %s grew from %lld to %lld pages since its plans were made; planning again",
+                     name.c_str(), static_cast<long long>(it->second), static_cast<long long>(pages));
+            });
+        }
+        // a table that shrank (vacuumed, truncated) may be planned for at its new size
+        sizes[name] = it == planned_for.end() ? pages : std::min(pages, it->second);
+    }
+    if (grown) {
+        pg_call([] { ResetPlanCache(); });
+        for (uint64 i = 0; i < SPI_processed; i++) sizes[value(i, 1)] = std::stoll(value(i, 2));
+    }
+    planned_for = std::move(sizes);
+}
+
 std::optional<std::string> installed_version() {
     int rc = version_statement.execute(nullptr, true, 1);
     if (rc != SPI_OK_SELECT || SPI_processed != 1) return std::nullopt;
@@ -608,6 +658,7 @@ void claim(Batch &batch, ClaimLimits limits, int lease_s, int max_claims, Thrott
     }
 
     if (batch.legacy) {
+        if (my_role == kCodes) return;  // 1.0 has one queue: the delivery worker sends it all
         Datum args[3] = {Int32GetDatum(limits.total), Int32GetDatum(lease_s), Int32GetDatum(max_claims)};
         claim10_statement.execute(args, false);
     } else {
@@ -625,8 +676,8 @@ void claim(Batch &batch, ClaimLimits limits, int lease_s, int max_claims, Thrott
                 });
             }
         }
-        Datum args[4] = {Int32GetDatum(limits.total), Int32GetDatum(lease_s), Int32GetDatum(max_claims),
-                         Int32GetDatum(limits.others)};
+        Datum args[5] = {Int32GetDatum(limits.total), Int32GetDatum(lease_s), Int32GetDatum(max_claims),
+                         Int32GetDatum(limits.others), Int32GetDatum(limits.codes < 0 ? limits.total : limits.codes)};
         claim_statement.execute(args, false);
     }
     for (uint64 i = 0; i < SPI_processed; i++) {
@@ -699,6 +750,7 @@ Batch round(Results &results, ClaimLimits limits, int lease_s, int max_claims, T
         std::optional<std::string> version = installed_version();
         batch.extension_present = version.has_value();
         batch.legacy = version == "1.0";
+        if (batch.extension_present) replan_if_grown();
         write(results, batch.legacy);
         claiming = limits.total > 0 && batch.extension_present;
         if (claiming) claim(batch, limits, lease_s, max_claims, throttle);

@@ -30,6 +30,7 @@ struct Claimed {
 struct ClaimLimits {
     int total = 0;
     int others = 0;
+    int codes = -1;  // at most this many codes; -1: as many as total allows
 };
 
 struct Batch {

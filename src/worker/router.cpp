@@ -105,9 +105,11 @@ void Router::update(Health &h, const providers::Result &r, long status, int64_t 
     }
 }
 
+// worker_status() shows the delivery worker's view; the code worker keeps its own (a code
+// meets a provider's backoff or breaker by itself, from its own answers).
 void Router::publish() const {
     SharedState *s = shared();
-    if (!s) return;
+    if (!s || my_role != kDelivery) return;
     SpinLockAcquire(&s->mutex);
     int i = 0;
     for (const auto &p : providers_) {

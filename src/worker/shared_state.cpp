@@ -64,17 +64,21 @@ void attach_shared_memory() {
     if (!found) {
         std::memset(static_cast<void *>(state), 0, sizeof(SharedState));
         SpinLockInit(&state->mutex);
-        state->worker_procno = -1;
+        for (auto &w : state->workers) {
+            w.procno = -1;
+            pg_atomic_init_u32(&w.in_flight, 0);
+        }
         pg_atomic_init_u64(&state->wakeups, 0);
         pg_atomic_init_u64(&state->sent, 0);
         pg_atomic_init_u64(&state->failed, 0);
         pg_atomic_init_u64(&state->attempts, 0);
-        pg_atomic_init_u32(&state->in_flight, 0);
     }
     LWLockRelease(AddinShmemInitLock);
 }
 
 SharedState *shared() { return state; }
+
+Role my_role = kDelivery;
 
 void wake_on_commit() {
     if (!state) return;  // not preloaded: no worker to wake
@@ -85,15 +89,25 @@ void wake_on_commit() {
     wake_pending = true;
 }
 
+bool worker_running(Role role) {
+    if (!state) return false;
+    SpinLockAcquire(&state->mutex);
+    bool running = state->workers[role].procno >= 0;
+    SpinLockRelease(&state->mutex);
+    return running;
+}
+
+// Both workers: the commit may have queued a code (the code worker's) or another message (the
+// delivery worker's), and a worker finds nothing to claim in well under a millisecond.
 void wake_now() {
     if (!state) return;
+    int procnos[kRoles];
     SpinLockAcquire(&state->mutex);
-    int procno = state->worker_procno;
+    for (int r = 0; r < kRoles; r++) procnos[r] = state->workers[r].procno;
     SpinLockRelease(&state->mutex);
-    if (procno >= 0) {
-        pg_atomic_fetch_add_u64(&state->wakeups, 1);
-        SetLatch(&ProcGlobal->allProcs[procno].procLatch);
-    }
+    if (procnos[kDelivery] >= 0) pg_atomic_fetch_add_u64(&state->wakeups, 1);
+    for (int procno : procnos)
+        if (procno >= 0) SetLatch(&ProcGlobal->allProcs[procno].procLatch);
 }
 
 }  // namespace sms_otp::worker

@@ -26,28 +26,41 @@ struct ProviderHealth {
     int last_status;
 };
 
-struct SharedState {
-    slock_t mutex;                // guards everything below that is not atomic
-    int worker_procno;            // -1 while no worker runs
-    int worker_pid;
+// The worker processes: the delivery worker sends every kind of message; the code worker
+// (sms_otp.code_worker) only codes, and while it runs the delivery worker leaves codes to it.
+enum Role { kDelivery = 0, kCodes = 1, kRoles = 2 };
+
+struct WorkerSlot {
+    int procno;                   // -1 while the process does not run
+    int pid;
     TimestampTz started_at;
     TimestampTz last_batch_at;
+    pg_atomic_uint32 in_flight;   // its requests now open
+};
+
+struct SharedState {
+    slock_t mutex;                // guards everything below that is not atomic
+    WorkerSlot workers[kRoles];
     pg_atomic_uint64 wakeups;
     pg_atomic_uint64 sent;
     pg_atomic_uint64 failed;
     pg_atomic_uint64 attempts;
-    pg_atomic_uint32 in_flight;
     ProviderHealth providers[kMaxProviders];
 };
+
+// This process's role (set by a worker when it starts; backends never read it).
+extern Role my_role;
+// Whether the worker of `role` runs now.
+bool worker_running(Role role);
 
 // Reserve and attach the shared memory (called from _PG_init's hooks).
 void request_shared_memory();
 void attach_shared_memory();
 SharedState *shared();
 
-// Wake the worker when the current transaction commits (no-op if it aborts).
+// Wake the workers when the current transaction commits (no-op if it aborts).
 void wake_on_commit();
-// Wake the worker now.
+// Wake the workers now.
 void wake_now();
 
 }  // namespace sms_otp::worker

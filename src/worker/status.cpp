@@ -50,13 +50,25 @@ Datum sms_otp_worker_status(PG_FUNCTION_ARGS) {
                                      {"sent", p.sent},
                                      {"failed", p.failed}});
             }
-            out = {{"running", copy.worker_procno >= 0},
+            const WorkerSlot &w = copy.workers[kDelivery];
+            const WorkerSlot &c = copy.workers[kCodes];
+            uint32 delivery_in_flight = pg_atomic_read_u32(&s->workers[kDelivery].in_flight);
+            uint32 codes_in_flight = pg_atomic_read_u32(&s->workers[kCodes].in_flight);
+            nlohmann::json code_worker = nullptr;  // sms_otp.code_worker = off
+            if (sms_otp::settings::code_worker)
+                code_worker = {{"running", c.procno >= 0},
+                               {"pid", c.procno >= 0 ? nlohmann::json(c.pid) : nlohmann::json()},
+                               {"started_at", timestamp(c.started_at)},
+                               {"last_batch_at", timestamp(c.last_batch_at)},
+                               {"in_flight", codes_in_flight}};
+            out = {{"running", w.procno >= 0},
                    {"preloaded", true},
                    {"database", sms_otp::settings::database ? sms_otp::settings::database : ""},
-                   {"pid", copy.worker_procno >= 0 ? nlohmann::json(copy.worker_pid) : nlohmann::json()},
-                   {"started_at", timestamp(copy.started_at)},
-                   {"last_batch_at", timestamp(copy.last_batch_at)},
-                   {"in_flight", pg_atomic_read_u32(&s->in_flight)},
+                   {"pid", w.procno >= 0 ? nlohmann::json(w.pid) : nlohmann::json()},
+                   {"started_at", timestamp(w.started_at)},
+                   {"last_batch_at", timestamp(w.last_batch_at)},
+                   {"in_flight", delivery_in_flight + codes_in_flight},
+                   {"code_worker", code_worker},
                    {"sent", pg_atomic_read_u64(&s->sent)},
                    {"failed", pg_atomic_read_u64(&s->failed)},
                    {"attempts", pg_atomic_read_u64(&s->attempts)},

@@ -29,10 +29,13 @@ function log(id) {
 
 function serverLog() { return readFileSync(`${cluster.dir}/pg/server.log`, 'utf8'); }
 
+// Both worker processes, so that they connect again with the database's settings.
 async function restartWorker() {
-  const pid = cluster.workerPid();
-  cluster.sql(`SELECT pg_terminate_backend(${pid})`, 'postgres');
-  await waitFor('a new worker', () => { const p = cluster.workerPid(); return p > 0 && p !== pid; });
+  for (const pidOf of [() => cluster.workerPid(), () => cluster.codeWorkerPid()]) {
+    const pid = pidOf();
+    cluster.sql(`SELECT pg_terminate_backend(${pid})`, 'postgres');
+    await waitFor('a new worker', () => { const p = pidOf(); return p > 0 && p !== pid; });
+  }
 }
 
 useStack(cluster, mock);
@@ -153,10 +156,12 @@ test("a database owner's search_path traps never run in the worker", async () =>
     await mock.fault({ provider: 'twilio', mode: 'status', status: 503, count: 1 });
     const retried = enqueue(cluster, { body: 'retried once' });  // results with a retry delay (make_interval)
     const plain = enqueue(cluster, { body: 'plain' });
+    const code = enqueue(cluster, { body: 'Your code is 123456', kind: 'otp' });  // the code worker's
     assert.equal((await delivered(cluster, retried)).status, 'sent');
     assert.equal((await delivered(cluster, plain)).status, 'sent');
-    const worker = cluster.sql("SELECT what, count(*) FROM public.trap_calls WHERE who = 'sms_otp delivery worker' GROUP BY 1");
-    assert.deepEqual(worker, [], 'the worker called none of them');
+    assert.equal((await delivered(cluster, code)).status, 'sent');
+    const worker = cluster.sql("SELECT who, what, count(*) FROM public.trap_calls WHERE who LIKE 'sms_otp % worker' GROUP BY 1, 2");
+    assert.deepEqual(worker, [], 'neither worker called any of them');
   } finally {
     cluster.sql(`ALTER DATABASE ${cluster.db} RESET search_path;
       DROP OPERATOR IF EXISTS public.= (bigint, bigint);

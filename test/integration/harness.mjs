@@ -64,6 +64,10 @@ export class Cluster {
   workerPid() {
     return Number(this.value("SELECT pid FROM pg_stat_activity WHERE backend_type = 'sms_otp delivery worker'", 'postgres') || 0);
   }
+
+  codeWorkerPid() {
+    return Number(this.value("SELECT pid FROM pg_stat_activity WHERE backend_type = 'sms_otp code worker'", 'postgres') || 0);
+  }
 }
 
 export class Mock {

@@ -181,3 +181,48 @@ test('a drain whose results are written in parts: each message sent once, every 
     await sleep(300);  // the worker's reload
   }
 });
+
+const status = () => JSON.parse(cluster.value('SELECT sms_otp.worker_status()'));
+
+test('codes have a worker process of their own: the delivery worker claims none while it runs', async () => {
+  twilio();
+  const before = status();
+  assert.equal(before.code_worker?.running, true, 'worker_status() shows the code worker');
+  assert.equal(before.code_worker.pid, cluster.codeWorkerPid());
+  assert.notEqual(before.code_worker.pid, before.pid, 'a process apart from the delivery worker');
+  const { session_id: session } = otpSend();
+  await waitFor('the code sent', () =>
+    cluster.value(`SELECT status FROM sms_otp.sms_otp_sessions WHERE id = '${session}'`) === 'sent');
+  const after = status();
+  // Each process stamps the rounds in which it claimed something.
+  assert.notEqual(after.code_worker.last_batch_at, before.code_worker.last_batch_at, 'the code worker claimed it');
+  assert.equal(after.last_batch_at, before.last_batch_at, 'the delivery worker claimed nothing');
+
+  // A transactional message is the delivery worker's, never the code worker's.
+  backlog(1);
+  await waitFor('the message sent', () => waiting('transactional') === 0
+    && cluster.value("SELECT count(*) FROM sms_otp.sms_outbox WHERE kind = 'transactional' AND status = 'queued'") === '0');
+  const third = status();
+  assert.notEqual(third.last_batch_at, after.last_batch_at, 'the delivery worker claimed it');
+  assert.equal(third.code_worker.last_batch_at, after.code_worker.last_batch_at, 'the code worker did not');
+});
+
+test('the code worker stopped: codes still go out, and it comes back', async () => {
+  twilio();
+  const pid = cluster.codeWorkerPid();
+  assert.ok(pid > 0);
+  cluster.sql(`SELECT pg_terminate_backend(${pid})`, 'postgres');
+  // Sent at once: while no code worker runs, the delivery worker sends codes too.
+  const sessions = [];
+  for (let i = 0; i < 3; i++) {
+    sessions.push(otpSend().session_id);
+    await sleep(300);
+  }
+  await waitFor('the last code sent', () =>
+    cluster.value(`SELECT status FROM sms_otp.sms_otp_sessions WHERE id = '${sessions.at(-1)}'`) === 'sent');
+  await waitFor('a new code worker', () => { const p = cluster.codeWorkerPid(); return p > 0 && p !== pid; });
+  await waitFor('worker_status() shows it', () => status().code_worker.pid === cluster.codeWorkerPid());
+  const { session_id: session } = otpSend();
+  await waitFor('a code sent by the new one', () =>
+    cluster.value(`SELECT status FROM sms_otp.sms_otp_sessions WHERE id = '${session}'`) === 'sent');
+});
