@@ -757,80 +757,105 @@ END $$;
 CREATE OR REPLACE FUNCTION sms_otp._campaign_outbox_changed() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    r      sms_otp.sms_campaign_recipients;
-    next_state text;
-    reason text;
+    to_check bigint[];
 BEGIN
-    SELECT * INTO r FROM sms_otp.sms_campaign_recipients x
-    WHERE x.campaign_id = NEW.campaign_id AND x.id = NEW.recipient_id AND x.outbox_id = NEW.id
-    FOR UPDATE;
-    IF NOT FOUND THEN
+    -- Once per statement, for all its rows: a round of the worker writes dozens of results,
+    -- and each campaign's counts change once, not once a message. Most updates of the outbox
+    -- end no campaign message (claims, codes): they stop here.
+    IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.campaign_id IS NOT NULL AND n.status <> 'queued') THEN
         RETURN NULL;
     END IF;
-    -- Claimed after its recipient's hours closed: back to the recipient, deferred to the opening.
-    IF NEW.status = 'cancelled' AND NEW.last_error = 'quiet hours closed' THEN
+    WITH changed AS MATERIALIZED (
+        SELECT n.id, n.campaign_id, n.recipient_id, n.status, n.delivery_status, n.delivery_at,
+               n.delivery_error, n.last_error, n.provider_name
+        FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE n.campaign_id IS NOT NULL AND n.status <> 'queued'
+          AND (o.status IS DISTINCT FROM n.status OR o.delivery_status IS DISTINCT FROM n.delivery_status)),
+    -- the recipients still tied to these messages, locked in key order (as every writer does)
+    locked AS MATERIALIZED (
+        SELECT x.campaign_id, x.id, x.state, x.deferred, c.id AS outbox_id, c.status, c.delivery_status,
+               c.delivery_at, c.delivery_error, c.last_error, c.provider_name
+        FROM sms_otp.sms_campaign_recipients x
+        JOIN changed c ON x.campaign_id = c.campaign_id AND x.id = c.recipient_id AND x.outbox_id = c.id
+        ORDER BY x.campaign_id, x.id
+        FOR UPDATE OF x),
+    judged AS MATERIALIZED (
+        SELECT l.*,
+               -- claimed after its recipient's hours closed: back to the recipient, deferred
+               l.status = 'cancelled' AND l.last_error = 'quiet hours closed' AS quiet,
+               CASE WHEN l.status = 'sent' AND l.delivery_status = 'delivered' THEN 'delivered'
+                    WHEN l.status = 'sent' AND l.delivery_status IN ('undelivered', 'failed') THEN 'failed'
+                    WHEN l.status = 'sent' THEN 'sent'
+                    WHEN l.status = 'failed' THEN 'failed'
+                    WHEN l.status IN ('cancelled', 'expired') THEN 'skipped'
+                    ELSE l.state END AS next_state
+        FROM locked l),
+    deferred AS (
         UPDATE sms_otp.sms_campaign_recipients x
         SET outbox_id = NULL, deferred = true, updated_at = now(),
             next_at = coalesce(sms_otp._quiet_next_open(x.phone, x.zones, now()),
                                (SELECT c.ends_at FROM sms_otp.sms_campaigns c WHERE c.id = x.campaign_id))
-        WHERE x.campaign_id = r.campaign_id AND x.id = r.id;
-        RETURN NULL;
-    END IF;
-    next_state := CASE
-        WHEN NEW.status = 'sent' AND NEW.delivery_status = 'delivered' THEN 'delivered'
-        WHEN NEW.status = 'sent' AND NEW.delivery_status IN ('undelivered', 'failed') THEN 'failed'
-        WHEN NEW.status = 'sent' THEN 'sent'
-        WHEN NEW.status = 'failed' THEN 'failed'
-        WHEN NEW.status = 'cancelled' AND NEW.last_error = 'opted_out' THEN 'skipped'
-        WHEN NEW.status = 'cancelled' THEN 'skipped'
-        WHEN NEW.status = 'expired' THEN 'skipped'
-        ELSE r.state END;
-    IF next_state = r.state THEN
-        RETURN NULL;
-    END IF;
-    reason := CASE WHEN next_state <> 'skipped' THEN NULL
-                   WHEN NEW.last_error = 'opted_out' THEN 'opted_out'
-                   WHEN NEW.status = 'expired' AND r.deferred THEN 'quiet_hours_deferred'
-                   WHEN NEW.status = 'expired' THEN 'expired'
-                   ELSE 'cancelled' END;
-    UPDATE sms_otp.sms_campaign_recipients x
-    SET state = next_state, skip_reason = reason,
-        sent_at = CASE WHEN NEW.status = 'sent' THEN coalesce(x.sent_at, now()) ELSE x.sent_at END,
-        delivered_at = CASE WHEN next_state = 'delivered' THEN NEW.delivery_at ELSE x.delivered_at END,
-        provider_name = coalesce(NEW.provider_name, x.provider_name),
-        error = CASE WHEN next_state = 'failed' THEN coalesce(NEW.delivery_error, NEW.last_error) END,
-        transient = CASE WHEN next_state <> 'failed' THEN NULL
-                         WHEN NEW.status = 'sent' THEN false  -- a carrier said it could not deliver
-                         WHEN NEW.last_error LIKE 'the message takes more SMS parts%' THEN false
-                         ELSE NOT EXISTS (SELECT 1 FROM sms_otp.sms_messages_log l
-                                          WHERE l.outbox_id = NEW.id AND l.outcome = 'rejected') END,
-        next_at = NULL, updated_at = now()
-    WHERE x.campaign_id = r.campaign_id AND x.id = r.id;
-    UPDATE sms_otp.sms_campaigns c
-    SET pending   = c.pending - (r.state = 'pending')::int,
-        sent      = c.sent + (r.state = 'pending' AND next_state IN ('sent', 'delivered'))::int
-                           + (r.state = 'pending' AND next_state = 'failed' AND NEW.status = 'sent')::int,
-        delivered = c.delivered + (next_state = 'delivered')::int - (r.state = 'delivered')::int,
-        failed    = c.failed + (next_state = 'failed')::int - (r.state = 'failed')::int,
-        skipped   = c.skipped + (next_state = 'skipped')::int,
-        status    = CASE WHEN c.pending - (r.state = 'pending')::int = 0 AND c.status IN ('running', 'paused', 'scheduled')
-                         THEN 'finished' ELSE c.status END,
-        finished_at = CASE WHEN c.pending - (r.state = 'pending')::int = 0 AND c.status IN ('running', 'paused', 'scheduled')
-                           THEN now() ELSE c.finished_at END,
-        updated_at = now()
-    WHERE c.id = NEW.campaign_id;
-    -- every result may cross min_sample, not only a failure
-    IF r.state = 'pending' OR next_state = 'failed' THEN
-        PERFORM sms_otp._campaign_check_health(NEW.campaign_id);
-    END IF;
+        FROM judged j
+        WHERE j.quiet AND x.campaign_id = j.campaign_id AND x.id = j.id),
+    moved AS (
+        UPDATE sms_otp.sms_campaign_recipients x
+        SET state = j.next_state,
+            skip_reason = CASE WHEN j.next_state <> 'skipped' THEN NULL
+                               WHEN j.last_error = 'opted_out' THEN 'opted_out'
+                               WHEN j.status = 'expired' AND j.deferred THEN 'quiet_hours_deferred'
+                               WHEN j.status = 'expired' THEN 'expired'
+                               ELSE 'cancelled' END,
+            sent_at = CASE WHEN j.status = 'sent' THEN coalesce(x.sent_at, now()) ELSE x.sent_at END,
+            delivered_at = CASE WHEN j.next_state = 'delivered' THEN j.delivery_at ELSE x.delivered_at END,
+            provider_name = coalesce(j.provider_name, x.provider_name),
+            error = CASE WHEN j.next_state = 'failed' THEN coalesce(j.delivery_error, j.last_error) END,
+            transient = CASE WHEN j.next_state <> 'failed' THEN NULL
+                             WHEN j.status = 'sent' THEN false  -- a carrier said it could not deliver
+                             WHEN j.last_error LIKE 'the message takes more SMS parts%' THEN false
+                             ELSE NOT EXISTS (SELECT 1 FROM sms_otp.sms_messages_log g
+                                              WHERE g.outbox_id = j.outbox_id AND g.outcome = 'rejected') END,
+            next_at = NULL, updated_at = now()
+        FROM judged j
+        WHERE NOT j.quiet AND j.next_state <> j.state AND x.campaign_id = j.campaign_id AND x.id = j.id
+        RETURNING j.campaign_id, j.state, j.next_state, j.status),
+    counts AS (
+        SELECT m.campaign_id,
+               count(*) FILTER (WHERE m.state = 'pending') AS settled,
+               count(*) FILTER (WHERE m.state = 'pending' AND (m.next_state IN ('sent', 'delivered')
+                                                               OR m.next_state = 'failed' AND m.status = 'sent')) AS sent,
+               count(*) FILTER (WHERE m.next_state = 'delivered') - count(*) FILTER (WHERE m.state = 'delivered') AS delivered,
+               count(*) FILTER (WHERE m.next_state = 'failed') - count(*) FILTER (WHERE m.state = 'failed') AS failed,
+               count(*) FILTER (WHERE m.next_state = 'skipped') AS skipped,
+               -- a result may cross min_sample, a failure the error rate
+               bool_or(m.state = 'pending' OR m.next_state = 'failed') AS check_health
+        FROM moved m GROUP BY m.campaign_id),
+    campaigns AS (
+        UPDATE sms_otp.sms_campaigns c
+        SET pending   = c.pending - n.settled,
+            sent      = c.sent + n.sent,
+            delivered = c.delivered + n.delivered,
+            failed    = c.failed + n.failed,
+            skipped   = c.skipped + n.skipped,
+            status    = CASE WHEN c.pending - n.settled = 0 AND c.status IN ('running', 'paused', 'scheduled')
+                             THEN 'finished' ELSE c.status END,
+            finished_at = CASE WHEN c.pending - n.settled = 0 AND c.status IN ('running', 'paused', 'scheduled')
+                               THEN now() ELSE c.finished_at END,
+            updated_at = now()
+        FROM (SELECT * FROM counts ORDER BY campaign_id) n
+        WHERE c.id = n.campaign_id
+        RETURNING c.id, n.check_health)
+    SELECT array_agg(x.id ORDER BY x.id) FILTER (WHERE x.check_health) INTO to_check FROM campaigns x;
+    PERFORM sms_otp._campaign_check_health(h) FROM unnest(to_check) AS h;
     RETURN NULL;
 END $$;
 
+-- A statement-level trigger (transition tables need one without a column list): it looks at
+-- the rows whose status or delivery_status changed.
 DROP TRIGGER IF EXISTS campaign_outbox_changed ON sms_otp.sms_outbox;
 CREATE TRIGGER campaign_outbox_changed
-    AFTER UPDATE OF status, delivery_status ON sms_otp.sms_outbox
-    FOR EACH ROW WHEN (NEW.campaign_id IS NOT NULL
-                       AND (OLD.status IS DISTINCT FROM NEW.status OR OLD.delivery_status IS DISTINCT FROM NEW.delivery_status))
+    AFTER UPDATE ON sms_otp.sms_outbox
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT
     EXECUTE FUNCTION sms_otp._campaign_outbox_changed();
 
 -- For the worker: each running campaign with recipients due now, the keys its messages are
