@@ -91,6 +91,10 @@ worker_pid() { q postgres -c "SELECT pid FROM pg_stat_activity WHERE backend_typ
 for _ in $(seq 100); do [ -n "$(worker_pid)" ] && break; sleep 0.1; done
 [ -n "$(worker_pid)" ] || { echo "the delivery worker did not start" >&2; exit 1; }
 wpid=$(worker_pid)
+code_worker_pid() { q postgres -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'sms_otp code worker'"; }
+for _ in $(seq 100); do [ -n "$(code_worker_pid)" ] && break; sleep 0.1; done
+[ -n "$(code_worker_pid)" ] || { echo "the code worker did not start" >&2; exit 1; }
+cwpid=$(code_worker_pid)
 reserved=$(q postgres -c "SHOW sms_otp.otp_reserved_in_flight")
 margin=$(q postgres -c "SHOW sms_otp.throttle_margin")
 
@@ -299,6 +303,7 @@ latency=$(node bench/campaigns_latency.mjs --host "$pgdir" --port "$port" --db c
 echo "$latency" >"$work/latency.json"
 json() { node -e "const v = process.argv[2].split('.').reduce((o, k) => o[k], JSON.parse(process.argv[1])); process.stdout.write(typeof v === 'object' ? JSON.stringify(v) : String(v))" "$latency" "$1"; }
 [ "$(worker_pid)" = "$wpid" ] || { echo "the worker restarted during the run" >&2; exit 1; }
+[ "$(code_worker_pid)" = "$cwpid" ] || { echo "the code worker restarted during the run" >&2; exit 1; }
 [ "$(json campaign.n)" -gt 0 ] || { echo "no code was sent while the campaign drained" >&2; exit 1; }
 cid=$(json campaign_id)
 campaign_sent=$(q campaigns -c "SELECT count(*) FROM sms_otp.sms_outbox WHERE campaign_id = $cid AND status = 'sent'")
@@ -310,6 +315,7 @@ campaigns_heap=$(q campaigns -F' ' -c "SELECT pg_relation_size('sms_otp.sms_camp
 read -r heap_bytes heap_rows <<<"$campaigns_heap"
 log "  idle: p50 $(json idle.p50), p95 $(json idle.p95), p99 $(json idle.p99) ms (before the campaign p99 $(json idle_before.p99), after $(json idle_after.p99)); floor p50 $(json floor_idle.p50) ms"
 log "  during the campaign ($(json campaign.n) codes): p50 $(json campaign.p50), p95 $(json campaign.p95), p99 $(json campaign.p99), max $(json campaign.max) ms; floor p50 $(json floor_campaign.p50), p99 $(json floor_campaign.p99) ms"
+log "  commit → the request leaving the worker: idle p50 $(json worker_idle.p50), p99 $(json worker_idle.p99) ms; during the campaign p50 $(json worker_campaign.p50), p99 $(json worker_campaign.p99) ms"
 log "  the otp_send call itself: idle p50 $(json call_idle.p50) ms, p99 $(json call_idle.p99) ms; during the campaign p50 $(json call_campaign.p50) ms, p99 $(json call_campaign.p99) ms"
 log "  campaign launched in $(json launch_s)s; $(json campaign_rate) msg/s over the $(json sends_s)s of codes, $(json left_after_sends) left; campaign_cancel took $(json cancel_s)s for $(json cancelled) recipients"
 log "  sms_campaigns: $heap_bytes bytes of heap for $heap_rows campaigns"
@@ -321,6 +327,7 @@ stopped_label() { [ "$2" -eq 0 ] || echo " (stopped after ${3}s, $1 sent)"; }
 judge() { if [ "$smoke" -eq 1 ]; then echo "(smoke)"; elif awk "BEGIN { exit !($1) }"; then echo yes; else echo NO; fi; }
 au=$(label "$audience")
 r_p99=$(ratio "$(json campaign.p99)" "$(json idle.p99)")
+r_worker_p99=$(ratio "$(json worker_campaign.p99)" "$(json worker_idle.p99)")
 r_throttle=$(ratio "$h_req_rate" "$per_second")
 r_busiest=$(ratio "$h_busiest" "$per_second")
 feed_us=$((c_us - t_us))
@@ -351,6 +358,8 @@ table=$(cat <<EOF
 | code latency p50, commit → request at the mock, while a campaign to $au drains ($(label "$(json left_after_sends)") left at the last code) | $(json campaign.p50) ms | nothing queued $(json idle.p50) ms | $(ratio "$(json campaign.p50)" "$(json idle.p50)") | (no target) | – |
 | code latency p95 | $(json campaign.p95) ms | nothing queued $(json idle.p95) ms | $(ratio "$(json campaign.p95)" "$(json idle.p95)") | (no target) | – |
 | code latency p99 ($(json campaign.n) codes during the campaign, $(json idle.n) with nothing queued) | $(json campaign.p99) ms | nothing queued $(json idle.p99) ms | $r_p99 | ≤ 1.20× (within 20%) | $(judge "$r_p99 <= 1.20") |
+| the system's share: commit → the code's request leaving the worker (sms_messages_log.requested_at), p50 | $(json worker_campaign.p50) ms | nothing queued $(json worker_idle.p50) ms | $(ratio "$(json worker_campaign.p50)" "$(json worker_idle.p50)") | (no target) | – |
+| … p99 | $(json worker_campaign.p99) ms | nothing queued $(json worker_idle.p99) ms | $r_worker_p99 | ≤ 1.20× (within 20%) | $(judge "$r_worker_p99 <= 1.20") |
 | … nothing queued: p99 of the codes after the campaign, beside those before it | $(json idle_after.p99) ms | $(json idle_before.p99) ms | $(ratio "$(json idle_after.p99)" "$(json idle_before.p99)") | (no target) | – |
 | the otp_send call itself (BEGIN → right before COMMIT), p50 / p99 | $(json call_campaign.p50) / $(json call_campaign.p99) ms during the campaign | $(json call_idle.p50) / $(json call_idle.p99) ms nothing queued | $(ratio "$(json call_campaign.p99)" "$(json call_idle.p99)") | (no target) | – |
 | the mock seeing a request posted straight to it, p50 / p99 (the machine's share) | $(json floor_campaign.p50) / $(json floor_campaign.p99) ms during the campaign | $(json floor_idle.p50) / $(json floor_idle.p99) ms idle | $(ratio "$(json floor_campaign.p99)" "$(json floor_idle.p99)") | (no target) | – |
@@ -364,7 +373,7 @@ machine=$(cat <<EOF
 - Launches: in a database no worker drains, each from an empty sms_campaign_recipients after a checkpoint, as the service role (role and claims set as PostgREST sets them), audience_query \`SELECT phone FROM public.customers\` (with \`jsonb_build_object('name', name) AS data\` for the template): customers of bench/sql/campaigns_customers.sql, six in ten British, two in ten North American (20 area codes), one French, one German, all valid and distinct. $launch_rounds rounds of launch, baselines and launch with data; means. The text launch's answer: $launch_counts. The same launch in the worker's database, behind the codes: $(json launch_s) s.
 - Drains: in the worker's database after VACUUM ANALYZE; campaigns without quiet hours, sms_otp.promo_frequency_cap = 0; the rate is messages sent / (the launch's or the insert's commit → the last result written; or → the moment a drain was stopped by its time limit, the rest of its campaign then cancelled). Worker CPU from /proc/<pid>/schedstat over the whole drain; unthrottled drain: worker on a CPU ${c_cpu}% of the time, mock ${c_mcpu}%; transactional: worker ${t_cpu}%, mock ${t_mcpu}%; wrk: mock ${wrk_mcpu}%. The throttled campaign's requests as the worker timed them (sms_messages_log.requested_at); sms_otp.throttle_margin = $margin; its worker CPU $h_us µs a message.
 - Latency: codes one at a time for one user, 50–100 ms apart, each followed by the floor's direct request; $(json idle_before.n) before the campaign and $(json idle_after.n) after it. The campaign: $au recipients launched in one transaction ($(json launch_s)s); codes sent for $(json sends_s)s after its commit, then campaign_cancel ($(json cancel_s)s, $(json cancelled) recipients). The codes during the campaign, in four runs as sent: $quarters. After the run sms_campaigns holds $heap_rows rows in $(awk -v b="$heap_bytes" 'BEGIN { printf "%.1f MB", b / 1048576 }') of heap.
-- sms_otp.max_in_flight = batch_size = $in_flight, otp_reserved_in_flight = $reserved (promo messages may take $((in_flight - reserved)) request slots); the mock (test/mock_provider, Twilio endpoint) is a process of its own for the drains and wrk, and runs in the measuring process for the latency.
+- sms_otp.max_in_flight = batch_size = $in_flight, otp_reserved_in_flight = $reserved (promo messages may take $((in_flight - reserved)) request slots); codes sent by the code worker (sms_otp.code_worker = on, the default), everything else by the delivery worker; the mock (test/mock_provider, Twilio endpoint) is a process of its own for the drains and wrk, and runs in the measuring process for the latency.
 - Machine: $(nproc) cores ($(lscpu | sed -nE 's/^Model name:\s+//p' | head -1)), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM; load average at the start $load_at_start, at the end $(cut -d' ' -f1-3 /proc/loadavg) (shared machine). $(q postgres -c "SELECT version()" | cut -d, -f1); test/cluster.sh defaults (fsync off) plus shared_buffers 1GB, max_wal_size 8GB.
 - Commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src sql 2>/dev/null || echo ' with uncommitted changes in src/ or sql/'), $(date -u '+%Y-%m-%d %H:%M UTC'), \`$( [ "$smoke" -eq 1 ] && echo 'bash bench/campaigns.sh --smoke' || echo 'bash bench/campaigns.sh --write-docs')\`, $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s.
 EOF

@@ -14,8 +14,11 @@
 // cancelled (campaign_cancel, as an operator would), and once nothing of it is pending the last
 // idle half is measured. After each code the same request is posted straight to the mock from
 // here (the floor): how long the mock itself, sharing the machine, takes to see a request.
+// Besides, the system's share of each latency: commit -> the worker sending the code's request
+// (sms_messages_log.requested_at), which the mock's own delays (it shares this process and the
+// machine with the campaign's traffic) do not touch.
 // Prints one JSON line; --out FILE gets every sample (phase, seconds since the launch's commit,
-// campaign messages left, latency ms, the otp_send call's own ms, floor ms).
+// campaign messages left, latency ms, the otp_send call's own ms, floor ms, worker ms).
 import http from 'node:http';
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
@@ -93,11 +96,14 @@ await query(`UPDATE sms_otp.api_integrations SET base_url = '${url}' WHERE name 
 const psql = spawn('psql', psqlArgs, { stdio: ['pipe', 'pipe', 'inherit'] });
 const lines = createInterface({ input: psql.stdout });
 let committed = null;
+let sessionOf = null;
 let begun = null;
 lines.on('line', (line) => {
   const m = /^(begin|commit)_at (\S+)$/.exec(line);
   if (m && m[1] === 'begin' && begun) begun(Number(m[2]) * 1000);
   if (m && m[1] === 'commit' && committed) committed(Number(m[2]) * 1000);
+  const k = /^session (\S+)$/.exec(line);
+  if (k && sessionOf) sessionOf(k[1]);
 });
 const claims = JSON.stringify({ role: 'authenticated', sub: `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`, session_id: `bench-${n}` });
 const withTimeout = (promise, ms, what) => {
@@ -106,21 +112,23 @@ const withTimeout = (promise, ms, what) => {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 };
 // Returns the latency (commit -> arrival) and the call's own time (BEGIN -> right before
-// COMMIT), which the user waits for too and which the latency leaves out.
+// COMMIT), which the user waits for too and which the latency leaves out; and the code's
+// session and commit time, to find when the worker sent its request (sms_messages_log.requested_at).
 async function sendCode(timeoutMs) {
   const begin = new Promise((resolve) => { begun = resolve; });
+  const session = new Promise((resolve) => { sessionOf = resolve; });
   const commit = new Promise((resolve) => { committed = resolve; });
   const arrival = new Promise((resolve) => { codeArrived = resolve; });
   psql.stdin.write(`BEGIN;
 SELECT 'begin_at ' || extract(epoch FROM clock_timestamp());
 SELECT set_config('request.jwt.claims', '${claims}', true) \\g /dev/null
-SELECT sms_otp.otp_send() \\g /dev/null
+SELECT 'session ' || (sms_otp.otp_send() ->> 'session_id');
 SELECT 'commit_at ' || extract(epoch FROM clock_timestamp());
 COMMIT;
 `);
-  const [beginAt, commitAt, arrivedAt] = await withTimeout(Promise.all([begin, commit, arrival]), timeoutMs,
-                                                           `no code reached the mock within ${timeoutMs / 1000} s`);
-  return { ms: arrivedAt - commitAt, call: commitAt - beginAt };
+  const [beginAt, commitAt, arrivedAt, id] = await withTimeout(Promise.all([begin, commit, arrival, session]), timeoutMs,
+                                                               `no code reached the mock within ${timeoutMs / 1000} s`);
+  return { ms: arrivedAt - commitAt, call: commitAt - beginAt, session: id, commitAt };
 }
 
 // The floor: the request the worker would send, straight from here over a kept-alive connection.
@@ -151,10 +159,10 @@ const left = () => audience - campaignSeen.size;
 async function measureOne(phase, timeoutMs) {
   const t = commitAt ? (wallNow() - commitAt) / 1000 : 0;
   const leftAtSend = phase === 'campaign' ? left() : 0;
-  const { ms, call } = await sendCode(timeoutMs);
+  const { ms, call, session, commitAt: committedAt } = await sendCode(timeoutMs);
   await sleep(pauseMs / 2 + Math.random() * pauseMs / 2);  // jitter: never in step with a poll
   const floor = await floorOne();
-  samples.push({ phase, t, left: leftAtSend, ms, call, floor });
+  samples.push({ phase, t, left: leftAtSend, ms, call, floor, session, committedAt });
   await sleep(pauseMs / 2 + Math.random() * pauseMs / 2);
 }
 
@@ -217,6 +225,17 @@ agent.destroy();
 server.close();
 server.closeAllConnections();
 
+// When the worker sent each code's request (its clock, as the throttles take it, right before
+// the request's first byte left): commit -> request is the system's share of the latency; the
+// rest is the mock's, which shares this process and the machine with the campaign's traffic.
+const sent = new Map(JSON.parse(await query(`SELECT coalesce(json_agg(json_build_array(session_id, ms)), '[]')
+  FROM (SELECT session_id, min(extract(epoch FROM requested_at) * 1000) AS ms FROM sms_otp.sms_messages_log
+        WHERE type = 'otp' AND requested_at IS NOT NULL
+          AND session_id = ANY ('{${samples.map((x) => x.session).join(',')}}'::uuid[])
+        GROUP BY session_id) x`)));
+for (const x of samples) x.worker = sent.has(x.session) ? sent.get(x.session) - x.committedAt : NaN;
+if (samples.some((x) => Number.isNaN(x.worker))) throw new Error('a code has no request time in sms_messages_log');
+
 const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
 const round = (x) => (x === undefined ? null : Math.round(x * 100) / 100);
 function stats(rows, key = 'ms') {
@@ -234,14 +253,16 @@ const quarters = [0, 1, 2, 3].map((i) => {
 });
 
 if (opt.out) {
-  writeFileSync(opt.out, ['phase\tt_s\tcampaign_left\tlatency_ms\tcall_ms\tfloor_ms',
-    ...samples.map((s) => `${s.phase}\t${s.t.toFixed(3)}\t${s.left}\t${s.ms.toFixed(3)}\t${s.call.toFixed(3)}\t${s.floor.toFixed(3)}`)].join('\n') + '\n');
+  writeFileSync(opt.out, ['phase\tt_s\tcampaign_left\tlatency_ms\tcall_ms\tfloor_ms\tworker_ms',
+    ...samples.map((s) => `${s.phase}\t${s.t.toFixed(3)}\t${s.left}\t${s.ms.toFixed(3)}\t${s.call.toFixed(3)}\t${s.floor.toFixed(3)}\t${s.worker.toFixed(3)}`)].join('\n') + '\n');
 }
 process.stdout.write(JSON.stringify({
   idle: stats(phase('idle_before', 'idle_after')),
   idle_before: stats(phase('idle_before')),
   idle_after: stats(phase('idle_after')),
   campaign: stats(during),
+  worker_idle: stats(phase('idle_before', 'idle_after'), 'worker'),
+  worker_campaign: stats(during, 'worker'),
   call_idle: stats(phase('idle_before', 'idle_after'), 'call'),
   call_campaign: stats(during, 'call'),
   floor_idle: stats(phase('idle_before', 'idle_after'), 'floor'),

@@ -119,8 +119,17 @@ void Dispatcher::advance(Job job) {
                 *sent_at = at;
                 return true;
             };
-        } else if (!keys.empty()) {
-            throttle_.record(keys, c.segments, now);  // console: no HTTP, it goes now
+        } else if (out.request) {
+            // Every request's time is kept (the log's requested_at): commit → request is the
+            // worker's share of a message's latency.
+            auto sent_at = std::make_shared<int64_t>(0);
+            job.sent_at = sent_at;
+            out.request->before_send = [sent_at] {
+                *sent_at = wall_clock_us();
+                return true;
+            };
+        } else {
+            if (!keys.empty()) throttle_.record(keys, c.segments, now);  // console: no HTTP, it goes now
             job.sent_at = std::make_shared<int64_t>(now);
         }
         if (out.refused) {
@@ -144,7 +153,7 @@ void Dispatcher::advance(Job job) {
         limit(*out.request);
         uint64_t tag = next_tag_++;
         multi_.add(*out.request, tag);
-        pg_atomic_fetch_add_u32(&shared()->in_flight, 1);
+        pg_atomic_fetch_add_u32(&shared()->workers[my_role].in_flight, 1);
         if (job.claimed.message.type != "otp") others_in_flight_++;
         in_flight_.emplace(tag, std::move(job));
         return;
@@ -249,7 +258,7 @@ void Dispatcher::run(int timeout_ms) {
         if (it == in_flight_.end()) return;
         Job job = std::move(it->second);
         in_flight_.erase(it);
-        pg_atomic_fetch_sub_u32(&shared()->in_flight, 1);
+        pg_atomic_fetch_sub_u32(&shared()->workers[my_role].in_flight, 1);
         if (job.claimed.message.type != "otp") others_in_flight_--;
         handle(std::move(job), response);
     });
