@@ -588,7 +588,11 @@ BEGIN
 END $$;
 
 -- Cancel: recipients not yet sent are skipped ('cancelled'); a message in flight ends as its
--- provider answers.
+-- provider answers. The campaign row is changed first: from then on the worker feeds none of
+-- its recipients and claims none of its messages. Rows the worker holds at that moment (being
+-- fed, or their results being written) are passed over here, not waited for, and ended by the
+-- worker's next round (sms_otp._campaign_expire): the cancel waits for nothing but the campaign
+-- row, so it can never deadlock with the worker's writes, whatever their order.
 CREATE OR REPLACE FUNCTION sms_otp.campaign_cancel(campaign_id bigint) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -597,21 +601,30 @@ DECLARE
 BEGIN
     PERFORM sms_otp._require_service_role('cancel campaigns');
     c := sms_otp._campaign(campaign_id);
-    IF c.status IN ('cancelled', 'finished') THEN
+    UPDATE sms_otp.sms_campaigns x SET status = 'cancelled', finished_at = now(), updated_at = now()
+    WHERE x.id = c.id AND x.status NOT IN ('cancelled', 'finished')
+    RETURNING * INTO c;
+    IF NOT FOUND THEN
+        c := sms_otp._campaign(campaign_id);
         PERFORM sms_otp._raise('campaign_ended', 409, 'Campaign ' || c.id || ' is ' || c.status || ' already.');
     END IF;
-    -- queued messages not in flight: cancelled with their recipients
+    -- queued messages not in flight: cancelled (the trigger skips their recipients)
     UPDATE sms_otp.sms_outbox o SET status = 'cancelled', last_error = 'campaign cancelled', updated_at = now()
-    WHERE o.campaign_id = c.id AND o.kind = 'promo' AND o.status = 'queued'
-      AND (o.lease_until IS NULL OR o.lease_until < now());
+    WHERE o.id IN (SELECT q.id FROM sms_otp.sms_outbox q
+                   WHERE q.campaign_id = c.id AND q.kind = 'promo' AND q.status = 'queued'
+                     AND (q.lease_until IS NULL OR q.lease_until < now())
+                   FOR UPDATE SKIP LOCKED);
     UPDATE sms_otp.sms_campaign_recipients r
     SET state = 'skipped', skip_reason = 'cancelled', next_at = NULL, updated_at = now()
-    WHERE r.campaign_id = c.id AND r.state = 'pending'
-      AND (r.outbox_id IS NULL OR NOT EXISTS (SELECT 1 FROM sms_otp.sms_outbox o
-                                             WHERE o.id = r.outbox_id AND o.status = 'queued'));
+    WHERE (r.campaign_id, r.id) IN (
+        SELECT x.campaign_id, x.id FROM sms_otp.sms_campaign_recipients x
+        WHERE x.campaign_id = c.id AND x.state = 'pending'
+          AND (x.outbox_id IS NULL OR NOT EXISTS (SELECT 1 FROM sms_otp.sms_outbox o
+                                                  WHERE o.id = x.outbox_id AND o.status = 'queued'))
+        FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS n = ROW_COUNT;
     UPDATE sms_otp.sms_campaigns x
-    SET status = 'cancelled', pending = x.pending - n, skipped = x.skipped + n, finished_at = now(), updated_at = now()
+    SET pending = x.pending - n, skipped = x.skipped + n, updated_at = now()
     WHERE x.id = c.id RETURNING * INTO c;
     -- those skipped here and those whose queued message the trigger ended
     RETURN sms_otp._campaign_answer(c)
@@ -937,6 +950,15 @@ BEGIN
     FROM sms_otp.sms_campaigns x
     WHERE x.status = 'cancelled' AND x.pending > 0 AND o.campaign_id = x.id AND o.kind = 'promo'
       AND o.status = 'queued' AND (o.lease_until IS NULL OR o.lease_until < now());
+    -- and its recipients the cancel passed over because this worker held them then (being fed)
+    FOR c IN SELECT x.id FROM sms_otp.sms_campaigns x WHERE x.status = 'cancelled' AND x.pending > 0 LOOP
+        UPDATE sms_otp.sms_campaign_recipients r
+        SET state = 'skipped', skip_reason = 'cancelled', next_at = NULL, updated_at = now()
+        WHERE r.campaign_id = c.id AND r.state = 'pending' AND r.outbox_id IS NULL;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        UPDATE sms_otp.sms_campaigns x SET pending = x.pending - n, skipped = x.skipped + n, updated_at = now()
+        WHERE x.id = c.id AND n > 0;
+    END LOOP;
     -- recipients first, then the campaign: the lock order of results and receipts
     FOR c IN SELECT x.id FROM sms_otp.sms_campaigns x
              WHERE x.status IN ('running', 'paused') AND x.ends_at <= now() LOOP

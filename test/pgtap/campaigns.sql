@@ -7,7 +7,7 @@
 -- worker calls them, and its sends are simulated by updating the outbox rows the feed made.
 -- All in one transaction: now() is one instant, so times are compared exactly.
 BEGIN;
-SELECT plan(353);
+SELECT plan(355);
 
 \ir request.psql
 
@@ -547,6 +547,15 @@ SELECT is(pg_temp.code(pg_temp.api('campaign_retry_failed', :p1)), 'campaign_end
 SELECT is(pg_temp.feed(:p1, 10), 0, '... and is not fed');
 SELECT pg_temp.worker_sets(:p1, 2, 'sent') IS NULL AS ignored \gset
 SELECT is(pg_temp.counts(:p1), 'cancelled 4/0/1/0/0/3', 'the message in flight ends as its provider answers; the campaign stays cancelled');
+-- A recipient the cancel passed over (the worker was feeding it: locked, so skipped rather
+-- than waited for) is ended by the worker's next round.
+UPDATE sms_otp.sms_campaign_recipients SET state = 'pending', skip_reason = NULL, outbox_id = NULL
+WHERE campaign_id = :p1 AND id = 3;
+UPDATE sms_otp.sms_campaigns SET pending = pending + 1, skipped = skipped - 1 WHERE id = :p1;
+SELECT sms_otp._campaign_expire();
+SELECT is(pg_temp.states(:p1), '1:skipped:cancelled 2:sent 3:skipped:cancelled 4:skipped:cancelled',
+          'a recipient left pending by the cancel is skipped by the worker''s next round');
+SELECT is(pg_temp.counts(:p1), 'cancelled 4/0/1/0/0/3', '... and counted');
 
 -- Retry: only failures no provider or carrier decided.
 SELECT pg_temp.new_campaign($$'Retry', text => 'Hi', quiet_hours => false,
