@@ -49,6 +49,7 @@ PG_FUNCTION_INFO_V1(sms_otp_hmac);
 PG_FUNCTION_INFO_V1(sms_otp_hash_equal);
 PG_FUNCTION_INFO_V1(sms_otp_normalize_phone);
 PG_FUNCTION_INFO_V1(sms_otp_wake_on_commit);
+PG_FUNCTION_INFO_V1(sms_otp_wake_codes_on_commit);
 
 // _settings(): every API setting in one call, typed (sms_otp._config).
 Datum sms_otp_settings(PG_FUNCTION_ARGS) {
@@ -145,10 +146,19 @@ Datum sms_otp_normalize_phone(PG_FUNCTION_ARGS) {
     });
 }
 
-// _wake_worker_on_commit(): the worker's latch is set when this transaction commits.
+// _wake_worker_on_commit(): the delivery worker's latch is set when this transaction commits.
 Datum sms_otp_wake_on_commit(PG_FUNCTION_ARGS) {
     return entry([&]() -> Datum {
-        sms_otp::worker::wake_on_commit();
+        sms_otp::worker::wake_on_commit(sms_otp::worker::kDelivery);
+        PG_RETURN_VOID();
+    });
+}
+
+// _wake_code_worker_on_commit(): the code worker's (the delivery worker's while no code worker
+// runs), for a code queued by this transaction.
+Datum sms_otp_wake_codes_on_commit(PG_FUNCTION_ARGS) {
+    return entry([&]() -> Datum {
+        sms_otp::worker::wake_on_commit(sms_otp::worker::kCodes);
         PG_RETURN_VOID();
     });
 }

@@ -23,6 +23,10 @@ CREATE OR REPLACE FUNCTION sms_otp._hash_equal(a bytea, b bytea) RETURNS boolean
 CREATE OR REPLACE FUNCTION sms_otp._wake_worker_on_commit() RETURNS void
     LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sms_otp_wake_on_commit';
+-- A code queued: the code worker's latch (the delivery worker's while no code worker runs).
+CREATE OR REPLACE FUNCTION sms_otp._wake_code_worker_on_commit() RETURNS void
+    LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_wake_codes_on_commit';
 
 -- For providers that keep the code (Twilio Verify): ask them. NULL when they cannot answer.
 CREATE OR REPLACE FUNCTION sms_otp._provider_check(provider text, phone text, code text) RETURNS boolean

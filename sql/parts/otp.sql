@@ -233,7 +233,7 @@ BEGIN
     SELECT session, uid, registered, ip, net, login, 'pending', 0,
            cfg.max_attempts, sms_otp._hmac(k.key, session::text || ':' || code), queued.id, expires, resend_at
     FROM queued, sms_otp._secret k;
-    PERFORM sms_otp._wake_worker_on_commit();
+    PERFORM sms_otp._wake_code_worker_on_commit();
 
     RETURN jsonb_build_object(
         'session_id', session,

@@ -59,6 +59,7 @@ void announce() {
     SpinLockAcquire(&s->mutex);
     w.procno = MyProc->pgprocno;
     w.pid = MyProcPid;
+    w.database = MyDatabaseId;
     w.started_at = GetCurrentTimestamp();
     SpinLockRelease(&s->mutex);
 }

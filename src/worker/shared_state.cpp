@@ -17,7 +17,7 @@ namespace {
 SharedState *state = nullptr;
 shmem_request_hook_type prev_request_hook = nullptr;
 shmem_startup_hook_type prev_startup_hook = nullptr;
-bool wake_pending = false;
+unsigned wake_pending = 0;  // a bit per Role
 bool callback_registered = false;
 
 void on_request() {
@@ -36,13 +36,13 @@ void on_xact(XactEvent event, void *) {
     switch (event) {
         case XACT_EVENT_COMMIT:
         case XACT_EVENT_PARALLEL_COMMIT:
-            if (wake_pending) wake_now();
-            wake_pending = false;
+            if (wake_pending) wake_now(wake_pending);
+            wake_pending = 0;
             break;
         case XACT_EVENT_ABORT:
         case XACT_EVENT_PARALLEL_ABORT:
         case XACT_EVENT_PREPARE:  // COMMIT PREPARED happens elsewhere; the poll picks it up
-            wake_pending = false;
+            wake_pending = 0;
             break;
         default:
             break;
@@ -80,13 +80,13 @@ SharedState *shared() { return state; }
 
 Role my_role = kDelivery;
 
-void wake_on_commit() {
+void wake_on_commit(Role role) {
     if (!state) return;  // not preloaded: no worker to wake
     if (!callback_registered) {
         RegisterXactCallback(on_xact, nullptr);
         callback_registered = true;
     }
-    wake_pending = true;
+    wake_pending |= 1u << role;
 }
 
 bool worker_running(Role role) {
@@ -97,17 +97,23 @@ bool worker_running(Role role) {
     return running;
 }
 
-// Both workers: the commit may have queued a code (the code worker's) or another message (the
-// delivery worker's), and a worker finds nothing to claim in well under a millisecond.
-void wake_now() {
+void wake_now(unsigned roles) {
     if (!state) return;
-    int procnos[kRoles];
+    WorkerSlot slots[kRoles];
     SpinLockAcquire(&state->mutex);
-    for (int r = 0; r < kRoles; r++) procnos[r] = state->workers[r].procno;
+    for (int r = 0; r < kRoles; r++) {
+        slots[r].procno = state->workers[r].procno;
+        slots[r].database = state->workers[r].database;
+    }
     SpinLockRelease(&state->mutex);
-    if (procnos[kDelivery] >= 0) pg_atomic_fetch_add_u64(&state->wakeups, 1);
-    for (int procno : procnos)
-        if (procno >= 0) SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+    // No code worker running: the delivery worker sends codes.
+    if ((roles & (1u << kCodes)) && slots[kCodes].procno < 0) roles |= 1u << kDelivery;
+    for (int r = 0; r < kRoles; r++) {
+        if (!(roles & (1u << r)) || slots[r].procno < 0) continue;
+        if (OidIsValid(MyDatabaseId) && slots[r].database != MyDatabaseId) continue;
+        if (r == kDelivery) pg_atomic_fetch_add_u64(&state->wakeups, 1);
+        SetLatch(&ProcGlobal->allProcs[slots[r].procno].procLatch);
+    }
 }
 
 }  // namespace sms_otp::worker

@@ -33,6 +33,7 @@ enum Role { kDelivery = 0, kCodes = 1, kRoles = 2 };
 struct WorkerSlot {
     int procno;                   // -1 while the process does not run
     int pid;
+    Oid database;                 // the database it serves: commits elsewhere do not wake it
     TimestampTz started_at;
     TimestampTz last_batch_at;
     pg_atomic_uint32 in_flight;   // its requests now open
@@ -58,9 +59,11 @@ void request_shared_memory();
 void attach_shared_memory();
 SharedState *shared();
 
-// Wake the workers when the current transaction commits (no-op if it aborts).
-void wake_on_commit();
-// Wake the workers now.
-void wake_now();
+// Wake a worker when the current transaction commits (no-op if it aborts): the code worker for
+// a code (the delivery worker while no code worker runs), the delivery worker for the rest.
+// Only a commit in the database the worker serves wakes it.
+void wake_on_commit(Role role = kDelivery);
+// Wake now the workers of `roles` (a bit per Role).
+void wake_now(unsigned roles);
 
 }  // namespace sms_otp::worker

@@ -226,3 +226,22 @@ test('the code worker stopped: codes still go out, and it comes back', async () 
   await waitFor('a code sent by the new one', () =>
     cluster.value(`SELECT status FROM sms_otp.sms_otp_sessions WHERE id = '${session}'`) === 'sent');
 });
+
+test('only commits in the database the workers serve wake them', () => {
+  cluster.sql('DROP DATABASE IF EXISTS lanes_other', 'postgres');
+  cluster.sql('CREATE DATABASE lanes_other', 'postgres');
+  try {
+    cluster.sql('CREATE EXTENSION sms_otp', 'lanes_other');
+    const wakeups = () => Number(status().wakeups);
+    const before = wakeups();
+    for (let i = 0; i < 5; i++) cluster.sql('SELECT sms_otp._wake_worker_on_commit()', 'lanes_other');
+    assert.equal(wakeups(), before, 'commits in another database woke nobody');
+    cluster.sql('SELECT sms_otp._wake_worker_on_commit()');
+    assert.equal(wakeups(), before + 1, 'a commit in the served database wakes the delivery worker');
+    // A code's commit wakes the code worker, not the delivery worker.
+    cluster.sql('SELECT sms_otp._wake_code_worker_on_commit()');
+    assert.equal(wakeups(), before + 1, "a code's commit leaves the delivery worker asleep");
+  } finally {
+    cluster.sql('DROP DATABASE IF EXISTS lanes_other', 'postgres');
+  }
+});
