@@ -128,7 +128,7 @@ void Dispatcher::advance(Job job) {
                 *sent_at = wall_clock_us();
                 return true;
             };
-        } else {
+        } else if (!out.refused) {
             if (!keys.empty()) throttle_.record(keys, c.segments, now);  // console: no HTTP, it goes now
             job.sent_at = std::make_shared<int64_t>(now);
         }
