@@ -258,11 +258,12 @@ test('a message whose send kills the worker every time fails after max_send_atte
   const session = JSON.parse(cluster.sql(`${claims} SELECT sms_otp.otp_send()`)[0][0]).session_id;
   const id = Number(cluster.value(`SELECT id FROM sms_otp.sms_outbox WHERE session_id = '${session}'`));
   const started = cluster.postmasterStart();
+  // Codes are the code worker's: it is the process the send kills.
   for (let k = 1; k <= 3; k++) {
     await waitFor(`send ${k} in flight`, async () => (await mock.requests('twilio')).length === k, { timeout: 30000 });
-    const pid = cluster.workerPid();
+    const pid = cluster.codeWorkerPid();
     cluster.sql(`SELECT pg_terminate_backend(${pid})`, 'postgres');
-    await waitFor('a new worker', () => { const p = cluster.workerPid(); return p > 0 && p !== pid; });
+    await waitFor('a new code worker', () => { const p = cluster.codeWorkerPid(); return p > 0 && p !== pid; });
   }
   const o = await delivered(cluster, id, 30000);
   assert.equal(o.status, 'failed');
