@@ -104,28 +104,23 @@ void Dispatcher::advance(Job job) {
         job.keys = keys;
         job.sender = c.campaign_id > 0 ? sender : "";
         job.sent_at = nullptr;
-        if (!keys.empty() && out.request) {
-            // Counted when its first byte leaves, not now: a request may wait in the multi handle
-            // (a connection being made, other work of the worker) and the windows are exact at
-            // the provider only if the time counted is when it went.
+        if (out.request) {
+            // Its time is taken when its first byte leaves, not now: a request may wait in the
+            // multi handle (a connection being made, other work of the worker). The log keeps it
+            // for every request (requested_at: commit → request is the worker's share of a
+            // message's latency), and a throttled one is counted then, so the windows are exact
+            // at the provider.
             auto sent_at = std::make_shared<int64_t>(0);
             job.sent_at = sent_at;
             Throttle *throttle = &throttle_;
             int64_t segments = c.segments;
             out.request->before_send = [throttle, keys, segments, sent_at] {
                 int64_t at = wall_clock_us();
-                if (throttle->wait_until(keys, segments, at) != 0) return false;
-                throttle->record(keys, segments, at);
+                if (!keys.empty()) {
+                    if (throttle->wait_until(keys, segments, at) != 0) return false;
+                    throttle->record(keys, segments, at);
+                }
                 *sent_at = at;
-                return true;
-            };
-        } else if (out.request) {
-            // Every request's time is kept (the log's requested_at): commit → request is the
-            // worker's share of a message's latency.
-            auto sent_at = std::make_shared<int64_t>(0);
-            job.sent_at = sent_at;
-            out.request->before_send = [sent_at] {
-                *sent_at = wall_clock_us();
                 return true;
             };
         } else if (!out.refused) {

@@ -502,7 +502,7 @@ void replan_if_grown() {
     next_look_us = now + 1000000;
     table_sizes_statement.execute(nullptr, true);
     bool grown = false;
-    std::unordered_map<std::string, int64_t> sizes;
+    std::unordered_map<std::string, int64_t> now_pages, kept;
     for (uint64 i = 0; i < SPI_processed; i++) {
         int64_t pages = std::stoll(value(i, 2));
         std::string name = value(i, 1);
@@ -514,13 +514,12 @@ void replan_if_grown() {
                      name.c_str(), static_cast<long long>(it->second), static_cast<long long>(pages));
             });
         }
+        now_pages[name] = pages;
         // a table that shrank (vacuumed, truncated) may be planned for at its new size
-        sizes[name] = it == planned_for.end() ? pages : std::min(pages, it->second);
+        kept[name] = it == planned_for.end() ? pages : std::min(pages, it->second);
     }
-    if (grown) {
-        pg_call([] { ResetPlanCache(); });
-        for (uint64 i = 0; i < SPI_processed; i++) sizes[value(i, 1)] = std::stoll(value(i, 2));
-    }
+    if (grown) pg_call([] { ResetPlanCache(); });
+    auto &sizes = grown ? now_pages : kept;
     planned_for = std::move(sizes);
 }
 
