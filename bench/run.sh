@@ -2,7 +2,8 @@
 # make bench: otp_send throughput, worker drain rate, idle latency and worker memory, each beside
 # a baseline measured in the same run on the same throwaway cluster, printed as one table; then
 # the cost of reads under row-level security (bench/rls_reads.sh, a cluster of its own); then
-# transactional sends and a code behind a backlog (bench/transactional.sh, a cluster of its own).
+# transactional sends and a code behind a backlog (bench/transactional.sh, a cluster of its own);
+# campaigns (bench/campaigns.sh); what nginx and pgbouncer add to a request (bench/proxy.sh).
 #   bash bench/run.sh                 the full run (30 to 35 minutes, both of those included)
 #   bash bench/run.sh --smoke         a few seconds: proves the scripts work, judges nothing
 #   bash bench/run.sh --write-docs    the full run, then the table goes into docs/benchmarks.md
@@ -317,3 +318,7 @@ BENCH_SKIP_BUILD=1 bash bench/transactional.sh "${rls_args[@]}"
 # ------------------------------------------------------------------ promo campaigns
 log "promo campaigns: launch, drains and a code while a campaign drains: bench/campaigns.sh"
 BENCH_SKIP_BUILD=1 bash bench/campaigns.sh "${rls_args[@]}"
+
+# ------------------------------------------------------------------ the deployment layers
+log "nginx and pgbouncer in front: bench/proxy.sh"
+BENCH_SKIP_BUILD=1 bash bench/proxy.sh "${rls_args[@]}"

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # make demo: build and install sms_otp, start the local stack (PostgreSQL with the extension
-# and its worker, the mock SMS provider with its inbox page, PostgREST 12.0.2) and, when web/
-# is there, the web demo; print how to use it; stop everything on Ctrl-C.
+# and its worker, the mock SMS provider with its inbox page, PostgREST 12.0.2 behind nginx) and,
+# when web/ is there, the web demo; print how to use it; stop everything on Ctrl-C.
 #   DEMO_EXIT_AFTER=N   stop by itself after N seconds (a smoke run)
-#   STACK_API_PORT (3000), STACK_MOCK_PORT (8025), DEMO_WEB_PORT (5173): the ports
+#   STACK_PROXY_PORT (8026), STACK_MOCK_PORT (8025), DEMO_WEB_PORT (5173): the ports
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
 
 web_port=${DEMO_WEB_PORT:-5173}
-api_url="http://127.0.0.1:${STACK_API_PORT:-3000}"
+proxy_url="http://127.0.0.1:${STACK_PROXY_PORT:-8026}"
+# Clients reach PostgREST only through nginx (deploy/nginx/sms_otp_api.conf).
+api_url="$proxy_url/rest"
 mock_url="http://127.0.0.1:${STACK_MOCK_PORT:-8025}"
 with_web=false
 [ -f web/package.json ] && with_web=true
@@ -43,7 +45,8 @@ trap 'cleanup; exit 0' INT TERM
 trap 'status=$?; cleanup; exit $status' EXIT
 
 # The SMS ends with the WebOTP line for the demo's origin, so browsers that support it fill the code in.
-STACK_PG_SETTINGS="${STACK_PG_SETTINGS:-sms_otp.webotp_domain = '127.0.0.1'}" bash test/stack.sh start "$work"
+STACK_FRONT=nginx STACK_CORS_ORIGINS="http://127.0.0.1:$web_port http://localhost:$web_port" \
+    STACK_PG_SETTINGS="${STACK_PG_SETTINGS:-sms_otp.webotp_domain = '127.0.0.1'}" bash test/stack.sh start "$work"
 
 if $with_web; then
     echo "demo: installing and starting the web demo (web/)"
@@ -69,7 +72,8 @@ cat <<EOF
 ================================================================================
  sms_otp demo is running
 ================================================================================
- API (PostgREST 12.0.2)   $api_url
+ API (nginx, PostgREST 12.0.2)  $proxy_url/otp/send, /otp/verify, /sms/send-transactional
+                          and everything else under $api_url/
  SMS inbox (mock)         $mock_url/        (every SMS sent shows up here)
 EOF
 if $with_web; then
@@ -97,13 +101,13 @@ cat <<EOF
    # 1. log in (demo schema: Content-Profile: demo)
    TOKEN=\$(curl -s "\$API/rpc/login" -H 'Content-Profile: demo' -H 'Content-Type: application/json' \\
      -d '{"email":"alice@example.com","password":"alice-password"}' | json .token)
-   # 2. ask for a code (sms_otp is the default schema)
-   SESSION=\$(curl -s "\$API/rpc/otp_send" -H "Authorization: Bearer \$TOKEN" \\
+   # 2. ask for a code (the fixed path; /rest/rpc/otp_send is the same call)
+   SESSION=\$(curl -s "$proxy_url/otp/send" -H "Authorization: Bearer \$TOKEN" \\
      -H 'Content-Type: application/json' -d '{}' | json .session_id)
    # 3. read it from the inbox (the worker sends within milliseconds)
    sleep 0.5; CODE=\$(curl -s '$mock_url/inbox.json?to=%2B14155550101&limit=1' | json '[0].code')
    # 4. verify it: {"verified": true, ...}
-   curl -s "\$API/rpc/otp_verify" -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
+   curl -s "$proxy_url/otp/verify" -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
      -d "{\\"session_id\\": \\"\$SESSION\\", \\"otp\\": \\"\$CODE\\"}"
    # and: curl -s -X POST "\$API/rpc/otp_status" -H "Authorization: Bearer \$TOKEN"
    A second send within 30 s answers 429 with Retry-After. docs/postgrest.md has every call.

@@ -105,6 +105,10 @@ node_suite integration test/integration/*.test.mjs
 bash test/postgrest/install.sh >/dev/null
 (cd test/http && npm ci --no-audit --no-fund --loglevel=error)
 node_suite http test/http/*.test.mjs
+# The same calls with pgbouncer between PostgREST and PostgreSQL, in transaction pooling.
+export STACK_POOLER=pgbouncer
+node_suite http_pooled $(ls test/http/*.test.mjs | grep -v -e '/proxy\.' -e '/pooler\.')
+unset STACK_POOLER
 
 # The React overlay: unit tests (Vitest), then Chromium driving the built app on the real stack.
 echo "== web unit tests"

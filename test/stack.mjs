@@ -33,10 +33,18 @@ export function signJwt(claims, secret) {
 
 export class Stack {
   // settings: postgresql.conf lines for the new cluster (STACK_PG_SETTINGS).
-  constructor({ settings = [] } = {}) {
+  // front: 'nginx' serves the API through nginx only (STACK_FRONT); pooler: 'pgbouncer' puts
+  // pgbouncer between PostgREST and PostgreSQL (STACK_POOLER). Both default to the
+  // environment's STACK_FRONT / STACK_POOLER, so a whole suite can run through them.
+  // corsOrigins: origins nginx allows (STACK_CORS_ORIGINS).
+  constructor({ settings = [], front = process.env.STACK_FRONT ?? '', pooler = process.env.STACK_POOLER ?? '',
+    corsOrigins = [] } = {}) {
     this.dir = mkdtempSync('/tmp/sms_otp_stack.');
     chmodSync(this.dir, 0o755);
     this.settings = settings;
+    this.front = front;
+    this.pooler = pooler;
+    this.corsOrigins = corsOrigins;
   }
 
   start() {
@@ -46,6 +54,7 @@ export class Stack {
     const mockPort = freePort(apiPort + 1);
     const proxyPort = freePort(mockPort + 1);
     const pgPort = freePort(proxyPort + 1);
+    const poolerPort = freePort(pgPort + 1);
     execFileSync('bash', [`${root}/test/stack.sh`, 'start', this.dir], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: {
@@ -54,12 +63,18 @@ export class Stack {
         STACK_MOCK_PORT: String(mockPort),
         STACK_PROXY_PORT: String(proxyPort),
         STACK_PG_PORT: String(pgPort),
+        STACK_POOLER_PORT: String(poolerPort),
         STACK_PG_SETTINGS: this.settings.join('\n'),
+        STACK_FRONT: this.front,
+        STACK_POOLER: this.pooler,
+        STACK_CORS_ORIGINS: this.corsOrigins.join(' '),
       },
     });
     this.env = readEnvFile(`${this.dir}/stack.env`);
     this.api = this.env.POSTGREST_URL;
     this.mock = this.env.MOCK_URL;
+    this.proxy = this.env.PROXY_URL;
+    this.apiPort = apiPort;
     this.secret = this.env.JWT_SECRET;
     return this;
   }

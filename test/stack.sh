@@ -23,6 +23,13 @@
 #                      ask for "Prefer: tx=rollback": the HTTP tests use it to show that guesses
 #                      in rolled-back transactions still count. Never for a real deployment.
 #   POSTGREST_BIN      a PostgREST binary to use instead of test/postgrest/install.sh's
+#   STACK_FRONT        nginx: the API is served only through nginx (deploy/nginx/sms_otp_api.conf):
+#                      PostgREST listens on a unix socket, sms_otp.trusted_proxies = 1, and
+#                      POSTGREST_URL is PROXY_URL/rest. Default: PostgREST on STACK_API_PORT,
+#                      reached directly (trusted_proxies = 0), nginx for callbacks only.
+#   STACK_CORS_ORIGINS origins (space-separated) nginx allows, e.g. the web demo's
+#   STACK_POOLER       pgbouncer: PostgREST reaches PostgreSQL through pgbouncer in transaction
+#                      pooling mode on STACK_POOLER_PORT (default: the first free from 6432)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/test/lib.sh"
@@ -71,14 +78,26 @@ stop_process() {
     rm -f "$pidfile"
 }
 
-# nginx with the callback proxy of deploy/nginx in front of PostgREST. As root its workers
-# would switch to nobody, who cannot write DIR/nginx: they stay the user that starts it.
+# nginx with the snippets of deploy/nginx in front of PostgREST: provider callbacks always, the
+# API (fixed paths, /rest/, CORS) too. As root its workers would switch to nobody, who cannot
+# write DIR/nginx: they stay the user that starts it.
 start_proxy() {
-    local port=$1 api_port=$2 conf="$dir/nginx"
+    local port=$1 upstream=$2 conf="$dir/nginx"
     mkdir -p "$conf/snippets" "$conf/tmp"
-    cp "$root/deploy/nginx/sms_otp_callbacks.conf" "$root/deploy/nginx/sms_otp_callback_proxy.conf" "$conf/snippets/"
-    local user_line=""
+    cp "$root"/deploy/nginx/*.conf "$conf/snippets/"
+    local user_line="" origin
     [ "$(id -u)" -ne 0 ] || user_line="user root;"
+    {
+        echo "# The origins the stack's API allows (STACK_CORS_ORIGINS)."
+        echo 'map $http_origin $sms_otp_cors_origin {'
+        echo '    default "";'
+        for origin in ${STACK_CORS_ORIGINS:-}; do
+            [[ "$origin" =~ ^https?://[A-Za-z0-9.:-]+$ ]] || die "STACK_CORS_ORIGINS: $origin is not an origin"
+            echo "    \"$origin\" \$http_origin;"
+        done
+        echo '}'
+        echo 'include snippets/sms_otp_cors_headers.conf;'
+    } >"$conf/snippets/sms_otp_cors.conf"
     cat >"$conf/nginx.conf" <<EOF
 # nginx for the sms_otp local stack (written by test/stack.sh).
 $user_line
@@ -94,10 +113,12 @@ http {
     fastcgi_temp_path $conf/tmp/fastcgi;
     uwsgi_temp_path $conf/tmp/uwsgi;
     scgi_temp_path $conf/tmp/scgi;
-    upstream sms_otp_postgrest { server 127.0.0.1:$api_port; keepalive 16; }
+    include snippets/sms_otp_cors.conf;
+    upstream sms_otp_postgrest { server $upstream; keepalive 16; }
     server {
         listen 127.0.0.1:$port;
         location = /_proxy/health { return 200 "ok"; }
+        include snippets/sms_otp_api.conf;
         include snippets/sms_otp_callbacks.conf;
     }
 }
@@ -105,9 +126,51 @@ EOF
     spawn proxy nginx -p "$conf" -c "$conf/nginx.conf" -e "$conf/error.log"
 }
 
+# pgbouncer between PostgREST and PostgreSQL, transaction pooling. It refuses to run as root:
+# as root it runs as postgres, like the cluster.
+start_pooler() {
+    local port=$1 conf="$dir/pgbouncer"
+    mkdir -p "$conf"
+    printf '"authenticator" ""\n"postgres" ""\n' >"$conf/users.txt"
+    cat >"$conf/pgbouncer.ini" <<EOF
+; pgbouncer for the sms_otp local stack (written by test/stack.sh; docs/deployment.md).
+[databases]
+$database = host=127.0.0.1 port=$pg_port dbname=$database
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $conf/users.txt
+; SHOW POOLS / SHOW STATS in the console (psql -p PORT -U postgres pgbouncer).
+admin_users = postgres
+pool_mode = transaction
+default_pool_size = 10
+max_client_conn = 200
+server_reset_query =
+ignore_startup_parameters = extra_float_digits
+logfile = $conf/pgbouncer.log
+EOF
+    local as_postgres=()
+    if [ "$(id -u)" -eq 0 ]; then
+        chown -R postgres: "$conf"
+        as_postgres=(setpriv --reuid=postgres --regid=postgres --init-groups)
+    fi
+    spawn pooler "${as_postgres[@]}" pgbouncer "$conf/pgbouncer.ini"
+    local i
+    for i in $(seq 100); do
+        port_taken "$port" && return 0
+        alive "$dir/pooler.pid" || break
+        sleep 0.1
+    done
+    tail -n 20 "$dir/pooler.log" "$conf/pgbouncer.log" >&2 || true
+    die "pgbouncer did not listen on port $port"
+}
+
 stop() {
     stop_process proxy
     stop_process postgrest
+    stop_process pooler
     stop_process mock
     bash "$root/test/cluster.sh" stop "$dir/pg"
 }
@@ -134,7 +197,7 @@ setup_database() {
 }
 
 start() {
-    if alive "$dir/postgrest.pid" || alive "$dir/mock.pid" || alive "$dir/proxy.pid"; then
+    if alive "$dir/postgrest.pid" || alive "$dir/mock.pid" || alive "$dir/proxy.pid" || alive "$dir/pooler.pid"; then
         die "a stack is already running in $dir (test/stack.sh stop $dir)"
     fi
 
@@ -154,13 +217,25 @@ start() {
             die "port $port ($name) is taken; choose another with STACK_${name^^}_PORT"
         fi
     done
+    local front=${STACK_FRONT:-} pooler=${STACK_POOLER:-} pooler_port=""
+    case $front in '' | nginx) ;; *) die "STACK_FRONT: $front is not nginx" ;; esac
+    case $pooler in
+    '') ;;
+    pgbouncer)
+        pooler_port=${STACK_POOLER_PORT:-$(free_port 6432)}
+        [[ "$pooler_port" =~ ^[0-9]+$ ]] || die "bad pooler port: $pooler_port"
+        ! port_taken "$pooler_port" || die "port $pooler_port (pooler) is taken; choose another with STACK_POOLER_PORT"
+        ;;
+    *) die "STACK_POOLER: $pooler is not pgbouncer" ;;
+    esac
     local tx_end=${STACK_DB_TX_END:-commit}
     case $tx_end in
     commit | commit-allow-override | rollback | rollback-allow-override) ;;
     *) die "STACK_DB_TX_END: $tx_end is not a db-tx-end value" ;;
     esac
     mock_url="http://127.0.0.1:$mock_port"
-    local api_url="http://127.0.0.1:$api_port"
+    local api_url="http://127.0.0.1:$api_port" proxy_url="http://127.0.0.1:$proxy_port"
+    [ "$front" != nginx ] || api_url="$proxy_url/rest"
 
     local postgrest=${POSTGREST_BIN:-}
     [ -n "$postgrest" ] || postgrest=$(bash "$root/test/postgrest/install.sh")
@@ -185,12 +260,15 @@ start() {
 
     # The mock provider listens on plain http at 127.0.0.1, which sms_otp refuses for a provider
     # unless the host is on the allow-list.
-    # Nothing stands in front of PostgREST here, so any X-Forwarded-For it passes on was written
-    # by the client: trust no hop. The address counted is then PostgREST's own connection, one
-    # for every client, so the per-address limits cap the whole stack. When a reverse proxy
-    # (nginx) is put in front, it appends the real address and this becomes 1.
+    # Without STACK_FRONT nothing stands in front of PostgREST, so any X-Forwarded-For it passes
+    # on was written by the client: trust no hop. The address counted is then PostgREST's own
+    # connection, one for every client, so the per-address limits cap the whole stack. With
+    # nginx in front (and PostgREST on a socket only nginx uses), nginx appends the address it
+    # sees and that one is trusted.
+    local trusted=0
+    [ "$front" != nginx ] || trusted=1
     local settings=("sms_otp.database = '$database'" "sms_otp.poll_interval = 200ms"
-        "sms_otp.http_allowed_hosts = '127.0.0.1, localhost'" "sms_otp.trusted_proxies = 0"
+        "sms_otp.http_allowed_hosts = '127.0.0.1, localhost'" "sms_otp.trusted_proxies = $trusted"
         "sms_otp.callback_url = 'http://127.0.0.1:$proxy_port/callbacks'") line
     while IFS= read -r line; do
         line=$(echo "$line" | sed -E 's/^[[:space:]]+|[[:space:]]+$//g')
@@ -205,26 +283,46 @@ start() {
         fi
     fi
 
-    cat >"$dir/postgrest.conf" <<EOF
-# PostgREST for the sms_otp local stack (written by test/stack.sh).
-db-uri = "postgres://authenticator@127.0.0.1:$pg_port/$database"
-db-schemas = "sms_otp,demo"
-db-anon-role = "anon"
-db-pool = 10
-jwt-secret = "$secret"
-server-host = "127.0.0.1"
-server-port = $api_port
-log-level = "${STACK_LOG_LEVEL:-info}"
-db-tx-end = "$tx_end"
-EOF
+    local db_port=$pg_port listen="server-host = \"127.0.0.1\"
+server-port = $api_port" upstream="127.0.0.1:$api_port"
+    if [ "$pooler" = pgbouncer ]; then
+        start_pooler "$pooler_port"
+        db_port=$pooler_port
+    fi
+    if [ "$front" = nginx ]; then
+        rm -f "$dir/postgrest.sock"
+        listen="server-unix-socket = \"$dir/postgrest.sock\"
+server-unix-socket-mode = \"600\""
+        upstream="unix:$dir/postgrest.sock"
+    fi
+    {
+        echo "# PostgREST for the sms_otp local stack (written by test/stack.sh)."
+        echo "db-uri = \"postgres://authenticator@127.0.0.1:$db_port/$database\""
+        echo "db-schemas = \"sms_otp,demo\""
+        echo "db-anon-role = \"anon\""
+        echo "db-pool = 10"
+        echo "jwt-secret = \"$secret\""
+        echo "$listen"
+        echo "log-level = \"${STACK_LOG_LEVEL:-info}\""
+        echo "db-tx-end = \"$tx_end\""
+        if [ "$pooler" = pgbouncer ]; then
+            echo "# Transaction pooling: no prepared statements, no LISTEN (docs/deployment.md)."
+            echo "db-prepared-statements = false"
+            echo "db-channel-enabled = false"
+        fi
+    } >"$dir/postgrest.conf"
     chmod 600 "$dir/postgrest.conf"
     spawn postgrest "$postgrest" "$dir/postgrest.conf"
 
-    start_proxy "$proxy_port" "$api_port"
+    start_proxy "$proxy_port" "$upstream"
 
     wait_http mock "$mock_port" /_mock/health
-    wait_http postgrest "$api_port" /
     wait_http proxy "$proxy_port" /_proxy/health
+    if [ "$front" = nginx ]; then
+        wait_http postgrest "$proxy_port" /rest/
+    else
+        wait_http postgrest "$api_port" /
+    fi
     local i
     for i in $(seq 200); do
         [ -n "$(pg "$dir/pg" "$pg_port" -d postgres -Atc \
@@ -240,7 +338,8 @@ PGDATABASE=$database
 PGUSER=postgres
 POSTGREST_URL=$api_url
 MOCK_URL=$mock_url
-PROXY_URL=http://127.0.0.1:$proxy_port
+PROXY_URL=$proxy_url
+POOLER_PORT=$pooler_port
 CALLBACK_URL=http://127.0.0.1:$proxy_port/callbacks
 JWT_SECRET=$secret
 DIR=$dir
