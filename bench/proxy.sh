@@ -38,7 +38,8 @@ start_stack() {
     api=$(free_port "$base"); mock=$(free_port $((api + 1))); proxy=$(free_port $((mock + 1)))
     pg=$(free_port $((proxy + 1))); pooler=$(free_port $((pg + 1)))
     env STACK_API_PORT="$api" STACK_MOCK_PORT="$mock" STACK_PROXY_PORT="$proxy" STACK_PG_PORT="$pg" \
-        STACK_POOLER_PORT="$pooler" STACK_LOG_LEVEL=crit "$@" bash test/stack.sh start "$dir" 2>/dev/null
+        STACK_POOLER_PORT="$pooler" STACK_LOG_LEVEL=crit "$@" bash test/stack.sh start "$dir" 2>"$dir.start.log" ||
+        { cat "$dir.start.log" >&2; exit 1; }
 }
 log "stacks in $direct and $pooled"
 start_stack "$direct" 47100
