@@ -2,6 +2,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { BrowserRouter } from 'react-router';
 import { App } from './App';
+import '../otp/otp.css';
 import './demo.css';
 
 const apiUrl = import.meta.env.VITE_API_URL || 'http://127.0.0.1:3000';

@@ -2,18 +2,18 @@
 // code is entered. It renders whatever OtpProvider's state says; every error shows a message
 // and a way forward, and "Sign out" is always there. When the provider's receipts say the
 // code's SMS did not arrive, it says so and offers a new code.
+// Its look is otp.css (the package's style.css), which the application imports once.
 import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { createPortal } from 'react-dom';
 import { OTPInput, REGEXP_ONLY_DIGITS, type SlotProps } from 'input-otp';
-import { formatDuration, secondsUntil, spellDuration } from './clock';
-import type { OtpError } from './errors';
-import { isUndeliverable } from './machine';
-import { describeOtpError, describeUndelivered, type Recovery } from './messages';
-import { useOtp } from './OtpProvider';
-import { useNow } from './useNow';
-import { useFocusTrap, useInertOutside } from './useModal';
-import { useWebOtp } from './webotp';
-import './otp.css';
+import { formatDuration, secondsUntil, spellDuration } from './clock.js';
+import type { OtpError } from './errors.js';
+import { isUndeliverable } from './machine.js';
+import { describeOtpError, describeUndelivered, type Recovery } from './messages.js';
+import { useOtp } from './OtpProvider.js';
+import { useNow } from './useNow.js';
+import { useFocusTrap, useInertOutside } from './useModal.js';
+import { useWebOtp } from './webotp.js';
 
 export interface OtpOverlayProps {
   title?: string;

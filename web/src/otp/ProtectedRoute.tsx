@@ -2,8 +2,8 @@
 // none). Until then the children are not even mounted, so nothing protected renders or
 // loads behind the overlay. Router-agnostic: pass what to show to a signed-out visitor.
 import type { ReactNode } from 'react';
-import { OtpOverlay, type OtpOverlayProps } from './OtpOverlay';
-import { useOtp } from './OtpProvider';
+import { OtpOverlay, type OtpOverlayProps } from './OtpOverlay.js';
+import { useOtp } from './OtpProvider.js';
 
 export interface ProtectedRouteProps {
   children: ReactNode;

@@ -12,9 +12,9 @@
 //
 // All times in the state are the server's epoch milliseconds; clockOffsetMs turns the
 // client's Date.now() into server time.
-import type { DeliveryStatus, SendBody, StatusBody } from './api';
-import { clockOffset, parseTime } from './clock';
-import type { OtpError } from './errors';
+import type { DeliveryStatus, SendBody, StatusBody } from './api.js';
+import { clockOffset, parseTime } from './clock.js';
+import type { OtpError } from './errors.js';
 
 export type OtpPhase =
   | 'signed_out' // no token: nothing to check

@@ -1,7 +1,7 @@
 // What the overlay tells a person for each error, and what it offers them to do next.
 // Every error has a way forward; signing out is always offered besides.
-import { spellDuration } from './clock';
-import type { OtpError } from './errors';
+import { spellDuration } from './clock.js';
+import type { OtpError } from './errors.js';
 
 export type Recovery =
   | 'send' // ask for a new code (the overlay's send button, enabled once any wait is over)
