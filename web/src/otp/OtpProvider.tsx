@@ -4,10 +4,10 @@
 // While a code is pending it asks otp_status again now and then: quickly while the code is
 // queued, then every few seconds until the provider's receipts say how its delivery ended.
 import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useRef, type ReactNode } from 'react';
-import { createOtpApi, OtpAbortError, type ApiResult, type OtpApi, type StatusBody } from './api';
-import type { OtpError } from './errors';
-import { awaitsReceipt, initialOtpState, isOtpSatisfied, otpReducer, type OtpSession, type OtpState } from './machine';
-import { usePageVisible } from './usePageVisible';
+import { createOtpApi, OtpAbortError, type ApiResult, type OtpApi, type OtpRpcClient, type StatusBody } from './api.js';
+import type { OtpError } from './errors.js';
+import { awaitsReceipt, initialOtpState, isOtpSatisfied, otpReducer, type OtpSession, type OtpState } from './machine.js';
+import { usePageVisible } from './usePageVisible.js';
 
 export interface OtpContextValue {
   /** The pending code request, or null. */
@@ -34,10 +34,11 @@ export interface OtpContextValue {
 
 const OtpContext = createContext<OtpContextValue | null>(null);
 
-export interface OtpProviderProps {
-  /** PostgREST's base URL. */
-  apiUrl: string;
-  /** The signed-in user's JWT, or null when nobody is signed in. */
+interface OtpProviderCommonProps {
+  /**
+   * The signed-in user's JWT, or null when nobody is signed in; sent as the Authorization
+   * header (with Supabase: the session's access_token). A new token starts over with otp_status().
+   */
   token: string | null;
   /** The application's own sign-out (clear its session, go to its login page). */
   onSignOut?: () => void;
@@ -45,7 +46,7 @@ export interface OtpProviderProps {
   codeLength?: number;
   /** Schema of the extension, for the Content-Profile header. */
   schema?: string;
-  /** Extra request headers (Supabase: apikey). */
+  /** Extra request headers (Supabase without a client: apikey). */
   headers?: Record<string, string>;
   /** Replaces the API client (tests). */
   api?: OtpApi;
@@ -57,6 +58,22 @@ export interface OtpProviderProps {
   children?: ReactNode;
 }
 
+/** Where the calls go: PostgREST's URL, or a client the application already has. */
+export type OtpProviderProps = OtpProviderCommonProps &
+  (
+    | {
+        /** PostgREST's base URL (Supabase: https://<project>.supabase.co/rest/v1). */
+        apiUrl: string;
+        client?: undefined;
+      }
+    | {
+        /** The application's PostgrestClient (@supabase/postgrest-js) or SupabaseClient
+         *  (@supabase/supabase-js); the calls go to its `schema(schema).rpc()`. */
+        client: OtpRpcClient;
+        apiUrl?: undefined;
+      }
+  );
+
 // How many times to ask whether a queued code has left before leaving it to the user (a
 // server that reports receipts is then asked at the slower receipt pace).
 const DELIVERY_POLLS = 20;
@@ -67,6 +84,7 @@ const CLOCK_RESAMPLE_MS = 50;
 
 export function OtpProvider({
   apiUrl,
+  client,
   token,
   onSignOut,
   codeLength = 6,
@@ -79,10 +97,14 @@ export function OtpProvider({
 }: OtpProviderProps) {
   const [state, dispatch] = useReducer(otpReducer, initialOtpState);
   const headerKey = JSON.stringify(headers ?? {});
-  const api = useMemo(
-    () => injectedApi ?? (token ? createOtpApi({ url: apiUrl, token, schema, headers: JSON.parse(headerKey) }) : null),
-    [injectedApi, apiUrl, token, schema, headerKey],
-  );
+  const api = useMemo(() => {
+    if (injectedApi) return injectedApi;
+    if (!token) return null;
+    const common = { token, schema, headers: JSON.parse(headerKey) as Record<string, string> };
+    if (client) return createOtpApi({ ...common, client });
+    if (apiUrl === undefined) throw new Error('<OtpProvider> needs an apiUrl or a client.');
+    return createOtpApi({ ...common, url: apiUrl });
+  }, [injectedApi, apiUrl, client, token, schema, headerKey]);
 
   // Every call is aborted when the token changes or the provider unmounts, and its answer dropped.
   const controller = useRef<AbortController>(new AbortController());

@@ -1,7 +1,9 @@
 // The three sms_otp calls over @supabase/postgrest-js, each answering a typed result
-// instead of throwing: {ok: true, data} or {ok: false, error} (see errors.ts).
+// instead of throwing: {ok: true, data} or {ok: false, error} (see errors.ts). The calls go
+// through a PostgrestClient made from a URL, or through a client the application already has:
+// its own PostgrestClient or a SupabaseClient.
 import { PostgrestClient } from '@supabase/postgrest-js';
-import { classifyError, type OtpError } from './errors';
+import { classifyError, type OtpError } from './errors.js';
 
 /**
  * Where the code's SMS is, as the provider's receipts report it: queued (not yet handed to a
@@ -55,17 +57,56 @@ export interface OtpApi {
   verify(sessionId: string, code: string, signal?: AbortSignal): Promise<ApiResult<VerifyBody>>;
 }
 
-export interface OtpApiOptions {
-  /** PostgREST's base URL, e.g. http://127.0.0.1:3000 (Supabase: https://<project>.supabase.co/rest/v1). */
-  url: string;
-  /** The signed-in user's JWT; PostgREST reads the user from its "sub" claim. */
-  token: string;
+/** The answer of one RPC call, as postgrest-js gives it (never thrown). */
+export interface OtpRpcResponse {
+  data: unknown;
+  error: unknown;
+  status: number;
+}
+
+/** One RPC call being built: postgrest-js's PostgrestFilterBuilder has this shape. */
+export interface OtpRpcRequest extends PromiseLike<OtpRpcResponse> {
+  abortSignal(signal: AbortSignal): OtpRpcRequest;
+  setHeader(name: string, value: string): OtpRpcRequest;
+}
+
+/**
+ * What the overlay needs of an application's client: `schema(name).rpc(fn, args)`. A
+ * PostgrestClient from @supabase/postgrest-js and a SupabaseClient from @supabase/supabase-js
+ * both have it, typed with a database schema or not.
+ */
+export interface OtpRpcClient {
+  schema(name: string): { rpc(fn: string, args?: Record<string, unknown>): OtpRpcRequest };
+}
+
+interface OtpApiCommonOptions {
+  /**
+   * The signed-in user's JWT; PostgREST reads the user from its "sub" claim. Sent as
+   * `Authorization: Bearer <token>` on every call. With a client of its own it may be left
+   * out: the client's headers, or a Supabase client's session, authorize the calls then.
+   */
+  token?: string | null;
   /** Schema the extension lives in (the Content-Profile header). */
   schema?: string;
-  /** Extra headers, e.g. Supabase's apikey. */
+  /** Extra headers on every call, e.g. Supabase's apikey. */
   headers?: Record<string, string>;
-  fetch?: typeof fetch;
 }
+
+export type OtpApiOptions = OtpApiCommonOptions &
+  (
+    | {
+        /** PostgREST's base URL, e.g. http://127.0.0.1:3000 (Supabase: https://<project>.supabase.co/rest/v1). */
+        url: string;
+        fetch?: typeof fetch;
+        client?: undefined;
+      }
+    | {
+        /** The application's PostgrestClient or SupabaseClient. */
+        client: OtpRpcClient;
+        url?: undefined;
+        fetch?: undefined;
+      }
+  );
 
 /** An aborted call: the caller went away and wants no result. */
 export class OtpAbortError extends Error {
@@ -81,15 +122,20 @@ function isAbort(value: unknown): boolean {
 }
 
 export function createOtpApi(options: OtpApiOptions): OtpApi {
-  const client = new PostgrestClient(options.url, {
-    schema: options.schema ?? 'sms_otp',
-    headers: { ...options.headers, Authorization: `Bearer ${options.token}` },
-    fetch: options.fetch,
-  });
+  const schema = options.schema ?? 'sms_otp';
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  const client: OtpRpcClient =
+    options.client ?? new PostgrestClient(options.url, { fetch: options.fetch });
+  const rpc = (fn: string, args: Record<string, unknown>) => {
+    let builder = client.schema(schema).rpc(fn, args);
+    for (const [name, value] of Object.entries(headers)) builder = builder.setHeader(name, value);
+    return builder;
+  };
 
   async function call<T>(fn: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<ApiResult<T>> {
     const requestedAt = Date.now();
-    let builder = client.rpc(fn, args);
+    let builder = rpc(fn, args);
     if (signal) builder = builder.abortSignal(signal);
     // postgrest-js hands back a non-2xx body (parsed JSON) as `error`, and a request that got
     // no answer as status 0: both become an OtpError.

@@ -1,10 +1,23 @@
 // The sms_otp React package: provider, overlay, route guard, and the pieces under them.
-export { OtpProvider, useOtp, type OtpContextValue, type OtpProviderProps } from './OtpProvider';
-export { OtpOverlay, type OtpOverlayProps } from './OtpOverlay';
-export { ProtectedRoute, type ProtectedRouteProps } from './ProtectedRoute';
-export { createOtpApi, type ApiResult, type DeliveryStatus, type OtpApi, type OtpApiOptions, type SendBody, type StatusBody, type VerifyBody } from './api';
-export { classifyError, type OtpError, type OtpErrorKind } from './errors';
-export { describeOtpError, describeUndelivered, type OtpMessage, type Recovery } from './messages';
-export { initialOtpState, isDeliveryFinal, isOtpSatisfied, isUndeliverable, otpReducer, type OtpEvent, type OtpPhase, type OtpSession, type OtpState } from './machine';
-export { clockOffset, formatDuration, secondsUntil } from './clock';
-export { hasWebOtp, receiveSmsCode, useWebOtp } from './webotp';
+export { OtpProvider, useOtp, type OtpContextValue, type OtpProviderProps } from './OtpProvider.js';
+export { OtpOverlay, type OtpOverlayProps } from './OtpOverlay.js';
+export { ProtectedRoute, type ProtectedRouteProps } from './ProtectedRoute.js';
+export {
+  createOtpApi,
+  OtpAbortError,
+  type ApiResult,
+  type DeliveryStatus,
+  type OtpApi,
+  type OtpApiOptions,
+  type OtpRpcClient,
+  type OtpRpcRequest,
+  type OtpRpcResponse,
+  type SendBody,
+  type StatusBody,
+  type VerifyBody,
+} from './api.js';
+export { classifyError, type OtpError, type OtpErrorKind } from './errors.js';
+export { describeOtpError, describeUndelivered, type OtpMessage, type Recovery } from './messages.js';
+export { initialOtpState, isDeliveryFinal, isOtpSatisfied, isUndeliverable, otpReducer, type OtpEvent, type OtpPhase, type OtpSession, type OtpState } from './machine.js';
+export { clockOffset, formatDuration, secondsUntil } from './clock.js';
+export { hasWebOtp, receiveSmsCode, useWebOtp } from './webotp.js';
