@@ -1,11 +1,13 @@
 // OtpProvider: the SMS step's state for the signed-in user, shared through context.
-// It asks otp_status() whenever the token changes (so a reload resumes the pending code, with
-// its cooldown, and sends nothing), and exposes send / verify / resend / refresh / signOut.
+// It asks otp_status() whenever a new login signs in (so a reload resumes the pending code, with
+// its cooldown, and sends nothing), and exposes send / verify / resend / refresh / signOut. A
+// refreshed token of the same login is only used for the next calls.
 // While a code is pending it asks otp_status again now and then: quickly while the code is
 // queued, then every few seconds until the provider's receipts say how its delivery ended.
 import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useRef, type ReactNode } from 'react';
 import { createOtpApi, OtpAbortError, type ApiResult, type OtpApi, type OtpRpcClient, type StatusBody } from './api.js';
 import type { OtpError } from './errors.js';
+import { loginKey } from './login.js';
 import { awaitsReceipt, initialOtpState, isOtpSatisfied, otpReducer, type OtpSession, type OtpState } from './machine.js';
 import { usePageVisible } from './usePageVisible.js';
 
@@ -37,9 +39,12 @@ const OtpContext = createContext<OtpContextValue | null>(null);
 interface OtpProviderCommonProps {
   /**
    * The signed-in user's JWT, or null when nobody is signed in; sent as the Authorization
-   * header (with Supabase: the session's access_token). A new token starts over with otp_status().
+   * header (with Supabase: the session's access_token). A token of another login starts over
+   * with otp_status(); a refreshed token of the same login (same "sub" and loginClaim) does not.
    */
   token: string | null;
+  /** The JWT claim naming a login, as sms_otp.login_claim (default session_id, as Supabase). */
+  loginClaim?: string;
   /** The application's own sign-out (clear its session, go to its login page). */
   onSignOut?: () => void;
   /** Digits in a code (sms_otp.code_length). */
@@ -86,6 +91,7 @@ export function OtpProvider({
   apiUrl,
   client,
   token,
+  loginClaim = 'session_id',
   onSignOut,
   codeLength = 6,
   schema,
@@ -105,6 +111,12 @@ export function OtpProvider({
     if (apiUrl === undefined) throw new Error('<OtpProvider> needs an apiUrl or a client.');
     return createOtpApi({ ...common, url: apiUrl });
   }, [injectedApi, apiUrl, client, token, schema, headerKey]);
+  // Calls always go with the newest token.
+  const apiRef = useRef(api);
+  apiRef.current = api;
+  // Who is signed in, and where: when this changes, everything starts over.
+  const signInKey = JSON.stringify([token === null ? null : loginKey(token, loginClaim), apiUrl ?? null, schema ?? null, headerKey]);
+  const signIn = useMemo(() => ({ key: signInKey }), [signInKey, client, injectedApi]);
 
   // Every call is aborted when the token changes or the provider unmounts, and its answer dropped.
   const controller = useRef<AbortController>(new AbortController());
@@ -140,6 +152,7 @@ export function OtpProvider({
 
   const loadStatus = useCallback(
     async (background = false): Promise<ApiResult<StatusBody> | null> => {
+      const api = apiRef.current;
       if (!api) return null;
       if (!background) dispatch({ type: 'STATUS_REQUESTED' });
       const epoch = actions.current;
@@ -161,7 +174,7 @@ export function OtpProvider({
       }
       return res;
     },
-    [api, run],
+    [run],
   );
 
   // One send or verify at a time: a code completed by typing and by WebOTP in the same
@@ -169,6 +182,7 @@ export function OtpProvider({
   const acting = useRef(false);
 
   const send = useCallback(async () => {
+    const api = apiRef.current;
     if (!api || acting.current) return;
     const phase = stateRef.current.phase;
     if (phase === 'sending' || phase === 'verifying' || phase === 'checking') return;
@@ -183,11 +197,12 @@ export function OtpProvider({
     } finally {
       acting.current = false;
     }
-  }, [api, run]);
+  }, [run]);
 
   const verify = useCallback(
     async (code: string) => {
       const { session, phase } = stateRef.current;
+      const api = apiRef.current;
       if (!api || !session || phase !== 'code_sent' || acting.current) return;
       acting.current = true;
       actions.current += 1;
@@ -203,7 +218,7 @@ export function OtpProvider({
         acting.current = false;
       }
     },
-    [api, run],
+    [run],
   );
 
   const refresh = useCallback(async () => {
@@ -233,9 +248,9 @@ export function OtpProvider({
     controller.current.abort();
     controller.current = new AbortController();
     dispatch({ type: 'SIGNED_OUT' });
-    if (api) void loadStatus(false);
+    if (apiRef.current) void loadStatus(false);
     return () => controller.current.abort();
-  }, [api, loadStatus]);
+  }, [signIn, loadStatus]);
 
   // The code's time runs out on the server's clock: measured from the offset, not the local date.
   const session = state.session;
