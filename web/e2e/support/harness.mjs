@@ -4,7 +4,7 @@
 // by playwright-core (no browser is ever downloaded).
 import { execFileSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,16 +47,35 @@ const TYPES = {
   '.png': 'image/png',
 };
 
-/** Serves a built single-page app: files as they are, every other path gets index.html. */
-function serveStatic(root) {
+/**
+ * Serves a built single-page app: files as they are, every other path gets index.html.
+ * `proxy` maps a path prefix to an API: /rest/v1/rpc/x with {'/rest/v1/': api} goes to
+ * api/rpc/x, as Supabase's gateway passes /rest/v1/ on to PostgREST.
+ */
+export function serveStatic(root, { proxy = {} } = {}) {
   const server = createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
+    const prefix = Object.keys(proxy).find((p) => url.pathname.startsWith(p));
+    if (prefix) return forward(req, res, new URL(url.pathname.slice(prefix.length) + url.search, `${proxy[prefix]}/`));
     let file = path.normalize(path.join(root, decodeURIComponent(url.pathname)));
     if (!file.startsWith(root) || !existsSync(file) || statSync(file).isDirectory()) file = path.join(root, 'index.html');
     res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'Cache-Control': 'no-store' });
     createReadStream(file).pipe(res);
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+function forward(req, res, target) {
+  const headers = { ...req.headers, host: target.host };
+  const upstream = httpRequest(target, { method: req.method, headers }, (answer) => {
+    res.writeHead(answer.statusCode, answer.headers);
+    answer.pipe(res);
+  });
+  upstream.on('error', () => {
+    res.writeHead(502);
+    res.end();
+  });
+  req.pipe(upstream);
 }
 
 /** Builds the demo app against the given API into a fresh directory. */
@@ -71,17 +90,21 @@ function buildApp(apiUrl, inboxUrl) {
 }
 
 export class Harness {
-  constructor({ settings = [] } = {}) {
+  // demo: build and serve the demo app (appUrl); without it, only the stack and the browser.
+  constructor({ settings = [], demo = true } = {}) {
     this.settings = [...BASE_SETTINGS, ...settings];
+    this.demo = demo;
   }
 
   async start() {
     this.stack = new Stack({ settings: this.settings }).start();
     this.api = this.stack.api;
     this.mock = this.stack.mock;
-    this.outDir = buildApp(this.api, `${this.mock}/`);
-    this.server = await serveStatic(this.outDir);
-    this.appUrl = `http://127.0.0.1:${this.server.address().port}`;
+    if (this.demo) {
+      this.outDir = buildApp(this.api, `${this.mock}/`);
+      this.server = await serveStatic(this.outDir);
+      this.appUrl = `http://127.0.0.1:${this.server.address().port}`;
+    }
     this.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
     return this;
   }
