@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   esbuild: { jsx: 'automatic' },
   build: {
+    // dist/ is the package's (vite.lib.config.ts); the demo app builds beside it.
+    outDir: 'dist-demo',
     sourcemap: true,
     rollupOptions: {
       onwarn(warning, warn) {
