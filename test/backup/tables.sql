@@ -1,0 +1,23 @@
+-- What pg_dump must carry over, one line per table of schema sms_otp ("table|rows|md5 of the
+-- sorted rows") and per sequence ("sequence|name|last value"). The rows are those
+-- docs/installing.md §7 says a dump keeps: every row but queued OTP messages in sms_outbox and
+-- the builtin rows of sms_keywords and sms_quiet_hours. sms_otp._secret is left out (a restore
+-- makes a new key). A table added to the schema is listed here by itself, so one whose rows a
+-- dump loses shows as a difference.
+\set ON_ERROR_STOP on
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+SET extra_float_digits = 3;
+SELECT format($q$SELECT 'table|%s|' || count(*) || '|' || coalesce(md5(string_agg(t::text, E'\n' ORDER BY t::text)), '-')
+                 FROM sms_otp.%I t %s$q$,
+              c.relname, c.relname,
+              CASE c.relname
+                  WHEN 'sms_outbox' THEN $w$WHERE t.kind <> 'otp' OR t.status <> 'queued'$w$
+                  WHEN 'sms_keywords' THEN 'WHERE NOT t.builtin'
+                  WHEN 'sms_quiet_hours' THEN 'WHERE NOT t.builtin'
+                  ELSE '' END)
+FROM pg_catalog.pg_class c
+WHERE c.relnamespace = 'sms_otp'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname <> '_secret'
+ORDER BY c.relname \gexec
+SELECT 'sequence|' || s.sequencename || '|' || coalesce(s.last_value::text, 'not used')
+FROM pg_catalog.pg_sequences s WHERE s.schemaname = 'sms_otp' ORDER BY s.sequencename;
