@@ -6,7 +6,7 @@
 //              /rest/v1/ gateway (as Supabase serves PostgREST), the theme set on .sms-otp-root
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -207,8 +207,12 @@ describe('the packed package in a fresh Vite React app', { timeout: 180_000 }, (
   const servers = [];
 
   before(async () => {
-    // The tarball is packed (prepack builds dist/) while the stack starts.
-    const packed = run('npm', ['pack', '--pack-destination', work, '--loglevel=error'], { cwd: webDir, env: NPM_ENV });
+    // The tarball is packed (prepack builds dist/) while the stack starts, from a copy of web/
+    // so that runs side by side never share a dist/.
+    const source = path.join(work, 'web');
+    cpSync(webDir, source, { recursive: true, filter: (f) => !/^(node_modules|dist|dist-demo)$|\.tgz$/.test(path.basename(f)) });
+    symlinkSync(path.join(webDir, 'node_modules'), path.join(source, 'node_modules'));
+    const packed = run('npm', ['pack', '--pack-destination', work, '--loglevel=error'], { cwd: source, env: NPM_ENV });
     await harness.start();
     await packed;
     const tarball = path.join(work, readdirSync(work).find((f) => f.endsWith('.tgz')));
