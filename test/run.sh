@@ -84,6 +84,10 @@ grep -q '^Result: PASS' "$work/tap.log" || failed=$((failed + 1))
 tap_script upgrade bash test/upgrade/run.sh
 grep -qE '^1\.\.[0-9]+$' "$work/upgrade.tap" || failed=$((failed + 1))  # stopped before its plan
 
+# A dump of a database with the extension and data, restored into a new cluster (own clusters).
+tap_script backup bash test/backup/run.sh
+grep -qE '^1\.\.[0-9]+$' "$work/backup.tap" || failed=$((failed + 1))
+
 # node:test suites: the mock provider's own, then the worker against it on its own cluster.
 node_suite() {
     local name=$1

@@ -94,7 +94,11 @@ BEGIN
             END IF;
         END IF;
     END IF;
-    NEW.updated_at := now();
+    -- An insert keeps the value it was given (the column's default otherwise): pg_restore
+    -- writes rows back as they were dumped.
+    IF TG_OP = 'UPDATE' THEN
+        NEW.updated_at := now();
+    END IF;
     RETURN NEW;
 END $$;
 
@@ -121,6 +125,10 @@ BEGIN
         END IF;
         NEW.phone := e164;
     END IF;
-    NEW.updated_at := now();
+    -- An insert keeps the value it was given (the column's default otherwise): pg_restore
+    -- writes rows back as they were dumped.
+    IF TG_OP = 'UPDATE' THEN
+        NEW.updated_at := now();
+    END IF;
     RETURN NEW;
 END $$;
