@@ -46,9 +46,12 @@ sql/sms_otp--1.0--1.1.sql: $(UPDATE_PARTS)
 -include $(OBJS:.o=.d)
 EXTRA_CLEAN = $(OBJS:.o=.d)
 
-.PHONY: test demo bench
+.PHONY: test test-ha demo bench
 test:
 	bash test/run.sh
+# Patroni failover and switchover on this machine (make test runs it too).
+test-ha:
+	bash test/ha/run.sh
 demo:
 	bash test/demo.sh
 bench:

@@ -88,6 +88,10 @@ grep -qE '^1\.\.[0-9]+$' "$work/upgrade.tap" || failed=$((failed + 1))  # stoppe
 tap_script backup bash test/backup/run.sh
 grep -qE '^1\.\.[0-9]+$' "$work/backup.tap" || failed=$((failed + 1))
 
+# High availability: two nodes under Patroni with etcd, a failover mid-drain and a switchover.
+tap_script ha bash test/ha/run.sh
+grep -qE '^1\.\.[0-9]+$' "$work/ha.tap" || failed=$((failed + 1))
+
 # node:test suites: the mock provider's own, then the worker against it on its own cluster.
 node_suite() {
     local name=$1
