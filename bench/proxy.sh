@@ -41,9 +41,11 @@ start_stack() {
         STACK_POOLER_PORT="$pooler" STACK_LOG_LEVEL=crit "$@" bash test/stack.sh start "$dir" 2>"$dir.start.log" ||
         { cat "$dir.start.log" >&2; exit 1; }
 }
+# Ports below the kernel's ephemeral range (32768 and up on Linux), so that no outgoing
+# connection holds one of them between free_port and the server's bind.
 log "stacks in $direct and $pooled"
-start_stack "$direct" 47100
-start_stack "$pooled" 47200 STACK_POOLER=pgbouncer
+start_stack "$direct" 21100
+start_stack "$pooled" 21200 STACK_POOLER=pgbouncer
 
 url_of() { sed -nE "s/^$2=(.*)$/\1/p" "$1/stack.env"; }
 token=$(curl -s "$(url_of "$direct" POSTGREST_URL)/rpc/login" -H 'Content-Profile: demo' -H 'Content-Type: application/json' \

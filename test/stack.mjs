@@ -48,8 +48,10 @@ export class Stack {
   }
 
   start() {
-    // Ports from a random offset, so suites running side by side rarely meet.
-    const base = 40000 + Math.floor(Math.random() * 10000);
+    // Ports from a random offset, so suites running side by side rarely meet; below the
+    // kernel's ephemeral range (32768 and up), so no outgoing connection holds one of them
+    // between the check and the server's bind.
+    const base = 20000 + Math.floor(Math.random() * 10000);
     const apiPort = freePort(base);
     const mockPort = freePort(apiPort + 1);
     const proxyPort = freePort(mockPort + 1);
