@@ -57,7 +57,7 @@ if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
 fi
 
 work=$(make_workdir sms_otp_campaigns)
-port=$(free_port 56200)
+port=$(free_port 26200)
 pgdir="$work/pg"
 mock_pid=""
 cleanup() {

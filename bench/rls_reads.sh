@@ -31,7 +31,7 @@ fi
 bindir=$(pg_config --bindir)
 
 work=$(make_workdir sms_otp_rls)
-port=$(free_port 55900)
+port=$(free_port 25900)
 pgdir="$work/pg"
 cleanup() {
     if [ -z "${BENCH_KEEP:-}" ]; then bash test/cluster.sh stop "$pgdir" && rm -rf "$pgdir" || true; fi

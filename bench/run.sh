@@ -46,7 +46,7 @@ fi
 bindir=$(pg_config --bindir)
 
 work=$(make_workdir sms_otp_bench)
-port=$(free_port 55800)
+port=$(free_port 25800)
 pgdir="$work/pg"
 mock_pid=""
 cleanup() {

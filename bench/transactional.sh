@@ -40,7 +40,7 @@ fi
 bindir=$(pg_config --bindir)
 
 work=$(make_workdir sms_otp_tx)
-port=$(free_port 56000)
+port=$(free_port 26000)
 pgdir="$work/pg"
 cleanup() {
     if [ -z "${BENCH_KEEP:-}" ]; then bash test/cluster.sh stop "$pgdir" && rm -rf "$pgdir" || true; fi
