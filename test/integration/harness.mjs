@@ -101,6 +101,9 @@ export class Mock {
   fault(rule) { return this.call('POST', '/_mock/faults', rule); }
   config(cfg) { return this.call('POST', '/_mock/config', cfg); }
   inbox() { return this.call('GET', '/inbox.json'); }
+  // {total, by_provider, by_status, open, peak}: `peak` is the most provider requests open at once.
+  stats() { return this.call('GET', '/_mock/stats'); }
+  resetStats() { return this.call('DELETE', '/_mock/stats'); }
   stop() { this.proc?.kill('SIGTERM'); }
 }
 

@@ -208,6 +208,37 @@ function later(res, ms, fn) {
   res.once('close', cancel);
 }
 
+// Provider requests open at once: from arrival until the answer is handed to the socket (or the
+// connection goes), delay included. What a client's concurrency cap is checked against.
+class OpenRequests {
+  constructor() {
+    this.open = 0;
+    this.peak = 0;
+  }
+
+  track(res) {
+    this.open++;
+    if (this.open > this.peak) this.peak = this.open;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      this.open--;
+    };
+    res.once('finish', end);
+    res.once('close', end);
+  }
+
+  // Requests still open count towards the next peak.
+  resetPeak() {
+    this.peak = this.open;
+  }
+
+  toJSON() {
+    return { open: this.open, peak: this.peak };
+  }
+}
+
 // ---------------------------------------------------------------- the server
 
 export function createMockProvider({ delayMs = 0, record = true, verbose = false, config: startConfig = {} } = {}) {
@@ -220,6 +251,8 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
     requests: new RequestLog(),
     inbox: new Inbox(),
     stats: new Stats(),
+    // Outlives a reset: requests open across it still end.
+    openRequests: new OpenRequests(),
     faults: new Faults(),
     verifications: new Verifications(),
     vonageBalance: START_BALANCE,
@@ -236,6 +269,7 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
     state.requests = new RequestLog();
     state.inbox = new Inbox();
     state.stats.reset();
+    state.openRequests.resetPeak();
     state.faults.clear();
     if (startFaults) state.faults.add(startFaults);
     state.verifications.clear();
@@ -386,7 +420,11 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
         state.inbox.clear();
         return reply(204);
       case 'GET /_mock/stats':
-        return reply(200, state.stats);
+        return reply(200, { ...state.stats.toJSON(), ...state.openRequests.toJSON() });
+      case 'DELETE /_mock/stats':
+        state.stats.reset();
+        state.openRequests.resetPeak();
+        return reply(204);
       case 'GET /_mock/faults':
         return reply(200, state.faults.list());
       case 'POST /_mock/faults':
@@ -494,7 +532,10 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
     const queryString = q < 0 ? '' : url.slice(q + 1);
 
     const route = matchProvider(path);
-    if (route) return onProvider(req, res, route, path, queryString);
+    if (route) {
+      state.openRequests.track(res);
+      return onProvider(req, res, route, path, queryString);
+    }
 
     if (path.startsWith('/_mock/')) return onControl(req, res, path, new URLSearchParams(queryString));
 

@@ -732,7 +732,53 @@ test('stats count by provider and status', async () => {
   await sendTwilio({}, basic(TWILIO.account_sid, 'wrong'));
   await call('/sms/json', { form: { ...VONAGE, from: 'A', to: '15551230016', text: 'x' } });
   const stats = (await control('/stats', { method: 'GET' })).json;
-  assert.deepEqual(stats, { total: 3, by_provider: { twilio: 2, vonage: 1 }, by_status: { 201: 1, 401: 1, 200: 1 } });
+  assert.deepEqual(stats, {
+    total: 3, by_provider: { twilio: 2, vonage: 1 }, by_status: { 201: 1, 401: 1, 200: 1 }, open: 0, peak: 1,
+  });
+});
+
+test('stats: open and peak count delayed requests held at once; DELETE resets them to what is open', async () => {
+  const stats = async () => (await control('/stats', { method: 'GET' })).json;
+  await configure({ delay_ms: 400 });
+  const answers = Promise.all(Array.from({ length: 5 }, (_, i) => sendTwilio({ To: `+1555123010${i}` })));
+  const held = await eventually(async () => { const s = await stats(); return s.open === 5 ? s : null; });
+  assert.deepEqual([held.peak, held.total], [5, 5]);
+  // Reset while they are held: the peak starts again from the five still open.
+  assert.equal((await control('/stats', { method: 'DELETE' })).status, 204);
+  assert.deepEqual(await stats(), { total: 0, by_provider: {}, by_status: {}, open: 5, peak: 5 });
+  assert.deepEqual((await answers).map((r) => r.status), Array(5).fill(201));
+  let after = await stats();
+  assert.deepEqual([after.open, after.peak, after.total], [0, 5, 0]);
+
+  // All answered: a reset brings the peak down to zero, and requests one at a time peak at one.
+  await control('/stats', { method: 'DELETE' });
+  assert.deepEqual(await stats(), { total: 0, by_provider: {}, by_status: {}, open: 0, peak: 0 });
+  await sendTwilio();
+  await sendTwilio();
+  after = await stats();
+  assert.deepEqual([after.open, after.peak, after.total], [0, 1, 2]);
+});
+
+test('stats: a request never answered is open until its client gives up; control calls are not counted', async () => {
+  const stats = async () => (await control('/stats', { method: 'GET' })).json;
+  await addFault({ provider: 'twilio', mode: 'timeout', count: 1 });
+  const client = new AbortController();
+  const held = call(`/2010-04-01/Accounts/${TWILIO.account_sid}/Messages.json`, {
+    headers: { authorization: basic(TWILIO.account_sid, TWILIO.auth_token) },
+    form: { To: '+15551230110', From: '+15550009999', Body: 'held' },
+    signal: client.signal,
+  }).catch((err) => err);
+  await eventually(async () => (await stats()).open === 1);
+  await requests();
+  await inbox();
+  assert.deepEqual(await stats().then((s) => [s.open, s.peak]), [1, 1]);
+  // A reset keeps counting it: it is still open.
+  assert.equal((await fetch(`${base}/_mock/reset`, { method: 'POST' })).status, 204);
+  assert.deepEqual(await stats().then((s) => [s.open, s.peak]), [1, 1]);
+  client.abort();
+  assert.ok((await held) instanceof Error);
+  await eventually(async () => (await stats()).open === 0);
+  assert.equal((await stats()).peak, 1);
 });
 
 test('config: credentials are replaced per provider, removed with null, and validated', async () => {
