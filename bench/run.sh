@@ -3,8 +3,10 @@
 # a baseline measured in the same run on the same throwaway cluster, printed as one table; then
 # the cost of reads under row-level security (bench/rls_reads.sh, a cluster of its own); then
 # transactional sends and a code behind a backlog (bench/transactional.sh, a cluster of its own);
-# campaigns (bench/campaigns.sh); what nginx and pgbouncer add to a request (bench/proxy.sh).
-#   bash bench/run.sh                 the full run (30 to 35 minutes, both of those included)
+# the workers' throughput against their request slots, with several workers and after a bulk
+# load (bench/throughput.sh); campaigns (bench/campaigns.sh); what nginx and pgbouncer add to a
+# request (bench/proxy.sh).
+#   bash bench/run.sh                 the full run (30 to 35 minutes to the transactional sends, about 25 more after)
 #   bash bench/run.sh --smoke         a few seconds: proves the scripts work, judges nothing
 #   bash bench/run.sh --write-docs    the full run, then the table goes into docs/benchmarks.md
 # Sizes can be changed through the environment (BENCH_USERS, BENCH_HISTORY_ROWS, ...; see below).
@@ -314,6 +316,10 @@ BENCH_SKIP_BUILD=1 bash bench/rls_reads.sh "${rls_args[@]}"
 # ------------------------------------------------------------------ transactional sends and lanes
 log "transactional sends and a code behind a backlog: bench/transactional.sh"
 BENCH_SKIP_BUILD=1 bash bench/transactional.sh "${rls_args[@]}"
+
+# ------------------------------------------------------------------ worker throughput
+log "worker throughput: request slots, wrk, several workers, plans after a bulk load: bench/throughput.sh"
+BENCH_SKIP_BUILD=1 bash bench/throughput.sh "${rls_args[@]}"
 
 # ------------------------------------------------------------------ promo campaigns
 log "promo campaigns: launch, drains and a code while a campaign drains: bench/campaigns.sh"
