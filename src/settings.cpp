@@ -9,6 +9,7 @@ extern "C" {
 #include <cctype>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace sms_otp::settings {
 
@@ -46,6 +47,7 @@ char *default_locale = nullptr;
 char *help_reply = nullptr;
 
 char *database = nullptr;
+int workers = 1;
 int poll_interval_ms = 1000;
 int batch_size = 200;
 int max_in_flight = 64;
@@ -61,6 +63,49 @@ int max_response_bytes = 65536;
 int otp_reserved_in_flight = 8;
 
 namespace {
+
+// "a, b": trimmed, non-empty, distinct names, NAMEDATALEN - 1 bytes at most, 8 at most.
+bool parse_databases(const char *value, std::vector<std::string> &out, std::string &problem) {
+    out.clear();
+    std::string text = value ? value : "";
+    size_t start = 0;
+    while (true) {
+        size_t comma = text.find(',', start);
+        std::string name = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        size_t a = name.find_first_not_of(" \t"), b = name.find_last_not_of(" \t");
+        name = a == std::string::npos ? "" : name.substr(a, b - a + 1);
+        if (name.empty()) {
+            problem = "a database name is empty";
+            return false;
+        }
+        if (name.size() >= NAMEDATALEN) {
+            problem = "database name \"" + name + "\" is too long";
+            return false;
+        }
+        for (const auto &n : out)
+            if (n == name) {
+                problem = "database \"" + name + "\" is named twice";
+                return false;
+            }
+        out.push_back(name);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    if (out.size() > 8) {
+        problem = "at most 8 databases";
+        return false;
+    }
+    return true;
+}
+
+bool check_databases(char **value, void **, GucSource) {
+    std::vector<std::string> names;
+    std::string problem;
+    if (parse_databases(*value, names, problem)) return true;
+    GUC_check_errdetail("%s", pstrdup(problem.c_str()));
+    GUC_check_errhint("List database names separated by commas, e.g. 'app, staging'.");
+    return false;
+}
 
 // A host name as WebOTP wants it: dot-separated labels of letters, digits and inner hyphens.
 bool check_domain(char **value, void **, GucSource) {
@@ -253,8 +298,11 @@ void define() {
         DefineCustomBoolVariable("sms_otp.code_worker",
                                  "A second worker process that sends only codes, so no backlog delays one.", nullptr,
                                  &code_worker, true, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-        DefineCustomStringVariable("sms_otp.database", "Database the delivery worker connects to.", nullptr,
-                                   &database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+        DefineCustomStringVariable("sms_otp.database",
+                                   "Databases the workers serve: a name, or several separated by commas.", nullptr,
+                                   &database, "postgres", PGC_POSTMASTER, 0, check_databases, nullptr, nullptr);
+        define_int("sms_otp.workers", "Delivery worker processes for each database; they share its queue.", &workers,
+                   1, 1, 16, PGC_POSTMASTER);
     }
 
     // worker
@@ -290,6 +338,13 @@ void define() {
                &otp_reserved_in_flight, 8, 0, 1024, PGC_SIGHUP);
 
     MarkGUCPrefixReserved("sms_otp");
+}
+
+std::vector<std::string> databases() {
+    std::vector<std::string> names;
+    std::string problem;
+    parse_databases(database, names, problem);
+    return names;
 }
 
 }  // namespace sms_otp::settings

@@ -1,6 +1,9 @@
 // The sms_otp.* settings (GUCs). Limits are superuser-only: a client cannot loosen its own.
 #pragma once
 
+#include <string>
+#include <vector>
+
 namespace sms_otp::settings {
 
 // API
@@ -42,7 +45,8 @@ extern char *help_reply;
 enum LoginFallback { kLoginReject = 0, kLoginToken = 1, kLoginUser = 2 };
 
 // worker
-extern char *database;
+extern char *database;             // sms_otp.database: one name or several, comma-separated
+extern int workers;                // sms_otp.workers: delivery worker processes per database
 extern int poll_interval_ms;
 extern int batch_size;
 extern int max_in_flight;
@@ -58,5 +62,7 @@ extern int max_response_bytes;
 extern int otp_reserved_in_flight;
 
 void define();
+// The names in sms_otp.database, in order.
+std::vector<std::string> databases();
 
 }  // namespace sms_otp::settings

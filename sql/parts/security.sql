@@ -158,7 +158,7 @@ BEGIN
                       ON sms_otp.sms_otp_sessions TO %I$g$, role);
     EXECUTE format('GRANT INSERT, UPDATE ON sms_otp.sms_otp_sessions, sms_otp.sms_messages_log TO %I', role);
     EXECUTE format('GRANT INSERT, UPDATE, DELETE ON sms_otp.user_contact_settings, sms_otp.api_integrations TO %I', role);
-    EXECUTE format($g$GRANT SELECT (id, name, kind, priority, enabled, base_url, sender, created_at, updated_at, selectable)
+    EXECUTE format($g$GRANT SELECT (id, name, kind, priority, enabled, base_url, sender, created_at, updated_at, selectable, max_concurrent)
                       ON sms_otp.api_integrations TO %I$g$, role);
     EXECUTE format($g$GRANT SELECT (id, kind, user_id, session_id, "to", provider_hint, status, attempts, next_attempt_at,
                                     lease_until, expires_at, dedupe_key, provider_name, provider_message_id, last_error,

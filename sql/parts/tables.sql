@@ -16,7 +16,10 @@ CREATE TABLE sms_otp.api_integrations (
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     -- otp_send's provider_hint may pick this provider (else hints fall back to the order)
-    selectable  boolean NOT NULL DEFAULT false
+    selectable  boolean NOT NULL DEFAULT false,
+    -- requests open at once to this provider, across all the workers of the database (NULL:
+    -- only each worker's sms_otp.max_in_flight)
+    max_concurrent int CHECK (max_concurrent > 0)
 );
 COMMENT ON TABLE sms_otp.api_integrations IS
     'SMS providers, lower priority first. credentials is write-only for clients.';

@@ -21,6 +21,8 @@ DROP FUNCTION sms_otp._count_failure(uuid, sms_otp._config);
 
 -- A hint may only pick a provider marked selectable; none is until an administrator says so.
 ALTER TABLE sms_otp.api_integrations ADD COLUMN selectable boolean NOT NULL DEFAULT false;
+-- A provider's cap on requests open at once, shared by the database's workers.
+ALTER TABLE sms_otp.api_integrations ADD COLUMN max_concurrent int CHECK (max_concurrent > 0);
 
 -- Per-address limits count IPv6 clients by network. They look back one day, so only the
 -- sessions of the last day need the new column filled (a large table is not rewritten whole).

@@ -22,6 +22,7 @@ struct Provider {
     nlohmann::json credentials = nlohmann::json::object();
     std::string version;    // changes whenever the row does (id and updated_at)
     bool selectable = false; // otp_send's provider_hint may pick it
+    int max_concurrent = 0;  // requests open at once across the database's workers (0: no cap)
 };
 
 // A message taken from sms_otp.sms_outbox.

@@ -50,22 +50,72 @@ std::string redact(const std::string &text, const std::string &type) {
     return out;
 }
 
+void Dispatcher::finish(Final f) {
+    finals_.push_back(std::move(f));
+    unwritten_++;
+}
+
 void Dispatcher::start(Claimed claimed) {
     if (claimed.expired) {
-        finals_.push_back(
-            {claimed.message.id, claimed.attempts, "expired", "", "", "expired before it could be sent", 0});
+        finish({claimed.message.id, claimed.attempts, "expired", "", "", "expired before it could be sent", 0});
         return;
     }
     Job job;
     job.route = router_.route(claimed);
     job.claimed = std::move(claimed);
-    advance(std::move(job));
+    job.ready_since_us = wall_clock_us();
+    (job.claimed.message.type == "otp" ? ready_codes_ : ready_others_).push_back(std::move(job));
+    pump();
 }
 
-// Ask the next available provider, or settle the message when none is left.
+bool Dispatcher::slot_free(bool code) const {
+    int max = settings::max_in_flight;
+    if (in_flight() >= max || size_t(in_flight()) + unwritten_ >= size_t(2 * max)) return false;
+    if (code) return true;
+    int reserved = std::min(settings::otp_reserved_in_flight, max - 1);
+    return others_in_flight_ < max - reserved;
+}
+
+void Dispatcher::pump() {
+    capped_ = false;
+    for (;;) {
+        std::deque<Job> *queue = nullptr;
+        if (!ready_codes_.empty() && slot_free(true))
+            queue = &ready_codes_;
+        else if (!ready_others_.empty() && slot_free(false))
+            queue = &ready_others_;
+        if (!queue) return;
+        Job job = std::move(queue->front());
+        queue->pop_front();
+        // Waiting (for a provider's max_concurrent) past half its lease, it could be claimed
+        // again by another worker before its request left: it goes back to the queue instead,
+        // no attempt spent.
+        if (!job.current && wall_clock_us() - job.ready_since_us > int64_t(settings::lease_s) * 500000) {
+            const Claimed &c = job.claimed;
+            Final f{c.message.id, c.attempts, "queued", "", "", "waited for a request slot past half its lease", 0};
+            f.unclaim = true;
+            finish(std::move(f));
+            continue;
+        }
+        requeued_ = false;
+        advance(std::move(job));
+        // Its providers are at their max_concurrent: it waits first in line for an answer
+        // (this worker's or another's) to free one.
+        if (requeued_) {
+            capped_ = true;
+            return;
+        }
+    }
+}
+
+// Ask the next available provider, or settle the message when none is left. One whose
+// max_concurrent requests are all open is passed over for the next; when every provider left
+// was passed over so, the message waits, first in the ready queue, for the first of them.
 void Dispatcher::advance(Job job) {
     int64_t now = wall_clock_us();
+    long first_capped = -1;
     while (job.next < job.route.size()) {
+        size_t index = job.next;
         ProviderRef p = job.route[job.next++];
         if (!router_.available(*p, now)) continue;
         const providers::Adapter *adapter = providers::adapter_for(p->kind);
@@ -80,9 +130,9 @@ void Dispatcher::advance(Job job) {
             if (!sender.empty()) keys.push_back("sender:" + sender);
             int64_t at = throttle_.wait_until(keys, c.segments, now);
             if (at == kNever) {
-                finals_.push_back({c.message.id, c.attempts, "failed", "", "",
-                                   "the message takes more SMS parts than a throttle allows in a window", 0});
-                pg_atomic_fetch_add_u64(&shared()->failed, 1);
+                finish({c.message.id, c.attempts, "failed", "", "",
+                        "the message takes more SMS parts than a throttle allows in a window", 0});
+                pg_atomic_fetch_add_u64(&my_database()->failed, 1);
                 return;
             }
             if (at != 0) {
@@ -90,9 +140,13 @@ void Dispatcher::advance(Job job) {
                 int64_t wait_ms = at == kNextDay ? 60 * 1000 : std::max<int64_t>(1, (at - now + 999) / 1000);
                 Final f{c.message.id, c.attempts, "queued", "", "", "held back by a throttle", static_cast<int>(wait_ms)};
                 f.unclaim = true;
-                finals_.push_back(std::move(f));
+                finish(std::move(f));
                 return;
             }
+        }
+        if (!take_provider_slot(p->name, p->max_concurrent)) {
+            if (first_capped < 0) first_capped = static_cast<long>(index);
+            continue;
         }
         job.current = p;
         providers::Provider with_sender;
@@ -127,6 +181,7 @@ void Dispatcher::advance(Job job) {
             if (!keys.empty()) throttle_.record(keys, c.segments, now);  // console: no HTTP, it goes now
             job.sent_at = std::make_shared<int64_t>(now);
         }
+        if (!out.request) give_provider_slot(p->name);  // refused, or console: no request open
         if (out.refused) {
             // The provider's row is unfit for a request: an attempt that failed at once.
             providers::Result r = *out.refused;
@@ -148,9 +203,15 @@ void Dispatcher::advance(Job job) {
         limit(*out.request);
         uint64_t tag = next_tag_++;
         multi_.add(*out.request, tag);
-        pg_atomic_fetch_add_u32(&shared()->workers[my_role].in_flight, 1);
+        pg_atomic_fetch_add_u32(&my_slot().in_flight, 1);
         if (job.claimed.message.type != "otp") others_in_flight_++;
         in_flight_.emplace(tag, std::move(job));
+        return;
+    }
+    if (first_capped >= 0) {
+        job.next = static_cast<size_t>(first_capped);
+        (job.claimed.message.type == "otp" ? ready_codes_ : ready_others_).push_front(std::move(job));
+        requeued_ = true;
         return;
     }
     // Every provider of the route failed this round, or none was available.
@@ -172,12 +233,12 @@ void Dispatcher::advance(Job job) {
         f.retry_ms = static_cast<int>(std::max<int64_t>(settings::retry_delay_ms, router_.wait_us(job.route, now) / 1000));
     } else if (c.attempts >= settings::max_send_attempts || (tried_any && job.only_rejections)) {
         f.status = "failed";
-        pg_atomic_fetch_add_u64(&shared()->failed, 1);
+        pg_atomic_fetch_add_u64(&my_database()->failed, 1);
     } else {
         int64_t wait_ms = router_.wait_us(job.route, now) / 1000;
         f.retry_ms = static_cast<int>(std::max<int64_t>(settings::retry_delay_ms, wait_ms));
     }
-    finals_.push_back(std::move(f));
+    finish(std::move(f));
 }
 
 void Dispatcher::log_attempt(const Job &job, const providers::Result &r, const http::Response &response) {
@@ -222,7 +283,7 @@ void Dispatcher::handle(Job job, const http::Response &response) {
         int64_t wait_ms = at == kNextDay || at == kNever ? 60 * 1000 : std::max<int64_t>(1, (at - now + 999) / 1000);
         Final f{c.message.id, c.attempts, "queued", "", "", "held back by a throttle", static_cast<int>(wait_ms)};
         f.unclaim = true;
-        finals_.push_back(std::move(f));
+        finish(std::move(f));
         return;
     }
     const providers::Adapter *adapter = providers::adapter_for(job.current->kind);
@@ -232,13 +293,14 @@ void Dispatcher::handle(Job job, const http::Response &response) {
 
 // One attempt is over: count it, log it, and send the message on or settle it.
 void Dispatcher::settle(Job job, const providers::Result &r, const http::Response &response) {
-    pg_atomic_fetch_add_u64(&shared()->attempts, 1);
+    pg_atomic_fetch_add_u64(&my_database()->attempts, 1);
     router_.record(job.current->name, r, response.status, wall_clock_us(), settings::breaker_threshold,
                    settings::breaker_cooldown_s);
     log_attempt(job, r, response);
     if (r.outcome == Outcome::Sent) {
-        pg_atomic_fetch_add_u64(&shared()->sent, 1);
-        finals_.push_back({job.claimed.message.id, job.claimed.attempts, "sent", job.current->name, r.message_id, "", 0});
+        pg_atomic_fetch_add_u64(&my_database()->sent, 1);
+        pg_atomic_fetch_add_u64(&my_slot().sent, 1);
+        finish({job.claimed.message.id, job.claimed.attempts, "sent", job.current->name, r.message_id, "", 0});
         return;
     }
     if (r.outcome != Outcome::Rejected) job.only_rejections = false;
@@ -247,16 +309,21 @@ void Dispatcher::settle(Job job, const providers::Result &r, const http::Respons
 }
 
 void Dispatcher::run(int timeout_ms) {
-    if (in_flight_.empty()) return;
+    if (in_flight_.empty()) {
+        pump();  // a provider's slot may have been freed by another worker
+        return;
+    }
     multi_.run(timeout_ms, [&](uint64_t tag, http::Response &&response) {
         auto it = in_flight_.find(tag);
         if (it == in_flight_.end()) return;
         Job job = std::move(it->second);
         in_flight_.erase(it);
-        pg_atomic_fetch_sub_u32(&shared()->workers[my_role].in_flight, 1);
+        pg_atomic_fetch_sub_u32(&my_slot().in_flight, 1);
+        give_provider_slot(job.current->name);
         if (job.claimed.message.type != "otp") others_in_flight_--;
         handle(std::move(job), response);
     });
+    pump();
 }
 
 void Dispatcher::take(Results &results) {

@@ -1,11 +1,18 @@
 // Claimed messages in flight: each goes to the first available provider of its route, moves
 // on to the next when a provider fails it, and ends sent, failed, expired or queued again.
+//
+// Claimed ahead: a claim may take more than the free request slots. What does not fit waits
+// here, codes first, and leaves the moment an answer frees a slot, while the worker is between
+// two statements, instead of after the next claim. Requests open plus answers not yet written
+// stay within twice sms_otp.max_in_flight: what a crash can send again.
 #pragma once
 
 #include "http/client.h"
 #include "worker/queue.h"
 #include "worker/router.h"
 
+#include <algorithm>
+#include <deque>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -19,16 +26,24 @@ public:
 
     Router &router() { return router_; }
     Throttle &throttle() { return throttle_; }
+    // A claimed message: sent now if a request slot is free, else kept ready for the next one.
     void start(Claimed claimed);
-    // Wait up to timeout_ms for answers and act on them.
+    // Wait up to timeout_ms for answers, act on them, and send what is ready into the freed slots.
     void run(int timeout_ms);
     int in_flight() const { return static_cast<int>(in_flight_.size()); }
     // Of those, the requests of transactional and promo messages (the rest are codes).
     int others_in_flight() const { return others_in_flight_; }
+    // Claimed messages waiting for a request slot, and of them the transactional and promo ones.
+    int ready() const { return static_cast<int>(ready_codes_.size() + ready_others_.size()); }
+    int others_ready() const { return static_cast<int>(ready_others_.size()); }
+    // Ready messages wait for a provider's max_concurrent (other workers' requests): look again soon.
+    bool waiting_for_provider() const { return capped_; }
 
     // Results not yet written, added to `results` (and forgotten here) by take().
     bool has_results() const { return !finals_.empty() || !attempts_.empty(); }
     void take(Results &results);
+    // `n` of the messages taken were written: their requests no longer count against the bound.
+    void written(size_t n) { unwritten_ -= std::min(unwritten_, n); }
 
 private:
     struct Job {
@@ -43,9 +58,16 @@ private:
         std::vector<std::string> keys;
         std::string sender;
         std::shared_ptr<int64_t> sent_at;
+        int64_t ready_since_us = 0;  // when it was handed over, claimed
     };
 
+    // Send ready messages while request slots are free (codes first).
+    void pump();
+    void launch(Job job);
+    // Whether a request may start now: a free slot, and the bound on unwritten answers.
+    bool slot_free(bool code) const;
     void advance(Job job);
+    void finish(Final f);
     void handle(Job job, const http::Response &response);
     void settle(Job job, const providers::Result &r, const http::Response &response);
     // The limits every request carries: answer size, allowed hosts, timeout.
@@ -57,6 +79,10 @@ private:
     Throttle throttle_;
     std::unordered_map<uint64_t, Job> in_flight_;
     int others_in_flight_ = 0;
+    std::deque<Job> ready_codes_, ready_others_;
+    size_t unwritten_ = 0;    // messages settled here or taken, and not yet written
+    bool capped_ = false;     // the last pump stopped at a provider's max_concurrent
+    bool requeued_ = false;   // advance() put its job back in the ready queue (provider at its cap)
     uint64_t next_tag_ = 1;
     std::vector<Final> finals_;
     std::vector<Attempt> attempts_;

@@ -27,6 +27,8 @@ PGDLLEXPORT void sms_otp_worker_main(Datum arg);
 }
 
 #include <algorithm>
+#include <string>
+#include <vector>
 #include <csignal>
 
 namespace sms_otp::worker {
@@ -45,7 +47,8 @@ void on_sigterm(SIGNAL_ARGS) {
 void on_exit(int, Datum) {
     SharedState *s = shared();
     if (!s) return;
-    WorkerSlot &w = s->workers[my_role];
+    release_provider_slots();
+    WorkerSlot &w = my_slot();
     SpinLockAcquire(&s->mutex);
     w.procno = -1;
     w.pid = 0;
@@ -53,21 +56,24 @@ void on_exit(int, Datum) {
     pg_atomic_write_u32(&w.in_flight, 0);
 }
 
-void announce() {
+void announce(const char *database) {
     SharedState *s = shared();
-    WorkerSlot &w = s->workers[my_role];
+    DatabaseState *db = my_database();
+    WorkerSlot &w = my_slot();
     SpinLockAcquire(&s->mutex);
+    db->database = MyDatabaseId;
+    strlcpy(db->name, database, sizeof(db->name));
     w.procno = MyProc->pgprocno;
     w.pid = MyProcPid;
-    w.database = MyDatabaseId;
     w.started_at = GetCurrentTimestamp();
     SpinLockRelease(&s->mutex);
+    pg_atomic_write_u64(&w.sent, 0);
 }
 
 void mark_batch() {
     SharedState *s = shared();
     SpinLockAcquire(&s->mutex);
-    s->workers[my_role].last_batch_at = GetCurrentTimestamp();
+    my_slot().last_batch_at = GetCurrentTimestamp();
     SpinLockRelease(&s->mutex);
 }
 
@@ -119,20 +125,26 @@ void warn_if_statements_logged() {
 
 // Whether this process sends codes: the code worker does, and the delivery worker does while
 // no code worker runs (sms_otp.code_worker = off, or it is being restarted).
-bool sends_codes() { return my_role == kCodes || !settings::code_worker || !worker_running(kCodes); }
+bool sends_codes() { return my_role == kCodes || !settings::code_worker || !code_worker_running(); }
 
-// What a round may claim now: every free request slot for codes; for transactional and promo
-// messages, the slots beyond those kept for codes (sms_otp.otp_reserved_in_flight, leaving
-// them one at least), so no backlog of theirs can take the slots a code needs. The code
-// worker claims codes only; the delivery worker none while the code worker runs.
+// What a round may claim now. Claims run ahead of the requests: a worker holds up to twice
+// max_in_flight messages, in flight or ready for the next free slot, so answers that free
+// slots while it writes results or claims find the next messages already there. Codes may
+// take all of it; transactional and promo messages what is beyond the slots kept for codes
+// (sms_otp.otp_reserved_in_flight, leaving them one at least), twice over, so no backlog of
+// theirs can take the slots a code needs. The code worker claims codes only; the delivery
+// workers none while the code worker runs. Campaigns (promo) are delivery worker 1's alone:
+// their throttles count requests in that one process, so they are exact.
 ClaimLimits room(const Dispatcher &dispatcher) {
-    int free = std::max(0, settings::max_in_flight - dispatcher.in_flight());
-    int reserved = std::min(settings::otp_reserved_in_flight, settings::max_in_flight - 1);
-    int others = std::max(0, settings::max_in_flight - reserved - dispatcher.others_in_flight());
+    int max = settings::max_in_flight;
+    int free = std::max(0, 2 * max - dispatcher.in_flight() - dispatcher.ready());
+    int reserved = std::min(settings::otp_reserved_in_flight, max - 1);
+    int others = std::max(0, 2 * (max - reserved) - dispatcher.others_in_flight() - dispatcher.others_ready());
     ClaimLimits limits;
     limits.total = std::min(settings::batch_size, free);
     limits.others = my_role == kCodes ? 0 : std::min(limits.total, others);
     limits.codes = sends_codes() ? -1 : 0;
+    limits.promo = my_number == 1 ? -1 : 0;
     return limits;
 }
 
@@ -225,11 +237,13 @@ void loop() {
 
     while (!terminate_requested) {
         ClaimLimits limits = room(dispatcher);
-        bool chores_due = my_role == kDelivery && current_schema && GetCurrentTimestamp() >= next_housekeeping;
+        bool chores_due = my_number == 1 && current_schema && GetCurrentTimestamp() >= next_housekeeping;
         // Sleep only when there is nothing to do; otherwise just look at the latch.
         long sleep_ms = 0;
-        if (dispatcher.in_flight() == 0 && !more_to_claim(limits, backlog_codes, backlog_others) &&
-            !dispatcher.has_results() && !chores_due) {
+        if (dispatcher.in_flight() == 0 && dispatcher.ready() > 0 && dispatcher.waiting_for_provider()) {
+            sleep_ms = 2;  // ready, held back by a provider's max_concurrent: other workers' requests
+        } else if (dispatcher.in_flight() == 0 && dispatcher.ready() == 0 &&
+                   !more_to_claim(limits, backlog_codes, backlog_others) && !dispatcher.has_results() && !chores_due) {
             long secs;
             int usecs;
             TimestampDifference(GetCurrentTimestamp(), next_poll, &secs, &usecs);
@@ -270,9 +284,11 @@ void loop() {
             dispatcher.take(results);
             while (!results.empty()) {
                 Results part = results.split(kResultsPerTransaction);
+                size_t finals = part.finals.size();
                 try {
                     Batch batch = round(part, ClaimLimits{}, settings::lease_s, settings::max_send_attempts);
                     current_schema = batch.extension_present && !batch.legacy;
+                    dispatcher.written(finals);
                 } catch (const std::exception &e) {
                     // Results not written stay in `results` for the next round.
                     results.put_back(std::move(part));
@@ -295,15 +311,17 @@ void loop() {
             // are claimed a few dozen at a time, so no claim keeps a code waiting long.
             if (GetCurrentTimestamp() < TimestampTzPlusMilliseconds(last_woken, kHotMs))
                 limits.others = std::min(limits.others, kOthersPerHotClaim);
-            // Answers read since the last write go with the claim, in its transaction: no more
-            // than max_in_flight messages are ever claimed without their results written, so a
-            // crash sends again at most what was in flight.
+            // Answers read since the last write go with the claim, in its transaction. Requests
+            // open plus answers not written stay within twice max_in_flight (the dispatcher starts
+            // no request past that), so a crash sends again at most that many.
             Results answered;
             dispatcher.take(answered);
+            size_t finals = answered.finals.size();
             try {
                 Batch batch = round(answered, limits, settings::lease_s, settings::max_send_attempts,
-                                    &dispatcher.throttle());
+                                    my_number == 1 ? &dispatcher.throttle() : nullptr);
                 current_schema = batch.extension_present && !batch.legacy;
+                dispatcher.written(finals);
                 next_poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), settings::poll_interval_ms);
                 // A campaign's next recipient falls due, or its throttle opens, before the poll.
                 if (batch.promo_wake_us > 0) {
@@ -315,7 +333,7 @@ void loop() {
                     if (!said_missing)
                         pg::pg_call([] {
                             ereport(LOG, (errmsg("sms_otp worker: extension sms_otp is not installed in database \"%s\"; waiting",
-                                                 settings::database)));
+                                                 my_database()->name)));
                         });
                     said_missing = true;
                     backlog_codes = backlog_others = false;
@@ -344,20 +362,29 @@ void loop() {
 
 }  // namespace
 
+// For each database of sms_otp.database: its code worker (number 0) and its delivery workers
+// (1 .. sms_otp.workers). The argument carries both indexes; bgw_extra the database's name.
 void register_worker() {
-    for (Role role : {kDelivery, kCodes}) {
-        if (role == kCodes && !settings::code_worker) continue;
-        const char *name = role == kCodes ? "sms_otp code worker" : "sms_otp delivery worker";
-        BackgroundWorker worker{};
-        worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-        worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-        worker.bgw_restart_time = 1;
-        worker.bgw_main_arg = Int32GetDatum(role);
-        strlcpy(worker.bgw_library_name, "sms_otp", BGW_MAXLEN);
-        strlcpy(worker.bgw_function_name, "sms_otp_worker_main", BGW_MAXLEN);
-        strlcpy(worker.bgw_name, name, BGW_MAXLEN);
-        strlcpy(worker.bgw_type, name, BGW_MAXLEN);
-        RegisterBackgroundWorker(&worker);
+    std::vector<std::string> databases = settings::databases();
+    for (size_t d = 0; d < databases.size() && d < size_t(kMaxDatabases); d++) {
+        for (int number = 0; number <= settings::workers && number <= kMaxDeliveryWorkers; number++) {
+            if (number == 0 && !settings::code_worker) continue;
+            const char *type = number == 0 ? "sms_otp code worker" : "sms_otp delivery worker";
+            BackgroundWorker worker{};
+            worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+            worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+            worker.bgw_restart_time = 1;
+            worker.bgw_main_arg = Int32GetDatum(int32(d) * kSlotsPerDatabase + number);
+            strlcpy(worker.bgw_library_name, "sms_otp", BGW_MAXLEN);
+            strlcpy(worker.bgw_function_name, "sms_otp_worker_main", BGW_MAXLEN);
+            std::string name = type;
+            if (number > 0 && settings::workers > 1) name += " " + std::to_string(number);
+            if (databases.size() > 1) name += " for " + databases[d];
+            strlcpy(worker.bgw_name, name.c_str(), BGW_MAXLEN);
+            strlcpy(worker.bgw_type, type, BGW_MAXLEN);
+            strlcpy(worker.bgw_extra, databases[d].c_str(), BGW_EXTRALEN);
+            RegisterBackgroundWorker(&worker);
+        }
     }
 }
 
@@ -365,13 +392,18 @@ void register_worker() {
 
 void sms_otp_worker_main(Datum arg) {
     using namespace sms_otp;
-    worker::my_role = DatumGetInt32(arg) == worker::kCodes ? worker::kCodes : worker::kDelivery;
+    int32 place = DatumGetInt32(arg);
+    worker::my_database_index = place / worker::kSlotsPerDatabase;
+    worker::my_number = place % worker::kSlotsPerDatabase;
+    worker::my_role = worker::my_number == 0 ? worker::kCodes : worker::kDelivery;
+    char database[BGW_EXTRALEN];
+    strlcpy(database, MyBgworkerEntry->bgw_extra, sizeof(database));
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, worker::on_sigterm);
     BackgroundWorkerUnblockSignals();
-    BackgroundWorkerInitializeConnection(settings::database, nullptr, 0);
+    BackgroundWorkerInitializeConnection(database, nullptr, 0);
     before_shmem_exit(worker::on_exit, 0);
-    worker::announce();
+    worker::announce(database);
     pg::entry([] { worker::loop(); });
     // Exit code 1: the postmaster starts a new worker after bgw_restart_time, so a worker
     // stopped with pg_terminate_backend() comes back; at shutdown nothing is restarted.

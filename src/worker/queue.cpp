@@ -46,13 +46,15 @@ const char *kProviders = R"sql(
            id || '@' || extract(epoch FROM updated_at),
            -- read from the row as JSON: a database still at 1.0 (before ALTER EXTENSION UPDATE)
            -- has no such column, and its messages must still go out
-           coalesce((pg_catalog.to_jsonb(a) -> 'selectable')::boolean, false)
+           coalesce((pg_catalog.to_jsonb(a) -> 'selectable')::boolean, false),
+           coalesce((pg_catalog.to_jsonb(a) ->> 'max_concurrent')::pg_catalog.int4, 0)
     FROM sms_otp.api_integrations a WHERE enabled ORDER BY priority, name)sql";
 
 // Due messages by lane, each lane oldest first from its own partial index, leased: if this
 // worker dies the lease runs out and they are due again. Codes come first and may take all of
 // $1 (at most $5: none in the delivery worker while the code worker runs); transactional
-// messages take what they leave, at most $4; promo ones what is left of both.
+// messages take what they leave, at most $4; promo ones what is left of both, at most $6 (none
+// but in delivery worker 1, whose throttles count them).
 // So a backlog of any size in the later lanes never holds back a code.
 //
 // A transactional or promo message is not sent when it expired before it was claimed, nor
@@ -84,7 +86,7 @@ const char *kClaim = R"sql(
         SELECT id, attempts, kind, "to", category, expires_at, campaign_id, recipient_id, created_at FROM sms_otp.sms_outbox
         WHERE status = 'queued' AND kind = 'promo' AND campaign_id IS NULL AND next_attempt_at <= pg_catalog.now()
         ORDER BY next_attempt_at
-        LIMIT LEAST($4 - (SELECT pg_catalog.count(*) FROM transactional),
+        LIMIT LEAST($6, $4 - (SELECT pg_catalog.count(*) FROM transactional),
                     $1 - (SELECT pg_catalog.count(*) FROM codes) - (SELECT pg_catalog.count(*) FROM transactional))
         FOR UPDATE SKIP LOCKED),
     promo_campaigns AS (
@@ -98,7 +100,8 @@ const char *kClaim = R"sql(
             LIMIT $1
             FOR UPDATE SKIP LOCKED) o
         WHERE c.status = 'running'
-        LIMIT LEAST($4 - (SELECT pg_catalog.count(*) FROM transactional) - (SELECT pg_catalog.count(*) FROM promo_alone),
+        LIMIT LEAST($6 - (SELECT pg_catalog.count(*) FROM promo_alone),
+                    $4 - (SELECT pg_catalog.count(*) FROM transactional) - (SELECT pg_catalog.count(*) FROM promo_alone),
                     $1 - (SELECT pg_catalog.count(*) FROM codes) - (SELECT pg_catalog.count(*) FROM transactional)
                        - (SELECT pg_catalog.count(*) FROM promo_alone))),
     promo AS (SELECT * FROM promo_alone UNION ALL SELECT * FROM promo_campaigns),
@@ -369,7 +372,7 @@ Statement throttle_limits_statement(kThrottleLimits, {});
 Statement feed_statement(kFeed, {TEXTOID});
 Statement key_history_statement(kKeyHistory, {TEXTOID, TEXTOID});
 Statement providers_statement(kProviders, {});
-Statement claim_statement(kClaim, {INT4OID, INT4OID, INT4OID, INT4OID, INT4OID});
+Statement claim_statement(kClaim, {INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID});
 Statement claim10_statement(kClaim10, {INT4OID, INT4OID, INT4OID});
 Statement results_statement(kResults, {TEXTOID, TEXTOID});
 Statement results10_statement(kResults10, {TEXTOID, TEXTOID});
@@ -653,6 +656,7 @@ void claim(Batch &batch, ClaimLimits limits, int lease_s, int max_claims, Thrott
         if (p.credentials.is_discarded()) p.credentials = nlohmann::json::object();
         p.version = value(i, 6);
         p.selectable = value(i, 7) == "t";
+        p.max_concurrent = std::stoi(value(i, 8));
         batch.providers.push_back(std::move(p));
     }
 
@@ -675,8 +679,9 @@ void claim(Batch &batch, ClaimLimits limits, int lease_s, int max_claims, Thrott
                 });
             }
         }
-        Datum args[5] = {Int32GetDatum(limits.total), Int32GetDatum(lease_s), Int32GetDatum(max_claims),
-                         Int32GetDatum(limits.others), Int32GetDatum(limits.codes < 0 ? limits.total : limits.codes)};
+        Datum args[6] = {Int32GetDatum(limits.total), Int32GetDatum(lease_s), Int32GetDatum(max_claims),
+                         Int32GetDatum(limits.others), Int32GetDatum(limits.codes < 0 ? limits.total : limits.codes),
+                         Int32GetDatum(limits.promo < 0 ? limits.others : limits.promo)};
         claim_statement.execute(args, false);
     }
     for (uint64 i = 0; i < SPI_processed; i++) {

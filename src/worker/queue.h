@@ -31,6 +31,7 @@ struct ClaimLimits {
     int total = 0;
     int others = 0;
     int codes = -1;  // at most this many codes; -1: as many as total allows
+    int promo = -1;  // at most this many promo messages (of `others`); -1: as many as others allows
 };
 
 struct Batch {

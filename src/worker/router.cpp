@@ -15,7 +15,12 @@ void Router::set_providers(std::vector<providers::Provider> list) {
     for (auto &p : list) {
         versions[p.name] = p.version;
         auto old = versions_.find(p.name);
-        if (old == versions_.end() || old->second != p.version) health_.erase(p.name);
+        if (old == versions_.end() || old->second != p.version) {
+            health_.erase(p.name);
+            // An edited (or added) row starts afresh for every worker: its shared backoff too.
+            // Not on this worker's first read, which may follow another worker's 429.
+            if (!versions_.empty()) clear_shared_backoff(p.name);
+        }
         providers_.push_back(std::make_shared<const providers::Provider>(std::move(p)));
     }
     for (auto it = health_.begin(); it != health_.end();)
@@ -46,7 +51,9 @@ std::vector<ProviderRef> Router::route(const Claimed &c) const {
     return order;
 }
 
+// A 429 heard by another worker of the database holds this one back too.
 bool Router::available(const providers::Provider &p, int64_t now_us) const {
+    if (shared_backoff(p.name) > now_us) return false;
     auto it = health_.find(p.name);
     if (it == health_.end()) return true;
     return it->second.backoff_until_us <= now_us && it->second.breaker_until_us <= now_us;
@@ -58,6 +65,7 @@ int64_t Router::wait_us(const std::vector<ProviderRef> &route, int64_t now_us) c
         auto it = health_.find(p->name);
         int64_t until = it == health_.end() ? now_us
                                             : std::max(it->second.backoff_until_us, it->second.breaker_until_us);
+        until = std::max(until, shared_backoff(p->name));
         int64_t wait = std::max<int64_t>(until - now_us, 0);
         if (best < 0 || wait < best) best = wait;
     }
@@ -66,7 +74,9 @@ int64_t Router::wait_us(const std::vector<ProviderRef> &route, int64_t now_us) c
 
 void Router::record(const std::string &provider, const providers::Result &r, long status, int64_t now_us,
                     int breaker_threshold, int breaker_cooldown_s) {
-    update(health_[provider], r, status, now_us, breaker_threshold, breaker_cooldown_s);
+    Health &h = health_[provider];
+    update(h, r, status, now_us, breaker_threshold, breaker_cooldown_s);
+    if (r.outcome == Outcome::Throttled) share_backoff(provider, h.backoff_until_us);
     publish();
 }
 
@@ -105,16 +115,17 @@ void Router::update(Health &h, const providers::Result &r, long status, int64_t 
     }
 }
 
-// worker_status() shows the delivery worker's view; the code worker keeps its own (a code
-// meets a provider's backoff or breaker by itself, from its own answers).
+// worker_status() shows delivery worker 1's view; the other workers keep their own (a code
+// meets a provider's breaker by itself, from its own answers; a 429's backoff is shared).
 void Router::publish() const {
     SharedState *s = shared();
-    if (!s || my_role != kDelivery) return;
+    if (!s || my_number != 1) return;
+    DatabaseState *db = my_database();
     SpinLockAcquire(&s->mutex);
     int i = 0;
     for (const auto &p : providers_) {
         if (i >= kMaxProviders) break;
-        ProviderHealth &out = s->providers[i++];
+        ProviderHealth &out = db->providers[i++];
         std::memset(&out, 0, sizeof(out));
         out.in_use = true;
         strlcpy(out.name, p->name.c_str(), sizeof(out.name));
@@ -132,7 +143,7 @@ void Router::publish() const {
             out.last_status = static_cast<int>(h.last_status);
         }
     }
-    for (; i < kMaxProviders; i++) s->providers[i].in_use = false;
+    for (; i < kMaxProviders; i++) db->providers[i].in_use = false;
     SpinLockRelease(&s->mutex);
 }
 

@@ -2,6 +2,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -10,6 +11,7 @@ extern "C" {
 }
 
 #include <cstring>
+#include <unordered_map>
 
 namespace sms_otp::worker {
 
@@ -48,6 +50,50 @@ void on_xact(XactEvent event, void *) {
             break;
     }
 }
+
+// A backend's database, found once its workers have said which it is.
+DatabaseState *database_of_backend() {
+    static DatabaseState *found = nullptr;
+    if (found || !state || !OidIsValid(MyDatabaseId)) return found;
+    SpinLockAcquire(&state->mutex);
+    for (auto &d : state->databases)
+        if (d.database == MyDatabaseId) found = &d;
+    SpinLockRelease(&state->mutex);
+    return found;
+}
+
+// This process's provider entries (by name) and the slots it holds in each.
+struct Held {
+    ProviderLoad *load;
+    uint32 held = 0;
+};
+std::unordered_map<std::string, Held> &held() {
+    static std::unordered_map<std::string, Held> map;
+    return map;
+}
+
+// The provider's entry in this database, made on first use (nullptr when all are taken).
+ProviderLoad *load_of(const std::string &provider) {
+    auto &map = held();
+    auto it = map.find(provider);
+    if (it != map.end()) return it->second.load;
+    DatabaseState *db = my_database();
+    if (!db) return nullptr;
+    ProviderLoad *found = nullptr;
+    SpinLockAcquire(&state->mutex);
+    for (auto &l : db->loads)
+        if (std::strncmp(l.name, provider.c_str(), sizeof(l.name)) == 0) found = &l;
+    if (!found)
+        for (auto &l : db->loads)
+            if (l.name[0] == '\0') {
+                strlcpy(l.name, provider.c_str(), sizeof(l.name));
+                found = &l;
+                break;
+            }
+    SpinLockRelease(&state->mutex);
+    if (found) map.emplace(provider, Held{found});
+    return found;
+}
 }  // namespace
 
 void request_shared_memory() {
@@ -64,14 +110,22 @@ void attach_shared_memory() {
     if (!found) {
         std::memset(static_cast<void *>(state), 0, sizeof(SharedState));
         SpinLockInit(&state->mutex);
-        for (auto &w : state->workers) {
-            w.procno = -1;
-            pg_atomic_init_u32(&w.in_flight, 0);
+        for (auto &d : state->databases) {
+            d.database = InvalidOid;
+            for (auto &w : d.slots) {
+                w.procno = -1;
+                pg_atomic_init_u32(&w.in_flight, 0);
+                pg_atomic_init_u64(&w.sent, 0);
+            }
+            pg_atomic_init_u64(&d.wakeups, 0);
+            pg_atomic_init_u64(&d.sent, 0);
+            pg_atomic_init_u64(&d.failed, 0);
+            pg_atomic_init_u64(&d.attempts, 0);
+            for (auto &l : d.loads) {
+                pg_atomic_init_u32(&l.in_flight, 0);
+                pg_atomic_init_u64(&l.backoff_until_us, 0);
+            }
         }
-        pg_atomic_init_u64(&state->wakeups, 0);
-        pg_atomic_init_u64(&state->sent, 0);
-        pg_atomic_init_u64(&state->failed, 0);
-        pg_atomic_init_u64(&state->attempts, 0);
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -79,6 +133,16 @@ void attach_shared_memory() {
 SharedState *shared() { return state; }
 
 Role my_role = kDelivery;
+int my_database_index = -1;
+int my_number = 1;
+
+DatabaseState *my_database() {
+    if (!state) return nullptr;
+    if (my_database_index >= 0) return &state->databases[my_database_index];
+    return database_of_backend();
+}
+
+WorkerSlot &my_slot() { return state->databases[my_database_index].slots[my_number]; }
 
 void wake_on_commit(Role role) {
     if (!state) return;  // not preloaded: no worker to wake
@@ -89,31 +153,74 @@ void wake_on_commit(Role role) {
     wake_pending |= 1u << role;
 }
 
-bool worker_running(Role role) {
-    if (!state) return false;
+bool code_worker_running() {
+    DatabaseState *db = my_database();
+    if (!db) return false;
     SpinLockAcquire(&state->mutex);
-    bool running = state->workers[role].procno >= 0;
+    bool running = db->slots[0].procno >= 0;
     SpinLockRelease(&state->mutex);
     return running;
 }
 
 void wake_now(unsigned roles) {
-    if (!state) return;
-    WorkerSlot slots[kRoles];
+    DatabaseState *db = my_database();
+    if (!db) return;
+    int procnos[kSlotsPerDatabase];
     SpinLockAcquire(&state->mutex);
-    for (int r = 0; r < kRoles; r++) {
-        slots[r].procno = state->workers[r].procno;
-        slots[r].database = state->workers[r].database;
-    }
+    for (int i = 0; i < kSlotsPerDatabase; i++) procnos[i] = db->slots[i].procno;
     SpinLockRelease(&state->mutex);
-    // No code worker running: the delivery worker sends codes.
-    if ((roles & (1u << kCodes)) && slots[kCodes].procno < 0) roles |= 1u << kDelivery;
-    for (int r = 0; r < kRoles; r++) {
-        if (!(roles & (1u << r)) || slots[r].procno < 0) continue;
-        if (OidIsValid(MyDatabaseId) && slots[r].database != MyDatabaseId) continue;
-        if (r == kDelivery) pg_atomic_fetch_add_u64(&state->wakeups, 1);
-        SetLatch(&ProcGlobal->allProcs[slots[r].procno].procLatch);
+    // No code worker running: the delivery workers send codes.
+    if ((roles & (1u << kCodes)) && procnos[0] < 0) roles |= 1u << kDelivery;
+    if ((roles & (1u << kCodes)) && procnos[0] >= 0) SetLatch(&ProcGlobal->allProcs[procnos[0]].procLatch);
+    if (!(roles & (1u << kDelivery))) return;
+    pg_atomic_fetch_add_u64(&db->wakeups, 1);
+    for (int i = 1; i < kSlotsPerDatabase; i++)
+        if (procnos[i] >= 0) SetLatch(&ProcGlobal->allProcs[procnos[i]].procLatch);
+}
+
+bool take_provider_slot(const std::string &provider, int max_concurrent) {
+    ProviderLoad *l = load_of(provider);
+    if (!l) return true;  // more providers than entries: this one is capped per worker only
+    l->max_concurrent = max_concurrent;
+    uint32 open = pg_atomic_read_u32(&l->in_flight);
+    for (;;) {
+        if (max_concurrent > 0 && open >= static_cast<uint32>(max_concurrent)) return false;
+        if (pg_atomic_compare_exchange_u32(&l->in_flight, &open, open + 1)) break;
     }
+    held()[provider].held++;
+    return true;
+}
+
+void give_provider_slot(const std::string &provider) {
+    auto it = held().find(provider);
+    if (it == held().end() || it->second.held == 0) return;
+    it->second.held--;
+    pg_atomic_fetch_sub_u32(&it->second.load->in_flight, 1);
+}
+
+void release_provider_slots() {
+    for (auto &[name, h] : held()) {
+        if (h.held) pg_atomic_fetch_sub_u32(&h.load->in_flight, h.held);
+        h.held = 0;
+    }
+}
+
+void share_backoff(const std::string &provider, int64_t until_us) {
+    ProviderLoad *l = load_of(provider);
+    if (!l) return;
+    uint64 seen = pg_atomic_read_u64(&l->backoff_until_us);
+    while (seen < static_cast<uint64>(until_us) &&
+           !pg_atomic_compare_exchange_u64(&l->backoff_until_us, &seen, static_cast<uint64>(until_us))) {
+    }
+}
+
+void clear_shared_backoff(const std::string &provider) {
+    if (ProviderLoad *l = load_of(provider)) pg_atomic_write_u64(&l->backoff_until_us, 0);
+}
+
+int64_t shared_backoff(const std::string &provider) {
+    ProviderLoad *l = load_of(provider);
+    return l ? static_cast<int64_t>(pg_atomic_read_u64(&l->backoff_until_us)) : 0;
 }
 
 }  // namespace sms_otp::worker

@@ -1,5 +1,6 @@
-// State shared between the backends and the delivery worker: the worker's latch (so a commit
-// that enqueued a message wakes it at once), its counters, and each provider's health.
+// State shared between the backends and the worker processes: each worker's latch (so a commit
+// that enqueued a message wakes it at once), the counters, each provider's health, and what
+// every provider has open now across the workers of a database (its max_concurrent).
 #pragma once
 
 #include "pg/server.h"
@@ -10,9 +11,15 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include <string>
+
 namespace sms_otp::worker {
 
 constexpr int kMaxProviders = 32;
+constexpr int kMaxDatabases = 8;         // names in sms_otp.database
+constexpr int kMaxDeliveryWorkers = 16;  // sms_otp.workers
+// Slot 0 of a database is its code worker; 1 .. sms_otp.workers its delivery workers.
+constexpr int kSlotsPerDatabase = kMaxDeliveryWorkers + 1;
 
 struct ProviderHealth {
     char name[64];
@@ -26,44 +33,80 @@ struct ProviderHealth {
     int last_status;
 };
 
-// The worker processes: the delivery worker sends every kind of message; the code worker
-// (sms_otp.code_worker) only codes, and while it runs the delivery worker leaves codes to it.
-enum Role { kDelivery = 0, kCodes = 1, kRoles = 2 };
+// A provider's requests open now, by all the workers of a database, and its 429 backoff as
+// the last of them heard it: one worker's Retry-After holds the others back too.
+struct ProviderLoad {
+    char name[64];                // "" while the entry is free
+    pg_atomic_uint32 in_flight;
+    pg_atomic_uint64 backoff_until_us;  // Unix microseconds
+    int max_concurrent;           // 0: no cap (as last read from api_integrations)
+};
+
+// The worker processes: the delivery workers send every kind of message; the code worker
+// (sms_otp.code_worker) only codes, and while it runs the delivery workers leave codes to it.
+enum Role { kDelivery = 0, kCodes = 1 };
 
 struct WorkerSlot {
     int procno;                   // -1 while the process does not run
     int pid;
-    Oid database;                 // the database it serves: commits elsewhere do not wake it
     TimestampTz started_at;
     TimestampTz last_batch_at;
     pg_atomic_uint32 in_flight;   // its requests now open
+    pg_atomic_uint64 sent;        // messages it sent since it started
 };
 
-struct SharedState {
-    slock_t mutex;                // guards everything below that is not atomic
-    WorkerSlot workers[kRoles];
+struct DatabaseState {
+    Oid database;                 // InvalidOid until one of its workers started
+    char name[NAMEDATALEN];
+    WorkerSlot slots[kSlotsPerDatabase];
     pg_atomic_uint64 wakeups;
     pg_atomic_uint64 sent;
     pg_atomic_uint64 failed;
     pg_atomic_uint64 attempts;
-    ProviderHealth providers[kMaxProviders];
+    ProviderHealth providers[kMaxProviders];  // as delivery worker 1 sees them
+    ProviderLoad loads[kMaxProviders];
 };
 
-// This process's role (set by a worker when it starts; backends never read it).
+struct SharedState {
+    slock_t mutex;                // guards everything below that is not atomic
+    DatabaseState databases[kMaxDatabases];
+};
+
+// This process's place (set by a worker when it starts; backends never read them): the index
+// of its database in sms_otp.database, and its number (0: the code worker).
 extern Role my_role;
-// Whether the worker of `role` runs now.
-bool worker_running(Role role);
+extern int my_database_index;
+extern int my_number;
+
+// Whether the code worker of this worker's database runs now.
+bool code_worker_running();
 
 // Reserve and attach the shared memory (called from _PG_init's hooks).
 void request_shared_memory();
 void attach_shared_memory();
 SharedState *shared();
+// The state of this process's database: a worker's own; a backend's, once one of the workers
+// of its database has started (else nullptr).
+DatabaseState *my_database();
+// This worker's slot.
+WorkerSlot &my_slot();
 
 // Wake a worker when the current transaction commits (no-op if it aborts): the code worker for
-// a code (the delivery worker while no code worker runs), the delivery worker for the rest.
-// Only a commit in the database the worker serves wakes it.
+// a code (the delivery workers while no code worker runs), the delivery workers for the rest.
+// Only the workers of the database the transaction ran in are woken.
 void wake_on_commit(Role role = kDelivery);
 // Wake now the workers of `roles` (a bit per Role).
 void wake_now(unsigned roles);
+
+// A provider's share of the database's open requests: take one unless `max_concurrent`
+// (0: no cap) are open; give it back when the request ends. A worker that stops gives back
+// what it holds (release_all).
+bool take_provider_slot(const std::string &provider, int max_concurrent);
+void give_provider_slot(const std::string &provider);
+void release_provider_slots();
+// A 429's Retry-After, shared: the latest end of a backoff any worker of the database heard.
+void share_backoff(const std::string &provider, int64_t until_us);
+int64_t shared_backoff(const std::string &provider);
+void clear_shared_backoff(const std::string &provider);
 
 }  // namespace sms_otp::worker

@@ -1,4 +1,4 @@
-// sms_otp.worker_status(): what the worker is doing, from shared memory.
+// sms_otp.worker_status(): what the workers of the caller's database are doing, from shared memory.
 #include "pg/guard.h"
 #include "settings.h"
 #include "worker/shared_state.h"
@@ -8,6 +8,8 @@ extern "C" {
 }
 
 #include <nlohmann/json.hpp>
+
+#include <cstring>
 
 namespace {
 
@@ -29,17 +31,26 @@ Datum sms_otp_worker_status(PG_FUNCTION_ARGS) {
         nlohmann::json out;
         if (!s) {
             out = {{"running", false}, {"preloaded", false}};
+        } else if (DatabaseState *db = my_database(); !db) {
+            // No worker of this database has started (it is not in sms_otp.database, say).
+            out = {{"running", false}, {"preloaded", true}, {"database", nullptr}, {"workers", nlohmann::json::array()}};
         } else {
-            SharedState copy;
+            DatabaseState copy;
             SpinLockAcquire(&s->mutex);
-            std::memcpy(static_cast<void *>(&copy), s, sizeof(copy));
+            std::memcpy(static_cast<void *>(&copy), db, sizeof(copy));
             SpinLockRelease(&s->mutex);
-            nlohmann::json providers = nlohmann::json::array();
             TimestampTz now = GetCurrentTimestamp();
+            nlohmann::json providers = nlohmann::json::array();
             for (const auto &p : copy.providers) {
                 if (!p.in_use) continue;
                 bool backing_off = p.backoff_until > now;
                 bool breaker_open = p.breaker_open_until > now;
+                nlohmann::json in_flight = 0, max_concurrent = nullptr;
+                for (auto &l : db->loads)
+                    if (std::strncmp(l.name, p.name, sizeof(l.name)) == 0) {
+                        in_flight = pg_atomic_read_u32(&l.in_flight);
+                        if (l.max_concurrent > 0) max_concurrent = l.max_concurrent;
+                    }
                 providers.push_back({{"name", p.name},
                                      {"available", !backing_off && !breaker_open},
                                      {"credentials_refused", p.unhealthy},
@@ -48,31 +59,47 @@ Datum sms_otp_worker_status(PG_FUNCTION_ARGS) {
                                      {"consecutive_failures", p.consecutive_failures},
                                      {"last_status", p.last_status},
                                      {"sent", p.sent},
-                                     {"failed", p.failed}});
+                                     {"failed", p.failed},
+                                     {"in_flight", in_flight},
+                                     {"max_concurrent", max_concurrent}});
             }
-            const WorkerSlot &w = copy.workers[kDelivery];
-            const WorkerSlot &c = copy.workers[kCodes];
-            uint32 delivery_in_flight = pg_atomic_read_u32(&s->workers[kDelivery].in_flight);
-            uint32 codes_in_flight = pg_atomic_read_u32(&s->workers[kCodes].in_flight);
+            auto slot = [&](int i) {
+                const WorkerSlot &w = copy.slots[i];
+                return nlohmann::json{{"running", w.procno >= 0},
+                                      {"pid", w.procno >= 0 ? nlohmann::json(w.pid) : nlohmann::json()},
+                                      {"started_at", timestamp(w.started_at)},
+                                      {"last_batch_at", timestamp(w.last_batch_at)},
+                                      {"in_flight", pg_atomic_read_u32(&db->slots[i].in_flight)},
+                                      {"sent", pg_atomic_read_u64(&db->slots[i].sent)}};
+            };
+            // The delivery workers (sms_otp.workers of them), by number.
+            nlohmann::json workers = nlohmann::json::array();
+            uint32 in_flight = pg_atomic_read_u32(&db->slots[0].in_flight);
+            for (int i = 1; i <= sms_otp::settings::workers && i < kSlotsPerDatabase; i++) {
+                nlohmann::json w = slot(i);
+                w["number"] = i;
+                in_flight += pg_atomic_read_u32(&db->slots[i].in_flight);
+                workers.push_back(std::move(w));
+            }
             nlohmann::json code_worker = nullptr;  // sms_otp.code_worker = off
-            if (sms_otp::settings::code_worker)
-                code_worker = {{"running", c.procno >= 0},
-                               {"pid", c.procno >= 0 ? nlohmann::json(c.pid) : nlohmann::json()},
-                               {"started_at", timestamp(c.started_at)},
-                               {"last_batch_at", timestamp(c.last_batch_at)},
-                               {"in_flight", codes_in_flight}};
-            out = {{"running", w.procno >= 0},
+            if (sms_otp::settings::code_worker) {
+                code_worker = slot(0);
+                code_worker.erase("sent");
+            }
+            const WorkerSlot &first = copy.slots[1];
+            out = {{"running", first.procno >= 0},
                    {"preloaded", true},
-                   {"database", sms_otp::settings::database ? sms_otp::settings::database : ""},
-                   {"pid", w.procno >= 0 ? nlohmann::json(w.pid) : nlohmann::json()},
-                   {"started_at", timestamp(w.started_at)},
-                   {"last_batch_at", timestamp(w.last_batch_at)},
-                   {"in_flight", delivery_in_flight + codes_in_flight},
+                   {"database", copy.name},
+                   {"pid", first.procno >= 0 ? nlohmann::json(first.pid) : nlohmann::json()},
+                   {"started_at", timestamp(first.started_at)},
+                   {"last_batch_at", timestamp(first.last_batch_at)},
+                   {"in_flight", in_flight},
+                   {"workers", workers},
                    {"code_worker", code_worker},
-                   {"sent", pg_atomic_read_u64(&s->sent)},
-                   {"failed", pg_atomic_read_u64(&s->failed)},
-                   {"attempts", pg_atomic_read_u64(&s->attempts)},
-                   {"wakeups", pg_atomic_read_u64(&s->wakeups)},
+                   {"sent", pg_atomic_read_u64(&db->sent)},
+                   {"failed", pg_atomic_read_u64(&db->failed)},
+                   {"attempts", pg_atomic_read_u64(&db->attempts)},
+                   {"wakeups", pg_atomic_read_u64(&db->wakeups)},
                    {"providers", providers}};
         }
         std::string text = out.dump();
