@@ -8,7 +8,7 @@
 -- C = c0000000-0000-4000-8000-00000000000c (codes off; login c-1, verified while codes were on).
 -- A login "passed" when it has a session verified within sms_otp.verified_ttl (12 h).
 BEGIN;
-SELECT plan(196);
+SELECT plan(199);
 
 --------------------------------------------------------------------------------------------
 -- Fixtures, written by the superuser (the extension's owner, as the worker is)
@@ -99,7 +99,7 @@ INSERT INTO client_writes VALUES
     (10, 'UPDATE user_contact_settings (A''s: codes off, another phone)',
      $$UPDATE sms_otp.user_contact_settings SET otp_enabled = false, phone = '+14155550199'
        WHERE user_id = 'a0000000-0000-4000-8000-00000000000a'$$),
-    (11, 'UPDATE api_integrations', $$UPDATE sms_otp.api_integrations SET base_url = 'https://attacker.example', selectable = true$$),
+    (11, 'UPDATE api_integrations', $$UPDATE sms_otp.api_integrations SET base_url = 'https://attacker.example', selectable = true, max_concurrent = 1$$),
     (12, 'UPDATE sms_outbox', $$UPDATE sms_otp.sms_outbox SET "to" = '+15555550000'$$),
     (13, 'UPDATE user_lockouts', $$UPDATE sms_otp.user_lockouts SET failures = 0, locked_until = NULL$$),
     (14, 'UPDATE _secret', $$UPDATE sms_otp._secret SET key = '\x00'$$),
@@ -265,7 +265,7 @@ SELECT is(count(*)::int, 5, 'service_role: SELECT sms_otp_sessions returns all 5
 SELECT is(count(*)::int, 5, 'service_role: SELECT sms_messages_log returns all 5 rows') FROM sms_otp.sms_messages_log;
 SELECT is(count(*)::int, 3, 'service_role: SELECT user_contact_settings returns all 3 rows') FROM sms_otp.user_contact_settings;
 SELECT is(count(*)::int, 2, 'service_role: SELECT api_integrations (all but credentials) returns all 2 rows')
-FROM (SELECT id, name, kind, priority, enabled, base_url, sender, created_at, updated_at, selectable FROM sms_otp.api_integrations) AS t;
+FROM (SELECT id, name, kind, priority, enabled, base_url, sender, created_at, updated_at, selectable, max_concurrent FROM sms_otp.api_integrations) AS t;
 SELECT is(count(*)::int, 2, 'service_role: SELECT sms_outbox (all but body) returns all 2 rows')
 FROM (SELECT id, kind, user_id, session_id, "to", provider_hint, status, attempts, next_attempt_at, lease_until, expires_at,
              dedupe_key, provider_name, provider_message_id, last_error, created_at, updated_at FROM sms_otp.sms_outbox) AS t;
@@ -297,6 +297,14 @@ SELECT lives_ok($$INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp
 SELECT lives_ok($$INSERT INTO sms_otp.api_integrations (name, kind, priority, sender, credentials, selectable)
                   VALUES ('spare', 'vonage', 30, 'Example', '{"api_key": "k", "api_secret": "s"}', true)$$,
                 'service_role: INSERT api_integrations, credentials included (write-only)');
+-- A provider's cap on open requests, shared by the workers: the service role sets it; it is
+-- a positive number or none.
+SELECT lives_ok($$UPDATE sms_otp.api_integrations SET max_concurrent = 10 WHERE name = 'spare'$$,
+                'service_role: UPDATE api_integrations.max_concurrent');
+SELECT throws_ok($$UPDATE sms_otp.api_integrations SET max_concurrent = 0 WHERE name = 'spare'$$, '23514', NULL,
+                 'max_concurrent = 0 is refused (a cap of none would stop the provider: NULL means no cap)');
+SELECT throws_ok($$UPDATE sms_otp.api_integrations SET max_concurrent = -5 WHERE name = 'spare'$$, '23514', NULL,
+                 'a negative max_concurrent is refused');
 -- A provider's address is the service role's to set too (its checks run as the writing role).
 SELECT lives_ok($$INSERT INTO sms_otp.api_integrations (name, kind, priority, base_url, credentials)
                   VALUES ('hook', 'webhook', 40, 'https://hooks.example/sms', '{"secret": "whsec"}')$$,
