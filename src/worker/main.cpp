@@ -366,6 +366,17 @@ void loop() {
 // (1 .. sms_otp.workers). The argument carries both indexes; bgw_extra the database's name.
 void register_worker() {
     std::vector<std::string> databases = settings::databases();
+    // PostgreSQL skips a worker past max_worker_processes with a LOG line only: say it louder.
+    int wanted = int(databases.size()) * (std::min(settings::workers, kMaxDeliveryWorkers) + (settings::code_worker ? 1 : 0));
+    if (wanted >= max_worker_processes)
+        ereport(WARNING,
+                (errmsg("sms_otp needs %d background workers (%d databases, sms_otp.workers = %d, code worker %s), "
+                        "and max_worker_processes is %d",
+                        wanted, int(databases.size()), settings::workers, settings::code_worker ? "on" : "off",
+                        max_worker_processes),
+                 errhint("Raise max_worker_processes above %d (PostgreSQL and other extensions need some too), "
+                         "or some sms_otp workers will not start.",
+                         wanted)));
     for (size_t d = 0; d < databases.size() && d < size_t(kMaxDatabases); d++) {
         for (int number = 0; number <= settings::workers && number <= kMaxDeliveryWorkers; number++) {
             if (number == 0 && !settings::code_worker) continue;
