@@ -281,12 +281,12 @@ for w in $counts; do
         expected_workers=$w
         restart_cluster
     else
-        log "3. $w delivery worker(s)"
+        log "3. $(several "$w" "delivery worker")"
     fi
     for f in "$default_in_flight" "$high"; do
         if [ "$f" = "$default_in_flight" ]; then set_config sms_otp.max_in_flight sms_otp.batch_size
         else set_config "sms_otp.max_in_flight=$f" "sms_otp.batch_size=$f"; fi
-        log "  $w delivery worker(s), max_in_flight $f: $n transactional messages"
+        log "  $(several "$w" "delivery worker"), max_in_flight $f: $n transactional messages"
         settle
         warm_up transactional
         drains "p3-w$w-f$f" transactional "$rounds"
@@ -363,6 +363,7 @@ q tp -c "ALTER TABLE sms_otp.user_contact_settings RESET (autovacuum_enabled, to
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 judge() { if [ "$smoke" -eq 1 ]; then echo "(smoke)"; elif awk "BEGIN { exit !($1) }"; then echo yes; else echo NO; fi; }
 label() { awk -v n="$1" 'BEGIN { if (n >= 1e6) printf "%g M", n / 1e6; else if (n >= 1e3) printf "%g k", n / 1e3; else printf "%d", n }'; }
+several() { if [ "$1" = 1 ]; then echo "1 $2"; else echo "$1 $2s"; fi; }  # several N WORD
 ideal() { awk -v s="$1" -v ms="$2" 'BEGIN { printf "%.0f", s * 1000 / ms }'; }  # slots / latency
 
 rows=()
@@ -381,7 +382,7 @@ for f in "$default_in_flight" "$high"; do
         if [ -f "$work/p3-w$w-f$f.txt" ]; then
             rate=$(med "p3-w$w-f$f" 1)
             if [ "$w" = 1 ]; then base="(the baseline)"; r=1.00; else base="1 worker $one msg/s"; r=$(ratio "$rate" "$one"); fi
-            rows+=("| $w delivery worker(s) (sms_otp.workers), max_in_flight $f each: drain; their CPU per message | $rate msg/s; $(med "p3-w$w-f$f" 3) µs | $base | $r | (no target) | – |")
+            rows+=("| $(several "$w" "delivery worker") (sms_otp.workers), max_in_flight $f each: drain; CPU per message | $rate msg/s; $(med "p3-w$w-f$f" 3) µs | $base | $r | (no target) | – |")
         else
             rows+=("| $w delivery workers, max_in_flight $f each | not measured: sms_otp.workers is not in the installed build | | | (no target) | – |")
         fi
@@ -419,9 +420,9 @@ fi
 Setup:
 - One cluster (test/cluster.sh defaults: fsync off; plus shared_buffers 1GB, max_wal_size 8GB), one database; the mock provider (test/mock_provider, Twilio endpoint) a process of its own answering every request after $fast_ms ms ($slow_ms ms set through POST /_mock/config for the slow drains).
 - A drain: $(label "$n") messages committed in one transaction; the rate is messages sent / (that commit → the last result written). Codes: an outbox row and a pending session each (bench/sql/enqueue.sql), sent by the code worker; transactional messages: each for a user of user_contact_settings (bench/sql/throughput_enqueue.sql), sent by the delivery workers. Before each setting: VACUUM ANALYZE of the outbox, sessions and log$([ "$smoke" -eq 1 ] || echo ' and a CHECKPOINT'), then a warm-up drain of $(label "$warm_n"). CPU: /proc/<pid>/schedstat of every process that sends the drain's messages, summed.
-- 1: the settings as installed; $rounds drain(s) of each kind at $fast_ms ms (alternating), $slow_rounds at $slow_ms ms; medians. Transactional messages may use $others_slots of the $default_in_flight request slots (sms_otp.otp_reserved_in_flight = $reserved). Most requests open at once at the mock: codes $(peaks p1-otp-$fast_ms), transactional $(peaks p1-tx-$fast_ms) ($fast_ms ms); $(peaks p1-otp-$slow_ms) and $(peaks p1-tx-$slow_ms) ($slow_ms ms).
-- 2: $rounds drain(s) and wrk runs alternating (wrk as long as the drain, ${wrk_min_secs}s at least; bench/wrk/twilio_send.lua); medians. Transactional messages may use $((high - reserved)) of the $high slots.
-- 3: $workers_text; $rounds drain(s) each, medians; CPU summed over the delivery workers.
+- 1: the settings as installed; $(several "$rounds" drain) of each kind at $fast_ms ms (alternating), $slow_rounds at $slow_ms ms; medians. Transactional messages may use $others_slots of the $default_in_flight request slots (sms_otp.otp_reserved_in_flight = $reserved). Most requests open at once at the mock: codes $(peaks p1-otp-$fast_ms), transactional $(peaks p1-tx-$fast_ms) ($fast_ms ms); $(peaks p1-otp-$slow_ms) and $(peaks p1-tx-$slow_ms) ($slow_ms ms).
+- 2: $(several "$rounds" drain) and as many wrk runs, alternating (wrk as long as the drain, ${wrk_min_secs}s at least; bench/wrk/twilio_send.lua); medians. Transactional messages may use $((high - reserved)) of the $high slots.
+- 3: $workers_text; $(several "$rounds" drain) each, medians; CPU summed over the delivery workers.
 - 4: one delivery worker, max_in_flight = batch_size = $high; autovacuum off for user_contact_settings (and for the outbox, sessions and log, whose ANALYZE would plan the claim again); the table truncated, $small_users users inserted and analyzed, the workers restarted (pg_terminate_backend) and a drain for those users; then the bulk load, a count(*) of the table (sets the new rows' hint bits, invalidates no plan)$([ "$smoke" -eq 1 ] || echo ' and a CHECKPOINT'), a drain for the loaded users (stale), the workers restarted, a warm-up drain, the same drain (fresh). $p4_text.
 - Machine: $(nproc) cores ($(lscpu | sed -nE 's/^Model name:\s+//p' | head -1)), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM; load average at the start $load_at_start, at the end $(cut -d' ' -f1-3 /proc/loadavg) (shared machine). $(q postgres -c "SELECT version()" | cut -d, -f1).
 - Commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src sql 2>/dev/null || echo ' with uncommitted changes in src/ or sql/'), $(date -u '+%Y-%m-%d %H:%M UTC'), \`bash bench/throughput.sh$([ "$smoke" -eq 1 ] && echo ' --smoke')$([ "$write_docs" -eq 1 ] && echo ' --write-docs')\`, $((elapsed / 60)) min $((elapsed % 60)) s.$library_note
