@@ -51,6 +51,7 @@ std::string redact(const std::string &text, const std::string &type) {
 }
 
 void Dispatcher::finish(Final f) {
+    if (finals_.empty()) oldest_final_us_ = wall_clock_us();
     finals_.push_back(std::move(f));
     unwritten_++;
 }

@@ -41,6 +41,9 @@ public:
 
     // Results not yet written, added to `results` (and forgotten here) by take().
     bool has_results() const { return !finals_.empty() || !attempts_.empty(); }
+    // Messages settled and not taken yet, and when the first of them was (Unix microseconds).
+    size_t results() const { return finals_.size(); }
+    int64_t oldest_result_us() const { return oldest_final_us_; }
     void take(Results &results);
     // `n` of the messages taken were written: their requests no longer count against the bound.
     void written(size_t n) { unwritten_ -= std::min(unwritten_, n); }
@@ -80,7 +83,8 @@ private:
     std::unordered_map<uint64_t, Job> in_flight_;
     int others_in_flight_ = 0;
     std::deque<Job> ready_codes_, ready_others_;
-    size_t unwritten_ = 0;    // messages settled here or taken, and not yet written
+    size_t unwritten_ = 0;
+    int64_t oldest_final_us_ = 0;    // messages settled here or taken, and not yet written
     bool capped_ = false;     // the last pump stopped at a provider's max_concurrent
     bool requeued_ = false;   // advance() put its job back in the ready queue (provider at its cap)
     uint64_t next_tag_ = 1;

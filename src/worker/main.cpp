@@ -148,9 +148,27 @@ ClaimLimits room(const Dispatcher &dispatcher) {
     return limits;
 }
 
-// Lanes with more due messages than the last claim took, and room to take them now.
+// A backlog is claimed once the room is at least this: half of max_in_flight (or batch_size,
+// if smaller), so a drain claims in batches of dozens, not a message or two after each answer
+// (every claim costs its statements and a commit). The messages claimed ahead keep the
+// requests going meanwhile. A commit (a code, maybe) is claimed for at once, whatever the room.
+int backlog_claim_min() { return std::max(1, std::min(settings::batch_size, settings::max_in_flight / 2)); }
+
+// Lanes with more due messages than the last claim took, and room enough to take them now.
 bool more_to_claim(ClaimLimits limits, bool backlog_codes, bool backlog_others) {
-    return (backlog_codes && limits.total > 0) || (backlog_others && limits.others > 0);
+    int min = backlog_claim_min();
+    return (backlog_codes && limits.total >= min) || (backlog_others && limits.others >= min && limits.total >= min);
+}
+
+// Results are written once a part is full, or the oldest has waited kResultsWaitMs, or no
+// request is left open: a transaction per answer would cost more than the answer.
+constexpr size_t kResultsPerTransaction = 32;
+constexpr int64_t kResultsWaitUs = 20 * 1000;
+bool results_due(const Dispatcher &dispatcher) {
+    size_t n = dispatcher.results();
+    if (n == 0) return false;
+    return n >= kResultsPerTransaction || dispatcher.in_flight() == 0 ||
+           wall_clock_us() - dispatcher.oldest_result_us() >= kResultsWaitUs;
 }
 
 // Hand a claim's messages to the dispatcher, with the providers read in the same transaction.
@@ -165,10 +183,10 @@ void start_batch(Batch &batch, Dispatcher &dispatcher) {
     if (batch.codes_claimed + batch.others_claimed > 0) mark_batch();
 }
 
-// Results are written this many at a time, each part in a transaction of its own (a code
-// committed meanwhile waits for one part, not for a hundred results); and while commits come,
-// that is within kHotMs of the last, the other lanes are claimed at most kOthersPerHotClaim at a time.
-constexpr size_t kResultsPerTransaction = 32;
+// Results are written kResultsPerTransaction at a time, each part in a transaction of its own (a
+// code committed meanwhile waits for one part, not for a hundred results); and while commits
+// come, that is within kHotMs of the last, the other lanes are claimed at most
+// kOthersPerHotClaim at a time.
 constexpr int kOthersPerHotClaim = 64;
 constexpr int kHotMs = 1000;
 
@@ -275,10 +293,10 @@ void loop() {
         bool woken = (rc & WL_LATCH_SET) || woken_meanwhile || GetCurrentTimestamp() >= next_poll;
         woken_meanwhile = false;
         if (rc & WL_LATCH_SET) last_woken = GetCurrentTimestamp();
-        bool claiming =
-            (limits.total > 0 && (woken || backlog_codes)) || (limits.others > 0 && (woken || backlog_others));
+        bool claiming = (woken && (limits.total > 0 || limits.others > 0)) ||
+                        more_to_claim(limits, backlog_codes, backlog_others);
         bool written = true;
-        if (claiming || dispatcher.has_results() || (woken && !results.empty())) {
+        if (claiming || results_due(dispatcher) || (woken && !results.empty())) {
             // Results in transactions of a few dozen, apart from the claim: a code committed
             // meanwhile waits for one of them at most, then is claimed on its own.
             dispatcher.take(results);
