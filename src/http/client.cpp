@@ -292,6 +292,11 @@ void Multi::add(const Request &request, uint64_t tag) {
     running_ = static_cast<int>(active_.size());
 }
 
+void Multi::kick() {
+    int still = 0;
+    curl_multi_perform(static_cast<CURLM *>(multi_), &still);
+}
+
 void Multi::run(int timeout_ms, const std::function<void(uint64_t, Response &&)> &done) {
     std::vector<std::pair<uint64_t, Response>> refused;
     refused.swap(refused_);

@@ -34,6 +34,9 @@ public:
     // Wait up to timeout_ms for socket activity (returning early on any), then hand every
     // finished transfer to done.
     void run(int timeout_ms, const std::function<void(uint64_t, Response &&)> &done);
+    // Let transfers added since the last run() start now (connect, send), without waiting:
+    // otherwise they leave only at the next run().
+    void kick();
 
 private:
     void *multi_;  // CURLM

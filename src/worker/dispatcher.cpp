@@ -79,6 +79,16 @@ bool Dispatcher::slot_free(bool code) const {
 
 void Dispatcher::pump() {
     capped_ = false;
+    size_t before = in_flight_.size();
+    // The requests started here leave now, not at the next run(): the worker may go into a
+    // transaction first.
+    struct Kick {
+        Dispatcher &d;
+        size_t before;
+        ~Kick() {
+            if (d.in_flight_.size() > before) d.multi_.kick();
+        }
+    } kick{*this, before};
     for (;;) {
         std::deque<Job> *queue = nullptr;
         if (!ready_codes_.empty() && slot_free(true))

@@ -134,7 +134,10 @@ const char *kClaim = R"sql(
                CASE WHEN d.kind = 'otp' THEN NULL
                     WHEN d.expires_at <= pg_catalog.now() THEN 'expired'
                     -- the one rule send_transactional applies too (HELP answers go anyway)
-                    WHEN sms_otp._opted_out(d."to", d.kind, d.category) THEN 'opted_out'
+                    -- a number with no opt-out at all (the usual case: one probe of the primary
+                    -- key) needs no call of the rule, a function with settings of its own
+                    WHEN CASE WHEN EXISTS (SELECT 1 FROM sms_otp.sms_opt_outs x WHERE x.phone = d."to")
+                              THEN sms_otp._opted_out(d."to", d.kind, d.category) ELSE false END THEN 'opted_out'
                     -- a campaign's message held in the queue a while (a pause, a throttle, a
                     -- backoff) goes back to its recipient if their hours have closed meanwhile
                     WHEN d.campaign_id IS NOT NULL AND d.created_at < pg_catalog.now() - interval '1 minute'
@@ -244,10 +247,16 @@ const char *kResults = R"sql(
             provider_name = coalesce(f.provider, o.provider_name),
             provider_message_id = coalesce(f.provider_message_id, o.provider_message_id),
             last_error = f.error,
-            -- only upwards, by the ranking receipts use (sms_otp._delivery_rank)
-            delivery_status = CASE WHEN sms_otp._delivery_rank(f.delivery) > sms_otp._delivery_rank(o.delivery_status)
+            -- only upwards, by the ranking receipts use (sms_otp._delivery_rank). No receipt
+            -- yet (still 'queued', the usual case): both of the worker's states are above it,
+            -- and the ranks (a function call each, with its settings) are not needed.
+            delivery_status = CASE WHEN f.delivery IS NULL THEN o.delivery_status
+                                   WHEN o.delivery_status = 'queued' THEN f.delivery
+                                   WHEN sms_otp._delivery_rank(f.delivery) > sms_otp._delivery_rank(o.delivery_status)
                                    THEN f.delivery ELSE o.delivery_status END,
-            delivery_at = CASE WHEN sms_otp._delivery_rank(f.delivery) > sms_otp._delivery_rank(o.delivery_status)
+            delivery_at = CASE WHEN f.delivery IS NULL THEN o.delivery_at
+                               WHEN o.delivery_status = 'queued' THEN pg_catalog.now()
+                               WHEN sms_otp._delivery_rank(f.delivery) > sms_otp._delivery_rank(o.delivery_status)
                                THEN pg_catalog.now() ELSE o.delivery_at END,
             updated_at = pg_catalog.now()
         FROM f
