@@ -220,6 +220,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 med() { awk -v c="$2" '{ print $c }' "$work/$1.txt" | median; }  # med LABEL COLUMN (1 rate, 3 µs a message, 7 peak open)
 peaks() { awk '{ print $7 }' "$work/$1.txt" | sort -n | uniq | paste -sd/; }
 warm_up() { drain "$1" "$warm_n" >/dev/null; }
+several() { if [ "$1" = 1 ]; then echo "1 $2"; else echo "$1 $2s"; fi; }  # several N WORD
 # Dead outbox versions of earlier drains are not left for the next one to step over, nor their
 # dirty pages for it to write.
 settle() {
@@ -363,7 +364,6 @@ q tp -c "ALTER TABLE sms_otp.user_contact_settings RESET (autovacuum_enabled, to
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 judge() { if [ "$smoke" -eq 1 ]; then echo "(smoke)"; elif awk "BEGIN { exit !($1) }"; then echo yes; else echo NO; fi; }
 label() { awk -v n="$1" 'BEGIN { if (n >= 1e6) printf "%g M", n / 1e6; else if (n >= 1e3) printf "%g k", n / 1e3; else printf "%d", n }'; }
-several() { if [ "$1" = 1 ]; then echo "1 $2"; else echo "$1 $2s"; fi; }  # several N WORD
 ideal() { awk -v s="$1" -v ms="$2" 'BEGIN { printf "%.0f", s * 1000 / ms }'; }  # slots / latency
 
 rows=()
