@@ -15,12 +15,7 @@ void Router::set_providers(std::vector<providers::Provider> list) {
     for (auto &p : list) {
         versions[p.name] = p.version;
         auto old = versions_.find(p.name);
-        if (old == versions_.end() || old->second != p.version) {
-            health_.erase(p.name);
-            // An edited (or added) row starts afresh for every worker: its shared backoff too.
-            // Not on this worker's first read, which may follow another worker's 429.
-            if (!versions_.empty()) clear_shared_backoff(p.name);
-        }
+        if (old == versions_.end() || old->second != p.version) health_.erase(p.name);
         providers_.push_back(std::make_shared<const providers::Provider>(std::move(p)));
     }
     for (auto it = health_.begin(); it != health_.end();)
@@ -53,7 +48,7 @@ std::vector<ProviderRef> Router::route(const Claimed &c) const {
 
 // A 429 heard by another worker of the database holds this one back too.
 bool Router::available(const providers::Provider &p, int64_t now_us) const {
-    if (shared_backoff(p.name) > now_us) return false;
+    if (shared_backoff(p.name, p.version) > now_us) return false;
     auto it = health_.find(p.name);
     if (it == health_.end()) return true;
     return it->second.backoff_until_us <= now_us && it->second.breaker_until_us <= now_us;
@@ -65,7 +60,7 @@ int64_t Router::wait_us(const std::vector<ProviderRef> &route, int64_t now_us) c
         auto it = health_.find(p->name);
         int64_t until = it == health_.end() ? now_us
                                             : std::max(it->second.backoff_until_us, it->second.breaker_until_us);
-        until = std::max(until, shared_backoff(p->name));
+        until = std::max(until, shared_backoff(p->name, p->version));
         int64_t wait = std::max<int64_t>(until - now_us, 0);
         if (best < 0 || wait < best) best = wait;
     }
@@ -76,7 +71,10 @@ void Router::record(const std::string &provider, const providers::Result &r, lon
                     int breaker_threshold, int breaker_cooldown_s) {
     Health &h = health_[provider];
     update(h, r, status, now_us, breaker_threshold, breaker_cooldown_s);
-    if (r.outcome == Outcome::Throttled) share_backoff(provider, h.backoff_until_us);
+    if (r.outcome == Outcome::Throttled) {
+        auto v = versions_.find(provider);
+        if (v != versions_.end()) share_backoff(provider, v->second, h.backoff_until_us);
+    }
     publish();
 }
 

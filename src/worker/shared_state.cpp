@@ -11,6 +11,7 @@ extern "C" {
 }
 
 #include <cstring>
+#include <functional>
 #include <unordered_map>
 
 namespace sms_otp::worker {
@@ -205,22 +206,27 @@ void release_provider_slots() {
     }
 }
 
-void share_backoff(const std::string &provider, int64_t until_us) {
+void share_backoff(const std::string &provider, const std::string &version, int64_t until_us) {
     ProviderLoad *l = load_of(provider);
     if (!l) return;
+    uint64 v = std::hash<std::string>{}(version);
+    SpinLockAcquire(&state->mutex);
     uint64 seen = pg_atomic_read_u64(&l->backoff_until_us);
-    while (seen < static_cast<uint64>(until_us) &&
-           !pg_atomic_compare_exchange_u64(&l->backoff_until_us, &seen, static_cast<uint64>(until_us))) {
+    if (l->backoff_version != v || seen < static_cast<uint64>(until_us)) {
+        l->backoff_version = v;
+        pg_atomic_write_u64(&l->backoff_until_us, static_cast<uint64>(until_us));
     }
+    SpinLockRelease(&state->mutex);
 }
 
-void clear_shared_backoff(const std::string &provider) {
-    if (ProviderLoad *l = load_of(provider)) pg_atomic_write_u64(&l->backoff_until_us, 0);
-}
-
-int64_t shared_backoff(const std::string &provider) {
+int64_t shared_backoff(const std::string &provider, const std::string &version) {
     ProviderLoad *l = load_of(provider);
-    return l ? static_cast<int64_t>(pg_atomic_read_u64(&l->backoff_until_us)) : 0;
+    if (!l) return 0;
+    uint64 v = std::hash<std::string>{}(version);
+    SpinLockAcquire(&state->mutex);
+    int64_t until = l->backoff_version == v ? static_cast<int64_t>(pg_atomic_read_u64(&l->backoff_until_us)) : 0;
+    SpinLockRelease(&state->mutex);
+    return until;
 }
 
 }  // namespace sms_otp::worker

@@ -38,7 +38,8 @@ struct ProviderHealth {
 struct ProviderLoad {
     char name[64];                // "" while the entry is free
     pg_atomic_uint32 in_flight;
-    pg_atomic_uint64 backoff_until_us;  // Unix microseconds
+    pg_atomic_uint64 backoff_until_us;  // Unix microseconds (guarded by the mutex, with the next)
+    uint64 backoff_version;       // hash of the provider row's version the backoff was heard for
     int max_concurrent;           // 0: no cap (as last read from api_integrations)
 };
 
@@ -104,9 +105,9 @@ void wake_now(unsigned roles);
 bool take_provider_slot(const std::string &provider, int max_concurrent);
 void give_provider_slot(const std::string &provider);
 void release_provider_slots();
-// A 429's Retry-After, shared: the latest end of a backoff any worker of the database heard.
-void share_backoff(const std::string &provider, int64_t until_us);
-int64_t shared_backoff(const std::string &provider);
-void clear_shared_backoff(const std::string &provider);
+// A 429's Retry-After, shared: the latest end of a backoff any worker of the database heard
+// for this version of the provider's row (an edited row starts afresh, as its health does).
+void share_backoff(const std::string &provider, const std::string &version, int64_t until_us);
+int64_t shared_backoff(const std::string &provider, const std::string &version);
 
 }  // namespace sms_otp::worker
