@@ -65,64 +65,60 @@ void Dispatcher::start(Claimed claimed) {
     job.route = router_.route(claimed);
     job.claimed = std::move(claimed);
     job.ready_since_us = wall_clock_us();
-    (job.claimed.message.type == "otp" ? ready_codes_ : ready_others_).push_back(std::move(job));
+    ready_queue(job).push_back(std::move(job));
     pump();
+}
+
+int others_slots() {
+    return settings::max_in_flight - std::min(settings::otp_reserved_in_flight, settings::max_in_flight - 1);
 }
 
 bool Dispatcher::slot_free(bool code) const {
     int max = settings::max_in_flight;
     if (in_flight() >= max || size_t(in_flight()) + unwritten_ >= size_t(2 * max)) return false;
-    if (code) return true;
-    int reserved = std::min(settings::otp_reserved_in_flight, max - 1);
-    return others_in_flight_ < max - reserved;
+    return code || others_in_flight_ < others_slots();
+}
+
+void Dispatcher::put_back(const Claimed &c, const char *why, int64_t wait_ms) {
+    Final f{c.message.id, c.attempts, "queued", "", "", why, static_cast<int>(wait_ms)};
+    f.unclaim = true;
+    finish(std::move(f));
 }
 
 void Dispatcher::pump() {
     capped_ = false;
     size_t before = in_flight_.size();
-    // The requests started here leave now, not at the next run(): the worker may go into a
-    // transaction first.
-    struct Kick {
-        Dispatcher &d;
-        size_t before;
-        ~Kick() {
-            if (d.in_flight_.size() > before) d.multi_.kick();
-        }
-    } kick{*this, before};
     for (;;) {
         std::deque<Job> *queue = nullptr;
         if (!ready_codes_.empty() && slot_free(true))
             queue = &ready_codes_;
         else if (!ready_others_.empty() && slot_free(false))
             queue = &ready_others_;
-        if (!queue) return;
+        if (!queue) break;
         Job job = std::move(queue->front());
         queue->pop_front();
         // Waiting (for a provider's max_concurrent) past half its lease, it could be claimed
-        // again by another worker before its request left: it goes back to the queue instead,
-        // no attempt spent.
+        // again by another worker before its request left: it goes back to the queue instead.
         if (!job.current && wall_clock_us() - job.ready_since_us > int64_t(settings::lease_s) * 500000) {
-            const Claimed &c = job.claimed;
-            Final f{c.message.id, c.attempts, "queued", "", "", "waited for a request slot past half its lease", 0};
-            f.unclaim = true;
-            finish(std::move(f));
+            put_back(job.claimed, "waited for a request slot past half its lease", 0);
             continue;
         }
-        requeued_ = false;
-        advance(std::move(job));
         // Its providers are at their max_concurrent: it waits first in line for an answer
         // (this worker's or another's) to free one.
-        if (requeued_) {
+        if (!advance(std::move(job))) {
             capped_ = true;
-            return;
+            break;
         }
     }
+    // The requests started here leave now, not at the next run(): the worker may go into a
+    // transaction first.
+    if (in_flight_.size() > before) multi_.kick();
 }
 
 // Ask the next available provider, or settle the message when none is left. One whose
 // max_concurrent requests are all open is passed over for the next; when every provider left
 // was passed over so, the message waits, first in the ready queue, for the first of them.
-void Dispatcher::advance(Job job) {
+bool Dispatcher::advance(Job job) {
     int64_t now = wall_clock_us();
     long first_capped = -1;
     while (job.next < job.route.size()) {
@@ -144,15 +140,13 @@ void Dispatcher::advance(Job job) {
                 finish({c.message.id, c.attempts, "failed", "", "",
                         "the message takes more SMS parts than a throttle allows in a window", 0});
                 pg_atomic_fetch_add_u64(&my_database()->failed, 1);
-                return;
+                return true;
             }
             if (at != 0) {
                 if (job.current) continue;  // a fallback provider with no room: try the next
                 int64_t wait_ms = at == kNextDay ? 60 * 1000 : std::max<int64_t>(1, (at - now + 999) / 1000);
-                Final f{c.message.id, c.attempts, "queued", "", "", "held back by a throttle", static_cast<int>(wait_ms)};
-                f.unclaim = true;
-                finish(std::move(f));
-                return;
+                put_back(c, "held back by a throttle", wait_ms);
+                return true;
             }
         }
         if (!take_provider_slot(p->name, p->max_concurrent)) {
@@ -196,8 +190,7 @@ void Dispatcher::advance(Job job) {
         if (out.refused) {
             // The provider's row is unfit for a request: an attempt that failed at once.
             providers::Result r = *out.refused;
-            settle(std::move(job), r, http::Response{});
-            return;
+            return settle(std::move(job), r, http::Response{});
         }
         if (!out.request) {
             // No HTTP (console): the message goes to the server log, for local development.
@@ -208,8 +201,7 @@ void Dispatcher::advance(Job job) {
             });
             http::Response none;
             none.status = 200;
-            handle(std::move(job), none);
-            return;
+            return handle(std::move(job), none);
         }
         limit(*out.request);
         uint64_t tag = next_tag_++;
@@ -217,13 +209,12 @@ void Dispatcher::advance(Job job) {
         pg_atomic_fetch_add_u32(&my_slot().in_flight, 1);
         if (job.claimed.message.type != "otp") others_in_flight_++;
         in_flight_.emplace(tag, std::move(job));
-        return;
+        return true;
     }
     if (first_capped >= 0) {
         job.next = static_cast<size_t>(first_capped);
-        (job.claimed.message.type == "otp" ? ready_codes_ : ready_others_).push_front(std::move(job));
-        requeued_ = true;
-        return;
+        ready_queue(job).push_front(std::move(job));
+        return false;
     }
     // Every provider of the route failed this round, or none was available.
     const Claimed &c = job.claimed;
@@ -250,6 +241,7 @@ void Dispatcher::advance(Job job) {
         f.retry_ms = static_cast<int>(std::max<int64_t>(settings::retry_delay_ms, wait_ms));
     }
     finish(std::move(f));
+    return true;
 }
 
 void Dispatcher::log_attempt(const Job &job, const providers::Result &r, const http::Response &response) {
@@ -285,25 +277,23 @@ void Dispatcher::limit(http::Request &request) {
     request.timeout_ms = settings::request_timeout_ms;
 }
 
-void Dispatcher::handle(Job job, const http::Response &response) {
+bool Dispatcher::handle(Job job, const http::Response &response) {
     if (response.held_back) {
         // The throttle said no at the last moment: back to the queue for its slot, no attempt spent.
         const Claimed &c = job.claimed;
         int64_t now = wall_clock_us();
         int64_t at = throttle_.wait_until(job.keys, c.segments, now);
         int64_t wait_ms = at == kNextDay || at == kNever ? 60 * 1000 : std::max<int64_t>(1, (at - now + 999) / 1000);
-        Final f{c.message.id, c.attempts, "queued", "", "", "held back by a throttle", static_cast<int>(wait_ms)};
-        f.unclaim = true;
-        finish(std::move(f));
-        return;
+        put_back(c, "held back by a throttle", wait_ms);
+        return true;
     }
     const providers::Adapter *adapter = providers::adapter_for(job.current->kind);
     providers::Result r = adapter->interpret(*job.current, response);
-    settle(std::move(job), r, response);
+    return settle(std::move(job), r, response);
 }
 
 // One attempt is over: count it, log it, and send the message on or settle it.
-void Dispatcher::settle(Job job, const providers::Result &r, const http::Response &response) {
+bool Dispatcher::settle(Job job, const providers::Result &r, const http::Response &response) {
     pg_atomic_fetch_add_u64(&my_database()->attempts, 1);
     router_.record(job.current->name, r, response.status, wall_clock_us(), settings::breaker_threshold,
                    settings::breaker_cooldown_s);
@@ -312,11 +302,11 @@ void Dispatcher::settle(Job job, const providers::Result &r, const http::Respons
         pg_atomic_fetch_add_u64(&my_database()->sent, 1);
         pg_atomic_fetch_add_u64(&my_slot().sent, 1);
         finish({job.claimed.message.id, job.claimed.attempts, "sent", job.current->name, r.message_id, "", 0});
-        return;
+        return true;
     }
     if (r.outcome != Outcome::Rejected) job.only_rejections = false;
     job.last_error = r.error.empty() ? response.error : r.error;
-    advance(std::move(job));
+    return advance(std::move(job));
 }
 
 void Dispatcher::run(int timeout_ms) {

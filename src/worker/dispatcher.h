@@ -66,13 +66,21 @@ private:
 
     // Send ready messages while request slots are free (codes first).
     void pump();
+    std::deque<Job> &ready_queue(const Job &job) {
+        return job.claimed.message.type == "otp" ? ready_codes_ : ready_others_;
+    }
+    // Back to the queue with no attempt spent, due again in wait_ms.
+    void put_back(const Claimed &c, const char *why, int64_t wait_ms);
     void launch(Job job);
     // Whether a request may start now: a free slot, and the bound on unwritten answers.
     bool slot_free(bool code) const;
-    void advance(Job job);
+    // Returns false when the job went back, first, to its ready queue: every provider left is
+    // at its max_concurrent.
+    bool advance(Job job);
     void finish(Final f);
-    void handle(Job job, const http::Response &response);
-    void settle(Job job, const providers::Result &r, const http::Response &response);
+    // Both return advance()'s answer when they hand the job on to the next provider, else true.
+    bool handle(Job job, const http::Response &response);
+    bool settle(Job job, const providers::Result &r, const http::Response &response);
     // The limits every request carries: answer size, allowed hosts, timeout.
     void limit(http::Request &request);
     void log_attempt(const Job &job, const providers::Result &r, const http::Response &response);
@@ -86,13 +94,16 @@ private:
     size_t unwritten_ = 0;
     int64_t oldest_final_us_ = 0;    // messages settled here or taken, and not yet written
     bool capped_ = false;     // the last pump stopped at a provider's max_concurrent
-    bool requeued_ = false;   // advance() put its job back in the ready queue (provider at its cap)
     uint64_t next_tag_ = 1;
     std::vector<Final> finals_;
     std::vector<Attempt> attempts_;
     std::string hosts_setting_;               // sms_otp.http_allowed_hosts as last read
     std::vector<std::string> allowed_hosts_;  // ... and parsed
 };
+
+// Request slots transactional and promo messages may take: max_in_flight less those kept for
+// codes (sms_otp.otp_reserved_in_flight, leaving them one at least).
+int others_slots();
 
 // The text of a message as the log keeps it: OTP codes (runs of 4+ digits) masked.
 std::string redact(const std::string &text, const std::string &type);

@@ -138,8 +138,7 @@ bool sends_codes() { return my_role == kCodes || !settings::code_worker || !code
 ClaimLimits room(const Dispatcher &dispatcher) {
     int max = settings::max_in_flight;
     int free = std::max(0, 2 * max - dispatcher.in_flight() - dispatcher.ready());
-    int reserved = std::min(settings::otp_reserved_in_flight, max - 1);
-    int others = std::max(0, 2 * (max - reserved) - dispatcher.others_in_flight() - dispatcher.others_ready());
+    int others = std::max(0, 2 * others_slots() - dispatcher.others_in_flight() - dispatcher.others_ready());
     ClaimLimits limits;
     limits.total = std::min(settings::batch_size, free);
     limits.others = my_role == kCodes ? 0 : std::min(limits.total, others);

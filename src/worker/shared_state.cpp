@@ -125,6 +125,7 @@ void attach_shared_memory() {
             for (auto &l : d.loads) {
                 pg_atomic_init_u32(&l.in_flight, 0);
                 pg_atomic_init_u64(&l.backoff_until_us, 0);
+                pg_atomic_init_u64(&l.backoff_version, 0);
             }
         }
     }
@@ -206,27 +207,26 @@ void release_provider_slots() {
     }
 }
 
+// Read for every message a worker routes, so without the mutex. A reader that meets a backoff
+// and its version written a moment apart holds one message back, or lets one through, once.
 void share_backoff(const std::string &provider, const std::string &version, int64_t until_us) {
     ProviderLoad *l = load_of(provider);
     if (!l) return;
     uint64 v = std::hash<std::string>{}(version);
-    SpinLockAcquire(&state->mutex);
-    uint64 seen = pg_atomic_read_u64(&l->backoff_until_us);
-    if (l->backoff_version != v || seen < static_cast<uint64>(until_us)) {
-        l->backoff_version = v;
+    if (pg_atomic_exchange_u64(&l->backoff_version, v) != v) {
         pg_atomic_write_u64(&l->backoff_until_us, static_cast<uint64>(until_us));
+        return;
     }
-    SpinLockRelease(&state->mutex);
+    uint64 seen = pg_atomic_read_u64(&l->backoff_until_us);
+    while (seen < static_cast<uint64>(until_us) &&
+           !pg_atomic_compare_exchange_u64(&l->backoff_until_us, &seen, static_cast<uint64>(until_us))) {
+    }
 }
 
 int64_t shared_backoff(const std::string &provider, const std::string &version) {
     ProviderLoad *l = load_of(provider);
-    if (!l) return 0;
-    uint64 v = std::hash<std::string>{}(version);
-    SpinLockAcquire(&state->mutex);
-    int64_t until = l->backoff_version == v ? static_cast<int64_t>(pg_atomic_read_u64(&l->backoff_until_us)) : 0;
-    SpinLockRelease(&state->mutex);
-    return until;
+    if (!l || pg_atomic_read_u64(&l->backoff_version) != std::hash<std::string>{}(version)) return 0;
+    return static_cast<int64_t>(pg_atomic_read_u64(&l->backoff_until_us));
 }
 
 }  // namespace sms_otp::worker

@@ -38,8 +38,8 @@ struct ProviderHealth {
 struct ProviderLoad {
     char name[64];                // "" while the entry is free
     pg_atomic_uint32 in_flight;
-    pg_atomic_uint64 backoff_until_us;  // Unix microseconds (guarded by the mutex, with the next)
-    uint64 backoff_version;       // hash of the provider row's version the backoff was heard for
+    pg_atomic_uint64 backoff_until_us;  // Unix microseconds
+    pg_atomic_uint64 backoff_version;   // hash of the provider row's version it was heard for
     int max_concurrent;           // 0: no cap (as last read from api_integrations)
 };
 

@@ -46,10 +46,10 @@ Datum sms_otp_worker_status(PG_FUNCTION_ARGS) {
                 bool backing_off = p.backoff_until > now;
                 bool breaker_open = p.breaker_open_until > now;
                 nlohmann::json in_flight = 0, max_concurrent = nullptr;
-                for (auto &l : db->loads)
-                    if (std::strncmp(l.name, p.name, sizeof(l.name)) == 0) {
-                        in_flight = pg_atomic_read_u32(&l.in_flight);
-                        if (l.max_concurrent > 0) max_concurrent = l.max_concurrent;
+                for (int i = 0; i < kMaxProviders; i++)
+                    if (std::strncmp(copy.loads[i].name, p.name, sizeof(p.name)) == 0) {
+                        in_flight = pg_atomic_read_u32(&db->loads[i].in_flight);
+                        if (copy.loads[i].max_concurrent > 0) max_concurrent = copy.loads[i].max_concurrent;
                     }
                 providers.push_back({{"name", p.name},
                                      {"available", !backing_off && !breaker_open},
