@@ -27,6 +27,7 @@ cd "$(dirname "$0")/.."
 
 . bench/args.sh
 . bench/results_block.sh
+. bench/workdir.sh
 if [ "$smoke" -eq 1 ]; then
     defaults=(20000 1 10 5000 5 1000 500 1 6 10 3)
 else
@@ -56,16 +57,7 @@ if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
     if [ "$(id -u)" -eq 0 ]; then make -s install; else sudo make -s install; fi
 fi
 
-work=$(make_workdir sms_otp_campaigns)
-port=$(free_port 26200)
-pgdir="$work/pg"
-mock_pid=""
-cleanup() {
-    [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null || true
-    if [ -z "${BENCH_KEEP:-}" ]; then bash test/cluster.sh stop "$pgdir" && rm -rf "$pgdir" || true; fi
-}
-trap cleanup EXIT
-q() { local db=$1; shift; pg "$pgdir" "$port" -d "$db" -At "$@"; }
+bench_workdir sms_otp_campaigns 26200
 
 # The worker drains database "campaigns" (users with OTP on for the codes, the customers, the
 # mock as provider). The launches are measured in "launch", which no worker drains, so that
@@ -169,11 +161,7 @@ log "  normalize_phone, µs a number: $normalize"
 q postgres -c "DROP DATABASE launch"
 
 # ------------------------------------------------------------------ drains: unthrottled vs wrk, throttled vs its limit, transactional
-node test/mock_provider/server.mjs --port 0 --delay-ms "$mock_delay_ms" --no-record >"$work/mock.log" 2>&1 &
-mock_pid=$!
-for _ in $(seq 50); do grep -q 'listening on' "$work/mock.log" && break; sleep 0.1; done
-mock_url=$(sed -nE 's/.*listening on (http:\S+).*/\1/p' "$work/mock.log")
-[ -n "$mock_url" ] || { cat "$work/mock.log" >&2; exit 1; }
+start_mock "$mock_delay_ms"
 q campaigns -c "UPDATE sms_otp.api_integrations SET base_url = '$mock_url' WHERE name = 'twilio'"
 
 sched() { awk '{ print $1, $2 }' "/proc/$1/schedstat"; }  # ns on a CPU, ns waiting in the run queue

@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 
 . bench/args.sh
 . bench/results_block.sh
+. bench/workdir.sh
 
 if [ "$smoke" -eq 1 ]; then
     defaults=(2000 20000 8 1 1 1000 1 1 10 4000 2000)
@@ -47,18 +48,8 @@ if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
 fi
 bindir=$(pg_config --bindir)
 
-work=$(make_workdir sms_otp_bench)
-port=$(free_port 25800)
-pgdir="$work/pg"
-mock_pid=""
-cleanup() {
-    [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null || true
-    # The cluster holds some 20 GB after a full run; the figures stay in $work.
-    if [ -z "${BENCH_KEEP:-}" ]; then bash test/cluster.sh stop "$pgdir" && rm -rf "$pgdir" || true; fi
-}
-trap cleanup EXIT
-
-q() { local db=$1; shift; pg "$pgdir" "$port" -d "$db" -At "$@"; }
+# The cluster holds some 20 GB after a full run; it is removed, the figures stay in $work.
+bench_workdir sms_otp_bench 25800
 
 # The worker drains database "bench". otp_send is measured in "bench_send", where no worker
 # claims what it queues, and its baseline in "bench_bare", a file copy of bench_send made just
@@ -93,11 +84,7 @@ lat_p50=$(json p50_ms); lat_p99=$(json p99_ms); floor_p50=$(json floor_p50_ms); 
 log "  commit -> mock: p50 $lat_p50 ms, p99 $lat_p99 ms (max $(json max_ms)); direct POST: p50 $floor_p50 ms"
 
 # ------------------------------------------------------------------ worker drain vs wrk
-node test/mock_provider/server.mjs --port 0 --delay-ms "$mock_delay_ms" --no-record >"$work/mock.log" 2>&1 &
-mock_pid=$!
-for _ in $(seq 50); do grep -q 'listening on' "$work/mock.log" && break; sleep 0.1; done
-mock_url=$(sed -nE 's/.*listening on (http:\S+).*/\1/p' "$work/mock.log")
-[ -n "$mock_url" ] || { cat "$work/mock.log" >&2; exit 1; }
+start_mock "$mock_delay_ms"
 q bench -c "UPDATE sms_otp.api_integrations SET base_url = '$mock_url' WHERE name = 'twilio'"
 
 # enqueue N: queue N messages in one transaction; sets after_id and commit_at.

@@ -26,6 +26,7 @@ cd "$(dirname "$0")/.."
 
 . bench/args.sh
 . bench/results_block.sh
+. bench/workdir.sh
 if [ "$smoke" -eq 1 ]; then
     defaults=(500 1 1 1 "1 2 4" "10000" 100)
 else
@@ -58,16 +59,7 @@ fi
 library="$(pg_config --pkglibdir)/sms_otp.so"
 library_sum=$(md5sum <"$library")
 
-work=$(make_workdir sms_otp_throughput)
-port=$(free_port 26400)  # below the ephemeral range: no outgoing connection takes it meanwhile
-pgdir="$work/pg"
-mock_pid=""
-cleanup() {
-    [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null || true
-    if [ -z "${BENCH_KEEP:-}" ]; then bash test/cluster.sh stop "$pgdir" && rm -rf "$pgdir" || true; fi
-}
-trap cleanup EXIT
-q() { local db=$1; shift; pg "$pgdir" "$port" -d "$db" -At "$@"; }
+bench_workdir sms_otp_throughput 26400
 
 # The workers drain database tp. Nothing else runs there. max_in_flight and batch_size are left
 # at their defaults for part 1, then set with ALTER SYSTEM (both are reloadable).
@@ -131,11 +123,7 @@ restart_workers() {
 }
 
 # ------------------------------------------------------------------ the mock provider
-node test/mock_provider/server.mjs --port 0 --delay-ms "$fast_ms" --no-record >"$work/mock.log" 2>&1 &
-mock_pid=$!
-for _ in $(seq 50); do grep -q 'listening on' "$work/mock.log" && break; sleep 0.1; done
-mock_url=$(sed -nE 's/.*listening on (http:\S+).*/\1/p' "$work/mock.log")
-[ -n "$mock_url" ] || { cat "$work/mock.log" >&2; exit 1; }
+start_mock "$fast_ms"
 q tp -c "UPDATE sms_otp.api_integrations SET base_url = '$mock_url' WHERE name = 'twilio'"
 mock_delay() {
     curl -sf -X POST "$mock_url/_mock/config" -H 'Content-Type: application/json' -d "{\"delay_ms\": $1}" >/dev/null \

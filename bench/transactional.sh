@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 
 . bench/args.sh
 . bench/results_block.sh
+. bench/workdir.sh
 if [ "$smoke" -eq 1 ]; then defaults=(4 1 1 20000 10 20 5); else defaults=(8 3 10 1000000 400 5000 150); fi
 clients=${BENCH_TX_CLIENTS:-${defaults[0]}}
 rounds=${BENCH_TX_ROUNDS:-${defaults[1]}}
@@ -39,14 +40,7 @@ if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
 fi
 bindir=$(pg_config --bindir)
 
-work=$(make_workdir sms_otp_tx)
-port=$(free_port 26000)
-pgdir="$work/pg"
-cleanup() {
-    if [ -z "${BENCH_KEEP:-}" ]; then bash test/cluster.sh stop "$pgdir" && rm -rf "$pgdir" || true; fi
-}
-trap cleanup EXIT
-q() { local db=$1; shift; pg "$pgdir" "$port" -d "$db" -At "$@"; }
+bench_workdir sms_otp_tx 26000
 
 # The worker drains tx_latency. send_transactional is measured in tx_send, where no worker
 # claims what it queues, and its baseline in tx_bare, a file copy of tx_send made just before.
