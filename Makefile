@@ -22,7 +22,7 @@ PG_CONFIG ?= pg_config
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers \
               -isystem $(shell $(PG_CONFIG) --includedir-server) -Isrc -MMD -MP
-SHLIB_LINK = -lcurl -lphonenumber -lgeocoding -licuuc -lstdc++
+SHLIB_LINK = -pthread -lcurl -lphonenumber -lgeocoding -licuuc -lstdc++
 # The JIT bitcode step compiles C++ with clang and ignores PG_CXXFLAGS; the
 # module has no SQL-callable code worth inlining, so skip it.
 override with_llvm = no

@@ -4,10 +4,18 @@
 
 #include <curl/curl.h>
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <stdexcept>
 #include <strings.h>
 
@@ -63,6 +71,7 @@ struct Multi::Transfer {
     size_t header_bytes = 0;
     std::string refusal;        // set by a callback that stopped the transfer
     bool held = false;          // request.before_send said no
+    bool other = false;         // Multi::add()'s `other`
 
     Transfer() {
         if (!easy) throw std::bad_alloc();
@@ -249,25 +258,83 @@ struct Multi::Transfer {
     }
 };
 
-Multi::Multi() : multi_((global_init(), curl_multi_init())) {
+// What the caller's thread and the transport thread hand each other, under one mutex.
+struct Multi::Shared {
+    std::mutex mutex;
+    std::condition_variable answered;       // finished got something
+    std::deque<Transfer *> waiting, waiting_others;  // handed over, not yet open
+    std::vector<Transfer *> finished;       // answered, not yet collected by run()
+    int limit = 0, others_limit = 0;        // set_open_limits()
+    long host_connections = 0;              // set_max_host_connections(), 0: unchanged
+    bool stop = false;
+    std::atomic<int> open{0};
+    std::thread thread;
+};
+
+namespace {
+
+void free_all(std::deque<Multi::Transfer *> &list) {
+    for (auto *t : list) delete t;
+    list.clear();
+}
+
+}  // namespace
+
+Multi::Multi() : multi_((global_init(), curl_multi_init())), shared_(std::make_unique<Shared>()) {
     if (!multi_) throw std::bad_alloc();
+    // The thread inherits the signal mask it is created with: with every signal blocked, the
+    // process's handlers (PostgreSQL's, in a worker) always run on the caller's thread.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    try {
+        shared_->thread = std::thread([this] { transport(); });
+    } catch (...) {
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        curl_multi_cleanup(static_cast<CURLM *>(multi_));
+        throw;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void Multi::stop() {
+    {
+        std::lock_guard<std::mutex> lock(shared_->mutex);
+        shared_->stop = true;
+    }
+    curl_multi_wakeup(static_cast<CURLM *>(multi_));
+    if (shared_->thread.joinable()) shared_->thread.join();
 }
 
 Multi::~Multi() {
-    for (Transfer *t : active_) {
-        curl_multi_remove_handle(static_cast<CURLM *>(multi_), t->easy);
-        delete t;
-    }
+    stop();
+    free_all(shared_->waiting);
+    free_all(shared_->waiting_others);
+    for (auto *t : shared_->finished) delete t;
     idle_.clear();
     curl_multi_cleanup(static_cast<CURLM *>(multi_));
 }
 
 void Multi::set_max_host_connections(long n) {
-    curl_multi_setopt(static_cast<CURLM *>(multi_), CURLMOPT_MAX_HOST_CONNECTIONS, n);
-    curl_multi_setopt(static_cast<CURLM *>(multi_), CURLMOPT_MAXCONNECTS, n);
+    {
+        std::lock_guard<std::mutex> lock(shared_->mutex);
+        shared_->host_connections = n;
+    }
+    curl_multi_wakeup(static_cast<CURLM *>(multi_));
 }
 
-void Multi::add(const Request &request, uint64_t tag) {
+void Multi::set_open_limits(int total, int others) {
+    {
+        std::lock_guard<std::mutex> lock(shared_->mutex);
+        shared_->limit = total;
+        shared_->others_limit = others;
+    }
+    curl_multi_wakeup(static_cast<CURLM *>(multi_));
+}
+
+int Multi::open() const { return shared_->open.load(std::memory_order_relaxed); }
+
+void Multi::add(const Request &request, uint64_t tag, bool other) {
     std::unique_ptr<Transfer> t;
     if (idle_.empty()) {
         t = std::make_unique<Transfer>();
@@ -284,17 +351,87 @@ void Multi::add(const Request &request, uint64_t tag) {
         idle_.push_back(std::move(t));
         return;
     }
-    if (curl_multi_add_handle(static_cast<CURLM *>(multi_), t->easy) != CURLM_OK) {
-        idle_.push_back(std::move(t));
-        throw std::runtime_error("curl_multi_add_handle failed");
+    t->other = other;
+    {
+        std::lock_guard<std::mutex> lock(shared_->mutex);
+        (other ? shared_->waiting_others : shared_->waiting).push_back(t.get());
     }
-    active_.push_back(t.release());
-    running_ = static_cast<int>(active_.size());
+    t.release();
+    handed_++;
+    curl_multi_wakeup(static_cast<CURLM *>(multi_));
 }
 
-void Multi::kick() {
-    int still = 0;
-    curl_multi_perform(static_cast<CURLM *>(multi_), &still);
+// The transport thread: opens waiting requests while there is room, drives the handle, and
+// hands each answer back the moment libcurl has it. Only libcurl and the standard library run
+// here (the requests' before_send callbacks included).
+void Multi::transport() {
+    CURLM *multi = static_cast<CURLM *>(multi_);
+    Shared &s = *shared_;
+    std::vector<Transfer *> active;
+    int others_open = 0;
+    std::vector<Transfer *> done;
+    for (;;) {
+        {
+            std::lock_guard<std::mutex> lock(s.mutex);
+            if (s.stop) break;
+            if (s.host_connections > 0) {
+                curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, s.host_connections);
+                curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, s.host_connections);
+                s.host_connections = 0;
+            }
+            auto room = [&] { return s.limit <= 0 || int(active.size()) < s.limit; };
+            while (room()) {
+                Transfer *t = nullptr;
+                if (!s.waiting.empty()) {
+                    t = s.waiting.front();
+                    s.waiting.pop_front();
+                } else if (!s.waiting_others.empty() && (s.others_limit <= 0 || others_open < s.others_limit)) {
+                    t = s.waiting_others.front();
+                    s.waiting_others.pop_front();
+                } else {
+                    break;
+                }
+                if (curl_multi_add_handle(multi, t->easy) != CURLM_OK) {
+                    t->refuse("the transport could not start the request");
+                    done.push_back(t);
+                    continue;
+                }
+                active.push_back(t);
+                if (t->other) others_open++;
+            }
+            s.open.store(int(active.size()), std::memory_order_relaxed);
+        }
+        int still = 0;
+        curl_multi_perform(multi, &still);
+        int left = 0;
+        while (CURLMsg *msg = curl_multi_info_read(multi, &left)) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            char *priv = nullptr;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+            Transfer *t = reinterpret_cast<Transfer *>(priv);
+            CURLcode code = msg->data.result;
+            curl_multi_remove_handle(multi, t->easy);
+            active.erase(std::find(active.begin(), active.end(), t));
+            if (t->other) others_open--;
+            t->finish(code);
+            done.push_back(t);
+        }
+        if (!done.empty()) {
+            {
+                std::lock_guard<std::mutex> lock(s.mutex);
+                s.finished.insert(s.finished.end(), done.begin(), done.end());
+                s.open.store(int(active.size()), std::memory_order_relaxed);
+            }
+            s.answered.notify_one();
+            done.clear();
+            continue;  // room was freed: open what waits before sleeping
+        }
+        curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+    }
+    for (Transfer *t : active) {
+        curl_multi_remove_handle(multi, t->easy);
+        delete t;
+    }
 }
 
 void Multi::run(int timeout_ms, const std::function<void(uint64_t, Response &&)> &done) {
@@ -303,24 +440,17 @@ void Multi::run(int timeout_ms, const std::function<void(uint64_t, Response &&)>
     for (auto &[tag, response] : refused) done(tag, std::move(response));
     if (!refused.empty()) timeout_ms = 0;
 
-    int still = 0;
-    curl_multi_perform(static_cast<CURLM *>(multi_), &still);
-    if (still > 0 && timeout_ms > 0) {
-        curl_multi_poll(static_cast<CURLM *>(multi_), nullptr, 0, timeout_ms, nullptr);
-        curl_multi_perform(static_cast<CURLM *>(multi_), &still);
+    std::vector<Transfer *> finished;
+    {
+        std::unique_lock<std::mutex> lock(shared_->mutex);
+        if (shared_->finished.empty() && handed_ > 0 && timeout_ms > 0)
+            shared_->answered.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                                       [&] { return !shared_->finished.empty(); });
+        finished.swap(shared_->finished);
     }
-    int left = 0;
-    while (CURLMsg *msg = curl_multi_info_read(static_cast<CURLM *>(multi_), &left)) {
-        if (msg->msg != CURLMSG_DONE) continue;
-        char *priv = nullptr;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-        Transfer *t = reinterpret_cast<Transfer *>(priv);
-        CURLcode code = msg->data.result;
-        curl_multi_remove_handle(static_cast<CURLM *>(multi_), t->easy);
-        active_.erase(std::find(active_.begin(), active_.end(), t));
+    for (Transfer *t : finished) {
         std::unique_ptr<Transfer> owned(t);
-        owned->finish(code);
-        running_ = static_cast<int>(active_.size());
+        handed_--;
         uint64_t tag = owned->tag;
         Response response = std::move(owned->response);
         owned->request = Request{};

@@ -1,5 +1,6 @@
-// libcurl behind two doors: Multi keeps many requests in flight on one multi handle (the
-// worker), perform() makes one blocking request (the code check in otp_verify).
+// libcurl behind two doors: Multi keeps many requests in flight on one multi handle, driven by
+// a thread of its own (the worker), perform() makes one blocking request (the code check in
+// otp_verify).
 #pragma once
 
 #include "http/request.h"
@@ -18,31 +19,45 @@ class Multi {
 public:
     struct Transfer;
 
+    // Starts the transport thread: it alone drives the multi handle (connects, sends, reads
+    // answers), so answers are read and waiting requests leave while the caller is busy
+    // elsewhere (a worker in a SQL statement). It runs no PostgreSQL code and takes no signal.
     Multi();
     ~Multi();
     Multi(const Multi &) = delete;
     Multi &operator=(const Multi &) = delete;
+    // Ends the transport thread (open requests are dropped, unanswered); the destructor does it
+    // too. For a process that may exit without unwinding to the destructor.
+    void stop();
 
     // Upper bound on connections per host (reuse is on: the handle keeps its connection cache).
     void set_max_host_connections(long n);
+    // Requests open at once at most (0: no bound), and of them the `other` ones (see add());
+    // requests added past these wait, in order, codes first, and leave as answers free room.
+    void set_open_limits(int total, int others);
 
-    // Start a request; tag comes back with its response. A request our rules refuse
-    // (destination, control characters) is never started: its response says why.
-    void add(const Request &request, uint64_t tag);
-    int in_flight() const { return running_ + static_cast<int>(refused_.size()); }
+    // Hand a request over; tag comes back with its response. A request our rules refuse
+    // (destination, control characters) is never started: its response says why. An `other`
+    // request waits behind every waiting one that is not.
+    void add(const Request &request, uint64_t tag, bool other = false);
+    // Requests handed over and not yet answered through run(): open, waiting, or answered
+    // and not yet collected.
+    int in_flight() const { return handed_ + static_cast<int>(refused_.size()); }
+    // Of those, the ones open at this moment (read from the transport thread).
+    int open() const;
 
-    // Wait up to timeout_ms for socket activity (returning early on any), then hand every
-    // finished transfer to done.
+    // Wait up to timeout_ms for an answer (returning at the first), then hand every answer
+    // there is to done.
     void run(int timeout_ms, const std::function<void(uint64_t, Response &&)> &done);
-    // Let transfers added since the last run() start now (connect, send), without waiting:
-    // otherwise they leave only at the next run().
-    void kick();
 
 private:
-    void *multi_;  // CURLM
-    int running_ = 0;
+    struct Shared;
+    void transport();  // the thread's loop
+
+    void *multi_;  // CURLM, used by the transport thread only (but for curl_multi_wakeup)
+    std::unique_ptr<Shared> shared_;
+    int handed_ = 0;
     std::vector<std::unique_ptr<Transfer>> idle_;  // finished transfers, reused with their easy handles
-    std::vector<Transfer *> active_;
     std::vector<std::pair<uint64_t, Response>> refused_;  // answered by the next run()
 };
 

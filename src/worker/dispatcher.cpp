@@ -73,10 +73,19 @@ int others_slots() {
     return settings::max_in_flight - std::min(settings::otp_reserved_in_flight, settings::max_in_flight - 1);
 }
 
+// A request is handed to the transport while fewer than max_in_flight are open and as many
+// again wait there for a slot: the transport opens the next the moment an answer frees one,
+// whatever this thread is doing. Handed over plus answers not yet written stay within twice
+// max_in_flight.
 bool Dispatcher::slot_free(bool code) const {
     int max = settings::max_in_flight;
-    if (in_flight() >= max || size_t(in_flight()) + unwritten_ >= size_t(2 * max)) return false;
-    return code || others_in_flight_ < others_slots();
+    if (size_t(in_flight()) + unwritten_ >= size_t(2 * max)) return false;
+    return code || others_in_flight_ < 2 * others_slots();
+}
+
+void Dispatcher::set_limits() {
+    multi_.set_max_host_connections(settings::max_in_flight);
+    multi_.set_open_limits(settings::max_in_flight, others_slots());
 }
 
 void Dispatcher::put_back(const Claimed &c, const char *why, int64_t wait_ms) {
@@ -87,7 +96,6 @@ void Dispatcher::put_back(const Claimed &c, const char *why, int64_t wait_ms) {
 
 void Dispatcher::pump() {
     capped_ = false;
-    size_t before = in_flight_.size();
     for (;;) {
         std::deque<Job> *queue = nullptr;
         if (!ready_codes_.empty() && slot_free(true))
@@ -110,9 +118,7 @@ void Dispatcher::pump() {
             break;
         }
     }
-    // The requests started here leave now, not at the next run(): the worker may go into a
-    // transaction first.
-    if (in_flight_.size() > before) multi_.kick();
+    pg_atomic_write_u32(&my_slot().in_flight, uint32(multi_.open()));
 }
 
 // Ask the next available provider, or settle the message when none is left. One whose
@@ -205,9 +211,9 @@ bool Dispatcher::advance(Job job) {
         }
         limit(*out.request);
         uint64_t tag = next_tag_++;
-        multi_.add(*out.request, tag);
-        pg_atomic_fetch_add_u32(&my_slot().in_flight, 1);
-        if (job.claimed.message.type != "otp") others_in_flight_++;
+        bool other = job.claimed.message.type != "otp";
+        multi_.add(*out.request, tag, other);
+        if (other) others_in_flight_++;
         in_flight_.emplace(tag, std::move(job));
         return true;
     }
@@ -319,7 +325,6 @@ void Dispatcher::run(int timeout_ms) {
         if (it == in_flight_.end()) return;
         Job job = std::move(it->second);
         in_flight_.erase(it);
-        pg_atomic_fetch_sub_u32(&my_slot().in_flight, 1);
         give_provider_slot(job.current->name);
         if (job.claimed.message.type != "otp") others_in_flight_--;
         handle(std::move(job), response);

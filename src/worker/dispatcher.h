@@ -24,12 +24,17 @@ public:
     explicit Dispatcher(http::Multi &multi, int64_t throttle_margin_us = 20000)
         : multi_(multi), throttle_(throttle_margin_us) {}
 
+    // Hands max_in_flight and the slots of other messages to the transport (at the start and
+    // after a reload).
+    void set_limits();
     Router &router() { return router_; }
     Throttle &throttle() { return throttle_; }
     // A claimed message: sent now if a request slot is free, else kept ready for the next one.
     void start(Claimed claimed);
     // Wait up to timeout_ms for answers, act on them, and send what is ready into the freed slots.
     void run(int timeout_ms);
+    // Requests handed to the transport: open (max_in_flight at most), or waiting there for the
+    // next free slot.
     int in_flight() const { return static_cast<int>(in_flight_.size()); }
     // Of those, the requests of transactional and promo messages (the rest are codes).
     int others_in_flight() const { return others_in_flight_; }

@@ -44,7 +44,18 @@ void on_sigterm(SIGNAL_ARGS) {
     errno = saved;
 }
 
+// The loop's transport, while it runs: a process leaving without unwinding (postmaster death)
+// stops its thread first, so nothing of libcurl runs while the process exits.
+http::Multi *transport = nullptr;
+
 void on_exit(int, Datum) {
+    if (transport) {
+        try {
+            transport->stop();
+        } catch (...) {
+        }
+        transport = nullptr;
+    }
     SharedState *s = shared();
     if (!s) return;
     release_provider_slots();
@@ -211,8 +222,12 @@ void loop() {
     bool said_logged = statements_logged();
 
     http::Multi multi;
-    multi.set_max_host_connections(settings::max_in_flight);
+    transport = &multi;
+    struct Forget {
+        ~Forget() { transport = nullptr; }
+    } forget;  // however the loop ends, before multi is gone
     Dispatcher dispatcher(multi, int64_t(settings::throttle_margin_ms) * 1000);
+    dispatcher.set_limits();
     Results results;  // written by the next round that commits
 
     // Lanes that may have more due messages than the last claim took: claim again at once
@@ -272,7 +287,7 @@ void loop() {
         if (ConfigReloadPending) {
             ConfigReloadPending = false;
             pg::pg_call([] { ProcessConfigFile(PGC_SIGHUP); });
-            multi.set_max_host_connections(settings::max_in_flight);
+            dispatcher.set_limits();
             bool logged = statements_logged();
             if (logged && !said_logged) warn_if_statements_logged();
             said_logged = logged;

@@ -41,7 +41,22 @@ std::array<Window, 2> windows(const Limits &l, int64_t margin_us) {
 
 Throttle::Throttle(int64_t margin_us) : margin_us_(std::max<int64_t>(margin_us, 0)) {}
 
+Throttle::Throttle(const Throttle &other) {
+    std::lock_guard<std::recursive_mutex> lock(other.mutex_);
+    margin_us_ = other.margin_us_;
+    keys_ = other.keys_;
+}
+
+Throttle &Throttle::operator=(const Throttle &other) {
+    if (this == &other) return *this;
+    std::scoped_lock lock(mutex_, other.mutex_);
+    margin_us_ = other.margin_us_;
+    keys_ = other.keys_;
+    return *this;
+}
+
 void Throttle::configure(const std::string &name, const Limits &limits) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     auto [it, fresh] = keys_.try_emplace(name);
     Key &key = it->second;
     bool day_moved = fresh || limits.day_start_us != key.limits.day_start_us;
@@ -71,6 +86,7 @@ void Throttle::configure(const std::string &name, const Limits &limits) {
 }
 
 void Throttle::forget_idle(int64_t now_us) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     for (auto it = keys_.begin(); it != keys_.end();) {
         Key &key = it->second;
         if (!key.configured && key.last_at <= now_us - kHistoryMinutes * kMinute) {
@@ -111,6 +127,7 @@ int64_t Throttle::window_wait(const Key &key, int64_t span_us, int64_t messages,
 }
 
 int64_t Throttle::wait_until(const std::vector<std::string> &names, int64_t segments, int64_t now_us) const {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     segments = parts(segments);
     int64_t until = 0;
     bool next_day = false;
@@ -176,6 +193,7 @@ void Throttle::add(Key &key, int64_t segments, int64_t at_us) {
 }
 
 void Throttle::record(const std::vector<std::string> &names, int64_t segments, int64_t at_us) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     segments = parts(segments);
     for (const auto &name : names) {
         auto it = keys_.find(name);
@@ -184,6 +202,7 @@ void Throttle::record(const std::vector<std::string> &names, int64_t segments, i
 }
 
 Room Throttle::room(const std::string &name, int64_t now_us) const {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     Room room{kUnlimited, kUnlimited};
     auto it = keys_.find(name);
     if (it == keys_.end()) return room;
@@ -208,6 +227,7 @@ Room Throttle::room(const std::string &name, int64_t now_us) const {
 
 int64_t Throttle::budget(const std::vector<std::string> &names, int64_t segments_each, int64_t now_us,
                          int64_t cap) const {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     segments_each = parts(segments_each);
     int64_t n = std::max<int64_t>(cap, 0);
     for (const auto &name : names) {
@@ -218,6 +238,7 @@ int64_t Throttle::budget(const std::vector<std::string> &names, int64_t segments
 }
 
 size_t Throttle::held() const {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     size_t n = 0;
     for (const auto &[name, key] : keys_) n += key.sent.size() + key.minutes.size();
     return n;

@@ -2,13 +2,16 @@
 // once ("provider:twilio", "sender:+15550001", "campaign:42"); each key may cap messages and
 // segments per second, per minute and per day. Second and minute are sliding windows over the
 // actual send times: no window ever holds N+1. Plain C++ without PostgreSQL, so the unit tests
-// link it; one worker process owns one Throttle (not thread-safe).
+// link it; one worker process owns one Throttle. Requests record their sends from the
+// transport's thread (http::Multi), the worker reads and configures from its own: every
+// method takes the lock.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -42,6 +45,9 @@ public:
     // A send at time s occupies a window of W until s + W + margin: the provider's clock sees it
     // later than ours, by network jitter.
     explicit Throttle(int64_t margin_us = 20000);
+    // A copy has the windows and day counts of the original, and a lock of its own.
+    Throttle(const Throttle &other);
+    Throttle &operator=(const Throttle &other);
 
     // Sets a key's limits (called every round; unchanged limits cost a lookup). When the day
     // start moves, the day counts become what was sent since the new start: exact when the start
@@ -101,6 +107,7 @@ private:
 
     int64_t margin_us_;
     std::unordered_map<std::string, Key> keys_;
+    mutable std::recursive_mutex mutex_;
 };
 
 // A campaign's due promo messages and the keys each of them is subject to.

@@ -9,7 +9,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <chrono>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -298,6 +301,55 @@ TEST(Multi, CapsAndRefusalsComeBackAsResponses) {
         }
     }
     EXPECT_EQ(multi.in_flight(), 0);
+}
+
+// The transport thread keeps at most the open limits, codes before other requests, and opens
+// the next the moment an answer frees room, with the caller's thread doing something else.
+TEST(Multi, OpenLimitsHoldAndCodesGoFirst) {
+    std::mutex mutex;
+    std::vector<std::string> order;
+    TestServer server([&](const TestServer::Conn &c, const std::string &request) {
+        std::string body = request.substr(request.find("\r\n\r\n") + 4);
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            order.push_back(body);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(body == "o1" ? 300 : 20));
+        c.send(kOk);
+    });
+    http::Multi multi;
+    multi.set_open_limits(2, 1);
+    auto add = [&](const std::string &name, uint64_t tag, bool other) {
+        http::Request r = get(server);
+        r.body = name;
+        multi.add(r, tag, other);
+    };
+    add("o1", 1, true);
+    for (int i = 0; i < 200 && multi.open() < 1; i++) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_EQ(multi.open(), 1);
+    add("o2", 2, true);
+    add("o3", 3, true);
+    add("c1", 4, false);
+    EXPECT_EQ(multi.in_flight(), 4);
+    int most = 0;
+    std::vector<uint64_t> done;
+    // Nobody calls run() for a while: the transport goes on alone.
+    for (int i = 0; i < 600 && server.requests() < 4; i++) {
+        most = std::max(most, multi.open());
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(server.requests(), 4) << "requests left without run()";
+    for (int i = 0; i < 500 && done.size() < 4; i++)
+        multi.run(20, [&](uint64_t tag, http::Response &&r) {
+            EXPECT_EQ(r.status, 200);
+            done.push_back(tag);
+        });
+    EXPECT_EQ(done.size(), 4u);
+    EXPECT_LE(most, 2);
+    std::lock_guard<std::mutex> lock(mutex);
+    EXPECT_EQ(order, (std::vector<std::string>{"o1", "c1", "o2", "o3"}));
+    EXPECT_EQ(multi.in_flight(), 0);
+    EXPECT_EQ(multi.open(), 0);
 }
 
 }  // namespace
