@@ -104,7 +104,6 @@ wait_drained() {
 # drain N: queue N, wait until every one is terminal; prints "rate seconds worker_cpu% worker_wait%
 # mock_cpu% worker_us_per_message": the worker's time on a CPU, and runnable but waiting for one
 # (the machine is shared), per second of the drain.
-sched() { awk '{ print $1, $2 }' "/proc/$1/schedstat"; }  # ns on a CPU, ns waiting in the run queue
 drain() {
     local n=$1 wpid w0 m0 secs sent
     wpid=$(worker_pid)

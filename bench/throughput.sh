@@ -131,11 +131,6 @@ mock_delay() {
 }
 
 # ------------------------------------------------------------------ drains
-sched_sum() {  # sched_sum PID...: ns on a CPU and ns runnable but waiting for one, summed
-    local p a b s=0 w=0
-    for p in "$@"; do read -r a b _ <"/proc/$p/schedstat"; s=$((s + a)); w=$((w + b)); done
-    echo "$s $w"
-}
 # The messages of a transactional drain are for users msg_first .. msg_first + msg_users - 1.
 msg_first=1
 msg_users=$small_users
@@ -168,7 +163,7 @@ drain() {
     pids=$(pids_of "$type")
     [ -n "$pids" ] || fail "no $type runs"
     # shellcheck disable=SC2086  # one argument a pid
-    read -r c0 w0 < <(sched_sum $pids)
+    read -r c0 w0 < <(sched $pids)
     curl -sf -X DELETE "$mock_url/_mock/stats" >/dev/null
     if [ "$kind" = otp ]; then
         out=$(q tp -v n="$count" -f bench/sql/enqueue.sql)
@@ -179,7 +174,7 @@ drain() {
     commit_at=$(sed -n 's/^commit_at //p' <<<"$out")
     wait_drained "$kind" "$after_id" "$count"
     # shellcheck disable=SC2086
-    read -r c1 w1 < <(sched_sum $pids)
+    read -r c1 w1 < <(sched $pids)
     # The last result was written in a transaction that began after its answer arrived.
     read -r secs sent now_pids < <(q tp -F' ' -c "
         SELECT extract(epoch FROM max(updated_at)) - $commit_at, count(*) FILTER (WHERE status = 'sent'),
@@ -407,7 +402,7 @@ fi
     cat <<EOF
 Setup:
 - One cluster (test/cluster.sh defaults: fsync off; plus shared_buffers 1GB, max_wal_size 8GB), one database; the mock provider (test/mock_provider, Twilio endpoint) a process of its own answering every request after $fast_ms ms ($slow_ms ms set through POST /_mock/config for the slow drains).
-- A drain: $(label "$n") messages committed in one transaction; the rate is messages sent / (that commit → the last result written). Codes: an outbox row and a pending session each (bench/sql/enqueue.sql), sent by the code worker; transactional messages: each for a user of user_contact_settings (bench/sql/throughput_enqueue.sql), sent by the delivery workers. Before each setting: VACUUM ANALYZE of the outbox, sessions and log$([ "$smoke" -eq 1 ] || echo ' and a CHECKPOINT'), then a warm-up drain of $(label "$warm_n"). CPU: /proc/<pid>/schedstat of every process that sends the drain's messages, summed.
+- A drain: $(label "$n") messages committed in one transaction; the rate is messages sent / (that commit → the last result written). Codes: an outbox row and a pending session each (bench/sql/enqueue.sql), sent by the code worker; transactional messages: each for a user of user_contact_settings (bench/sql/throughput_enqueue.sql), sent by the delivery workers. Before each setting: VACUUM ANALYZE of the outbox, sessions and log$([ "$smoke" -eq 1 ] || echo ' and a CHECKPOINT'), then a warm-up drain of $(label "$warm_n"). CPU: /proc/<pid>/task/*/schedstat of every process that sends the drain's messages, summed.
 - 1: the settings as installed; $(several "$rounds" drain) of each kind at $fast_ms ms (alternating), $slow_rounds at $slow_ms ms; medians. Transactional messages may use $others_slots of the $default_in_flight request slots (sms_otp.otp_reserved_in_flight = $reserved). Most requests open at once at the mock: codes $(peaks p1-otp-$fast_ms), transactional $(peaks p1-tx-$fast_ms) ($fast_ms ms); $(peaks p1-otp-$slow_ms) and $(peaks p1-tx-$slow_ms) ($slow_ms ms).
 - 2: $(several "$rounds" drain) and as many wrk runs, alternating (wrk as long as the drain, ${wrk_min_secs}s at least; bench/wrk/twilio_send.lua); medians. Transactional messages may use $((high - reserved)) of the $high slots.
 - 3: $workers_text; $(several "$rounds" drain) each, medians; CPU summed over the delivery workers.

@@ -74,10 +74,10 @@ run_pgbench() {
     local script=$1 key=$2 t=$3 db out before after processed missing w0 w1
     db=$([ "$script" = send_transactional ] && echo tx_send || echo tx_bare)
     before=$(q "$db" -c "SELECT coalesce(max(id), 0) FROM sms_otp.sms_outbox")
-    w0=$(cut -d' ' -f1 "/proc/$wpid/schedstat")
+    w0=$(sched "$wpid" | cut -d' ' -f1)
     out=$("$bindir/pgbench" -n -M prepared -c "$clients" -j 2 -T "$t" -D key="$key" \
         -f "bench/pgbench/$script.sql" -h "$pgdir" -p "$port" -U postgres "$db" 2>&1) || { echo "$out" >&2; exit 1; }
-    w1=$(cut -d' ' -f1 "/proc/$wpid/schedstat")
+    w1=$(sched "$wpid" | cut -d' ' -f1)
     after=$(q "$db" -c "SELECT coalesce(max(id), 0) FROM sms_otp.sms_outbox")
     processed=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' <<<"$out")
     # Every transaction queues one message (no business_ref: nothing is deduplicated).

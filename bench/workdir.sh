@@ -27,3 +27,16 @@ start_mock() {
     mock_url=$(sed -nE 's/.*listening on (http:\S+).*/\1/p' "$work/mock.log")
     [ -n "$mock_url" ] || { cat "$work/mock.log" >&2; exit 1; }
 }
+
+# sched PID...: ns on a CPU and ns runnable but waiting for one, summed over every thread of
+# each process (a worker has its transport thread, node its helpers), from their schedstat.
+sched() {
+    local p f a b s=0 w=0
+    for p in "$@"; do
+        for f in /proc/"$p"/task/*/schedstat; do
+            read -r a b _ 2>/dev/null <"$f" || continue
+            s=$((s + a)); w=$((w + b))
+        done
+    done
+    echo "$s $w"
+}
