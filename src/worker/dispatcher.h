@@ -1,9 +1,10 @@
 // Claimed messages in flight: each goes to the first available provider of its route, moves
 // on to the next when a provider fails it, and ends sent, failed, expired or queued again.
 //
-// Claimed ahead: a claim may take more than the free request slots. What does not fit waits
-// here, codes first, and leaves the moment an answer frees a slot, while the worker is between
-// two statements, instead of after the next claim. Requests open plus answers not yet written
+// Claimed ahead: a claim may take more than the free request slots. Requests are handed to the
+// transport (http::Multi), which opens max_in_flight at most, codes first, and opens the next
+// waiting one the moment an answer frees a slot, whatever the worker is doing. What cannot be
+// handed over yet waits here, codes first. Requests handed over plus answers not yet written
 // stay within twice sms_otp.max_in_flight: what a crash can send again.
 #pragma once
 
