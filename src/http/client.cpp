@@ -6,12 +6,16 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cerrno>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -269,6 +273,16 @@ struct Multi::Shared {
     bool stop = false;
     std::atomic<int> open{0};
     std::thread thread;
+    int wake_fd = -1;  // an eventfd the transport waits on with its sockets
+
+    void wake() const {
+        uint64_t one = 1;
+        ssize_t n = write(wake_fd, &one, sizeof one);
+        (void)n;  // a full counter already wakes the thread
+    }
+    ~Shared() {
+        if (wake_fd >= 0) close(wake_fd);
+    }
 };
 
 namespace {
@@ -282,6 +296,11 @@ void free_all(std::deque<Multi::Transfer *> &list) {
 
 Multi::Multi() : multi_((global_init(), curl_multi_init())), shared_(std::make_unique<Shared>()) {
     if (!multi_) throw std::bad_alloc();
+    shared_->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (shared_->wake_fd < 0) {
+        curl_multi_cleanup(static_cast<CURLM *>(multi_));
+        throw std::runtime_error("eventfd failed");
+    }
     // The thread inherits the signal mask it is created with: with every signal blocked, the
     // process's handlers (PostgreSQL's, in a worker) always run on the caller's thread.
     sigset_t all, old;
@@ -302,7 +321,7 @@ void Multi::stop() {
         std::lock_guard<std::mutex> lock(shared_->mutex);
         shared_->stop = true;
     }
-    curl_multi_wakeup(static_cast<CURLM *>(multi_));
+    shared_->wake();
     if (shared_->thread.joinable()) shared_->thread.join();
 }
 
@@ -320,7 +339,7 @@ void Multi::set_max_host_connections(long n) {
         std::lock_guard<std::mutex> lock(shared_->mutex);
         shared_->host_connections = n;
     }
-    curl_multi_wakeup(static_cast<CURLM *>(multi_));
+    shared_->wake();
 }
 
 void Multi::set_open_limits(int total, int others) {
@@ -329,7 +348,7 @@ void Multi::set_open_limits(int total, int others) {
         shared_->limit = total;
         shared_->others_limit = others;
     }
-    curl_multi_wakeup(static_cast<CURLM *>(multi_));
+    shared_->wake();
 }
 
 int Multi::open() const { return shared_->open.load(std::memory_order_relaxed); }
@@ -358,8 +377,50 @@ void Multi::add(const Request &request, uint64_t tag, bool other) {
     }
     t.release();
     handed_++;
-    curl_multi_wakeup(static_cast<CURLM *>(multi_));
+    shared_->wake();
 }
+
+namespace {
+
+// The transport's sockets and libcurl's timer, on epoll: libcurl says which sockets to watch
+// for what, and acts only on the ones that are ready (curl_multi_socket_action), so a round
+// costs what happened in it, not the number of requests open.
+struct Events {
+    int epoll_fd = -1;
+    long timeout_ms = -1;  // libcurl's timer; -1: none
+    std::chrono::steady_clock::time_point deadline;
+
+    static int on_socket(CURL *, curl_socket_t socket, int what, void *user, void *) {
+        auto *e = static_cast<Events *>(user);
+        if (what == CURL_POLL_REMOVE) {
+            epoll_ctl(e->epoll_fd, EPOLL_CTL_DEL, socket, nullptr);
+            return 0;
+        }
+        epoll_event ev{};
+        ev.data.fd = socket;
+        ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+        if (epoll_ctl(e->epoll_fd, EPOLL_CTL_MOD, socket, &ev) != 0 && errno == ENOENT)
+            epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, socket, &ev);
+        return 0;
+    }
+
+    static int on_timer(CURLM *, long timeout_ms, void *user) {
+        auto *e = static_cast<Events *>(user);
+        e->timeout_ms = timeout_ms;
+        if (timeout_ms >= 0) e->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        return 0;
+    }
+
+    // How long to wait for a socket: until libcurl's timer, a second at most.
+    int wait_ms() const {
+        if (timeout_ms < 0) return 1000;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1000));
+    }
+    bool timer_due() const { return timeout_ms >= 0 && std::chrono::steady_clock::now() >= deadline; }
+};
+
+}  // namespace
 
 // The transport thread: opens waiting requests while there is room, drives the handle, and
 // hands each answer back the moment libcurl has it. Only libcurl and the standard library run
@@ -367,9 +428,23 @@ void Multi::add(const Request &request, uint64_t tag, bool other) {
 void Multi::transport() {
     CURLM *multi = static_cast<CURLM *>(multi_);
     Shared &s = *shared_;
+    Events events;
+    events.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (events.epoll_fd >= 0) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = s.wake_fd;
+        epoll_ctl(events.epoll_fd, EPOLL_CTL_ADD, s.wake_fd, &ev);
+    }
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, Events::on_socket);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, &events);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, Events::on_timer);
+    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, &events);
     std::vector<Transfer *> active;
     int others_open = 0;
     std::vector<Transfer *> done;
+    epoll_event ready[64];
+    int running = 0;
     for (;;) {
         {
             std::lock_guard<std::mutex> lock(s.mutex);
@@ -391,6 +466,7 @@ void Multi::transport() {
                 } else {
                     break;
                 }
+                // Started by the timer libcurl sets for it (at once).
                 if (curl_multi_add_handle(multi, t->easy) != CURLM_OK) {
                     t->refuse("the transport could not start the request");
                     done.push_back(t);
@@ -401,8 +477,31 @@ void Multi::transport() {
             }
             s.open.store(int(active.size()), std::memory_order_relaxed);
         }
-        int still = 0;
-        curl_multi_perform(multi, &still);
+        if (events.epoll_fd < 0) {
+            // No epoll (it failed to open): libcurl's own poll over every socket.
+            curl_multi_perform(multi, &running);
+            curl_multi_poll(multi, nullptr, 0, 10, nullptr);
+            curl_multi_perform(multi, &running);
+        } else {
+            int n = epoll_wait(events.epoll_fd, ready, 64, done.empty() ? events.wait_ms() : 0);
+            for (int i = 0; i < n; i++) {
+                int fd = ready[i].data.fd;
+                if (fd == s.wake_fd) {
+                    uint64_t count;
+                    while (read(s.wake_fd, &count, sizeof count) > 0) {
+                    }
+                    continue;
+                }
+                uint32_t e = ready[i].events;
+                int flags = ((e & EPOLLIN) ? CURL_CSELECT_IN : 0) | ((e & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                            ((e & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+                curl_multi_socket_action(multi, fd, flags, &running);
+            }
+            if (events.timer_due()) {
+                events.timeout_ms = -1;  // the action may set the next
+                curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            }
+        }
         int left = 0;
         while (CURLMsg *msg = curl_multi_info_read(multi, &left)) {
             if (msg->msg != CURLMSG_DONE) continue;
@@ -424,14 +523,13 @@ void Multi::transport() {
             }
             s.answered.notify_one();
             done.clear();
-            continue;  // room was freed: open what waits before sleeping
         }
-        curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
     }
     for (Transfer *t : active) {
         curl_multi_remove_handle(multi, t->easy);
         delete t;
     }
+    if (events.epoll_fd >= 0) close(events.epoll_fd);
 }
 
 void Multi::run(int timeout_ms, const std::function<void(uint64_t, Response &&)> &done) {
