@@ -268,7 +268,8 @@ struct Multi::Shared {
     std::condition_variable answered;       // finished got something
     std::deque<Transfer *> waiting, waiting_others;  // handed over, not yet open
     std::vector<Transfer *> finished;       // answered, not yet collected by run()
-    int limit = 0, others_limit = 0;        // set_open_limits()
+    int limit = 0, others_limit = 0, sent_bound = 0;  // set_open_limits()
+    int unwritten = 0;                      // set_unwritten(), and answers run() handed back since
     long host_connections = 0;              // set_max_host_connections(), 0: unchanged
     bool stop = false;
     std::atomic<int> open{0};
@@ -342,13 +343,24 @@ void Multi::set_max_host_connections(long n) {
     shared_->wake();
 }
 
-void Multi::set_open_limits(int total, int others) {
+void Multi::set_open_limits(int total, int others, int sent_bound) {
     {
         std::lock_guard<std::mutex> lock(shared_->mutex);
         shared_->limit = total;
         shared_->others_limit = others;
+        shared_->sent_bound = sent_bound;
     }
     shared_->wake();
+}
+
+void Multi::set_unwritten(int n) {
+    bool fewer;
+    {
+        std::lock_guard<std::mutex> lock(shared_->mutex);
+        fewer = n < shared_->unwritten;
+        shared_->unwritten = n;
+    }
+    if (fewer) shared_->wake();  // room to open more
 }
 
 int Multi::open() const { return shared_->open.load(std::memory_order_relaxed); }
@@ -454,7 +466,11 @@ void Multi::transport() {
                 curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, s.host_connections);
                 s.host_connections = 0;
             }
-            auto room = [&] { return s.limit <= 0 || int(active.size()) < s.limit; };
+            auto room = [&] {
+                int open = int(active.size());
+                return (s.limit <= 0 || open < s.limit) &&
+                       (s.sent_bound <= 0 || open + int(s.finished.size() + done.size()) + s.unwritten < s.sent_bound);
+            };
             while (room()) {
                 Transfer *t = nullptr;
                 if (!s.waiting.empty()) {
@@ -545,6 +561,7 @@ void Multi::run(int timeout_ms, const std::function<void(uint64_t, Response &&)>
             shared_->answered.wait_for(lock, std::chrono::milliseconds(timeout_ms),
                                        [&] { return !shared_->finished.empty(); });
         finished.swap(shared_->finished);
+        shared_->unwritten += int(finished.size());  // the caller's now, until set_unwritten()
     }
     for (Transfer *t : finished) {
         std::unique_ptr<Transfer> owned(t);

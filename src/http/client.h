@@ -34,7 +34,13 @@ public:
     void set_max_host_connections(long n);
     // Requests open at once at most (0: no bound), and of them the `other` ones (see add());
     // requests added past these wait, in order, codes first, and leave as answers free room.
-    void set_open_limits(int total, int others);
+    // With `sent_bound`, no request is opened while requests open, plus answers not yet
+    // collected by run(), plus the caller's `unwritten` (below) reach it: what a crash of the
+    // caller can leave sent and unrecorded.
+    void set_open_limits(int total, int others, int sent_bound = 0);
+    // Answers the caller collected and has not recorded yet; run() counts each answer it hands
+    // back here until the caller says the new figure.
+    void set_unwritten(int n);
 
     // Hand a request over; tag comes back with its response. A request our rules refuse
     // (destination, control characters) is never started: its response says why. An `other`

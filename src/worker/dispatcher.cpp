@@ -73,19 +73,23 @@ int others_slots() {
     return settings::max_in_flight - std::min(settings::otp_reserved_in_flight, settings::max_in_flight - 1);
 }
 
-// A request is handed to the transport while fewer than max_in_flight are open and as many
-// again wait there for a slot: the transport opens the next the moment an answer frees one,
-// whatever this thread is doing. Handed over plus answers not yet written stay within twice
-// max_in_flight.
+// Requests are handed to the transport up to twice max_in_flight: it opens max_in_flight at
+// most, and the next waiting one the moment an answer frees a slot, whatever this thread is
+// doing. It opens none while requests open plus answers not yet written reach twice
+// max_in_flight: what a crash can send again.
 bool Dispatcher::slot_free(bool code) const {
-    int max = settings::max_in_flight;
-    if (size_t(in_flight()) + unwritten_ >= size_t(2 * max)) return false;
+    if (in_flight() >= 2 * settings::max_in_flight) return false;
     return code || others_in_flight_ < 2 * others_slots();
 }
 
 void Dispatcher::set_limits() {
     multi_.set_max_host_connections(settings::max_in_flight);
-    multi_.set_open_limits(settings::max_in_flight, others_slots());
+    multi_.set_open_limits(settings::max_in_flight, others_slots(), 2 * settings::max_in_flight);
+}
+
+void Dispatcher::written(size_t n) {
+    unwritten_ -= std::min(unwritten_, n);
+    multi_.set_unwritten(static_cast<int>(unwritten_));
 }
 
 void Dispatcher::put_back(const Claimed &c, const char *why, int64_t wait_ms) {
@@ -329,6 +333,7 @@ void Dispatcher::run(int timeout_ms) {
         if (job.claimed.message.type != "otp") others_in_flight_--;
         handle(std::move(job), response);
     });
+    multi_.set_unwritten(static_cast<int>(unwritten_));
     pump();
 }
 

@@ -2,10 +2,11 @@
 // on to the next when a provider fails it, and ends sent, failed, expired or queued again.
 //
 // Claimed ahead: a claim may take more than the free request slots. Requests are handed to the
-// transport (http::Multi), which opens max_in_flight at most, codes first, and opens the next
-// waiting one the moment an answer frees a slot, whatever the worker is doing. What cannot be
-// handed over yet waits here, codes first. Requests handed over plus answers not yet written
-// stay within twice sms_otp.max_in_flight: what a crash can send again.
+// transport (http::Multi), up to twice sms_otp.max_in_flight; it opens max_in_flight at most,
+// codes first, and the next waiting one the moment an answer frees a slot, whatever the worker
+// is doing. What cannot be handed over yet waits here, codes first. Requests open plus answers
+// not yet written stay within twice max_in_flight (the transport opens none past that): what a
+// crash can send again.
 #pragma once
 
 #include "http/client.h"
@@ -52,7 +53,7 @@ public:
     int64_t oldest_result_us() const { return oldest_final_us_; }
     void take(Results &results);
     // `n` of the messages taken were written: their requests no longer count against the bound.
-    void written(size_t n) { unwritten_ -= std::min(unwritten_, n); }
+    void written(size_t n);
 
 private:
     struct Job {

@@ -352,4 +352,28 @@ TEST(Multi, OpenLimitsHoldAndCodesGoFirst) {
     EXPECT_EQ(multi.open(), 0);
 }
 
+// Requests open plus answers not yet recorded stay within the bound: the transport waits for
+// set_unwritten() before it opens more.
+TEST(Multi, SentBoundWaitsForAnswersToBeRecorded) {
+    TestServer server([](const TestServer::Conn &c, const std::string &) { c.send(kOk); });
+    http::Multi multi;
+    multi.set_open_limits(4, 0, 3);
+    multi.set_unwritten(2);
+    for (uint64_t tag = 1; tag <= 3; tag++) multi.add(get(server), tag);
+    auto settle = [&] {
+        for (int i = 0; i < 100; i++) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    };
+    settle();
+    EXPECT_EQ(server.requests(), 1) << "2 unwritten + 1 open reach the bound of 3";
+    size_t answers = 0;
+    for (int i = 0; i < 100 && answers < 1; i++) multi.run(20, [&](uint64_t, http::Response &&) { answers++; });
+    ASSERT_EQ(answers, 1u);
+    settle();
+    EXPECT_EQ(server.requests(), 1) << "the answer collected counts until it is recorded";
+    multi.set_unwritten(0);
+    for (int i = 0; i < 200 && answers < 3; i++) multi.run(20, [&](uint64_t, http::Response &&) { answers++; });
+    EXPECT_EQ(answers, 3u);
+    EXPECT_EQ(server.requests(), 3);
+}
+
 }  // namespace
