@@ -77,7 +77,14 @@ int others_slots() {
 // most, and the next waiting one the moment an answer frees a slot, whatever this thread is
 // doing. It opens none while requests open plus answers not yet written reach twice
 // max_in_flight: what a crash can send again.
-bool Dispatcher::slot_free(bool code) const {
+//
+// A campaign's request is handed over only when it can open at once: its throttles count it
+// when it leaves (before_send, on the transport's thread), and the next claim shares out the
+// throttles' room by what they counted. Kept waiting in the transport, it would be counted
+// late, the claim would share out room it had taken, and the campaign fed more would lose the
+// difference to its held-back requests.
+bool Dispatcher::slot_free(bool code, bool campaign) const {
+    if (campaign) return in_flight() < settings::max_in_flight && others_in_flight_ < others_slots();
     if (in_flight() >= 2 * settings::max_in_flight) return false;
     return code || others_in_flight_ < 2 * others_slots();
 }
@@ -104,7 +111,7 @@ void Dispatcher::pump() {
         std::deque<Job> *queue = nullptr;
         if (!ready_codes_.empty() && slot_free(true))
             queue = &ready_codes_;
-        else if (!ready_others_.empty() && slot_free(false))
+        else if (!ready_others_.empty() && slot_free(false, ready_others_.front().claimed.campaign_id > 0))
             queue = &ready_others_;
         if (!queue) break;
         Job job = std::move(queue->front());

@@ -79,8 +79,8 @@ private:
     // Back to the queue with no attempt spent, due again in wait_ms.
     void put_back(const Claimed &c, const char *why, int64_t wait_ms);
     void launch(Job job);
-    // Whether a request may start now: a free slot, and the bound on unwritten answers.
-    bool slot_free(bool code) const;
+    // Whether a request may be handed to the transport now (a campaign's: opened at once).
+    bool slot_free(bool code, bool campaign = false) const;
     // Returns false when the job went back, first, to its ready queue: every provider left is
     // at its max_concurrent.
     bool advance(Job job);
