@@ -60,7 +60,7 @@ private:
     struct Shared;
     void transport();  // the thread's loop
 
-    void *multi_;  // CURLM, used by the transport thread only (but for curl_multi_wakeup)
+    void *multi_;  // CURLM: driven by the transport thread only (made and cleaned up here)
     std::unique_ptr<Shared> shared_;
     int handed_ = 0;
     std::vector<std::unique_ptr<Transfer>> idle_;  // finished transfers, reused with their easy handles
