@@ -239,7 +239,8 @@ BEGIN
         'session_id', session,
         'expires_at', expires,
         'resend_available_at', resend_at,
-        'attempts_remaining', cfg.max_attempts);
+        'attempts_remaining', cfg.max_attempts,
+        'server_time', now());
 END $$;
 COMMENT ON FUNCTION sms_otp.otp_send(text, text) IS
     'Send a one-time code by SMS to the caller''s registered phone. POST /rpc/otp_send.';

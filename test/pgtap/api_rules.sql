@@ -5,7 +5,7 @@
 -- User n is 00000000-0000-4000-8000-0000000000nn with phone +1 415 555 01nn; each signs in once,
 -- as login "login-n" (the session_id claim), unless a test says otherwise.
 BEGIN;
-SELECT plan(181);
+SELECT plan(182);
 
 --------------------------------------------------------------------------------------------
 -- Helpers
@@ -91,12 +91,14 @@ FROM generate_series(60, 79) AS n;
 -- otp_send: one session and one queued outbox row, written together (user 1)
 --------------------------------------------------------------------------------------------
 SELECT r AS send1, r #>> '{body,session_id}' AS s1 FROM pg_temp.send(1) AS r \gset
-SELECT is(pg_temp.seen(:'send1') - 'session_id' - 'expires_at' - 'resend_available_at',
+SELECT is(pg_temp.seen(:'send1') - 'session_id' - 'expires_at' - 'resend_available_at' - 'server_time',
           '{"status": 200, "attempts_remaining": 5}', 'otp_send: 200 with attempts_remaining = max_attempts');
 SELECT is((:'send1'::jsonb #>> '{body,expires_at}')::timestamptz, now() + interval '5 min',
           'otp_send: expires_at is now + otp_ttl');
 SELECT is((:'send1'::jsonb #>> '{body,resend_available_at}')::timestamptz, now() + interval '30 s',
           'otp_send: resend_available_at is now + resend_cooldown');
+SELECT is((:'send1'::jsonb #>> '{body,server_time}')::timestamptz, now(),
+          'otp_send: server_time is the clock the deadlines were set by');
 SELECT is(count(*)::int, 1, 'otp_send writes exactly one session')
 FROM sms_otp.sms_otp_sessions WHERE user_id = pg_temp.uid(1);
 SELECT is(count(*)::int, 1, 'otp_send writes exactly one outbox row')

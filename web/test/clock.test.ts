@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clockOffset, formatDuration, parseTime, secondsUntil, spellDuration } from '../src/otp/clock';
+import { clockOffset, formatDuration, narrowWindow, offsetWindow, parseTime, secondsUntil, spellDuration } from '../src/otp/clock';
 
 describe('clock', () => {
   it('measures the server clock against the midpoint of the request', () => {
@@ -8,6 +8,16 @@ describe('clock', () => {
     const requestedAt = server + 3600_000 - 100;
     const receivedAt = server + 3600_000 + 100;
     expect(clockOffset('2030-01-01T12:00:00Z', requestedAt, receivedAt)).toBe(-3600_000);
+  });
+
+  it('bounds the offset by the round trip and narrows it by overlap', () => {
+    const server = Date.parse('2030-01-01T12:00:00Z');
+    const a = offsetWindow('2030-01-01T12:00:00Z', server - 100, server + 300)!;
+    expect(a).toEqual({ low: -300, high: 100 });
+    expect(narrowWindow(a, { low: -50, high: 500 })).toEqual({ low: -50, high: 100 });
+    // No overlap: the newer reading wins.
+    expect(narrowWindow(a, { low: 900, high: 950 })).toEqual({ low: 900, high: 950 });
+    expect(offsetWindow('garbage', 0, 0)).toBeNull();
   });
 
   it('reads PostgreSQL timestamps with microseconds and offsets', () => {

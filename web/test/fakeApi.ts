@@ -36,6 +36,7 @@ export function sendBody(server: number, { ttl = 300, cooldown = 30, attempts = 
     expires_at: at(server, ttl),
     resend_available_at: at(server, cooldown),
     attempts_remaining: attempts,
+    server_time: at(server, 0),
   };
 }
 

@@ -24,7 +24,7 @@ function loaded(body = statusBody(T), clientNow = T, background = false): OtpEve
   return { type: 'STATUS_LOADED', body, requestedAt: clientNow, receivedAt: clientNow, background };
 }
 
-const codeSent = run([{ type: 'STATUS_REQUESTED' }, loaded(), { type: 'SEND_REQUESTED' }, { type: 'SEND_SUCCEEDED', body: sendBody(T) }]);
+const codeSent = run([{ type: 'STATUS_REQUESTED' }, loaded(), { type: 'SEND_REQUESTED' }, { type: 'SEND_SUCCEEDED', body: sendBody(T), requestedAt: T, receivedAt: T }]);
 
 describe('otpReducer', () => {
   it('starts signed out and checks when asked', () => {
@@ -81,21 +81,40 @@ describe('otpReducer', () => {
     expect(s.clockOffsetMs).toBe(-3600_000);
   });
 
-  it('keeps the clock reading with the shortest round trip', () => {
-    // The client's clock is right; a slow first call (preflight) misplaces the server's by 400 ms.
+  it('narrows the clock offset with every reading', () => {
+    // The client's clock is right; a slow first call (preflight) leaves 810 ms of doubt.
     const slow: OtpEvent = { type: 'STATUS_LOADED', body: statusBody(T), requestedAt: T - 800, receivedAt: T + 10 };
     const s1 = run([{ type: 'STATUS_REQUESTED' }, slow]);
     expect(s1.clockOffsetMs).toBe(395);
-    expect(s1.clockRttMs).toBe(810);
+    expect(s1.clockWindow).toEqual({ low: -10, high: 800 });
     const fast: OtpEvent = { type: 'CLOCK_SAMPLE', serverTime: at(T, 1), requestedAt: T + 998, receivedAt: T + 1002 };
     const s2 = run([fast], s1);
     expect(s2.clockOffsetMs).toBe(0);
-    expect(s2.clockRttMs).toBe(4);
-    // Another slow reading does not spoil it; an ordinary one refreshes it.
+    expect(s2.clockWindow).toEqual({ low: -2, high: 2 });
+    // A slow reading later cannot widen what is known.
     const s3 = run([{ ...slow, body: statusBody(T + 5000), requestedAt: T + 4200, receivedAt: T + 5010 }], s2);
-    expect(s3.clockOffsetMs).toBe(0);
-    const s4 = run([{ type: 'CLOCK_SAMPLE', serverTime: at(T, 9), requestedAt: T + 8950, receivedAt: T + 9010 }], s3);
-    expect(s4.clockOffsetMs).toBe(20);
+    expect(s3.clockWindow).toEqual({ low: -2, high: 2 });
+    // A reading that leaves the window means a clock was set: it starts over.
+    const s4 = run([{ type: 'CLOCK_SAMPLE', serverTime: at(T, 9), requestedAt: T + 5950, receivedAt: T + 6010 }], s3);
+    expect(s4.clockWindow).toEqual({ low: 2990, high: 3050 });
+    expect(s4.clockOffsetMs).toBe(3020);
+  });
+
+  it('never shows a fresh cooldown as longer than it is', () => {
+    // The status call's server read its clock at once and the answer came back slowly, so the
+    // middle of that round trip puts the server 300 ms behind where it is.
+    const status: OtpEvent = { type: 'STATUS_LOADED', body: statusBody(T), requestedAt: T, receivedAt: T + 600 };
+    const s1 = run([{ type: 'STATUS_REQUESTED' }, status]);
+    expect(s1.clockOffsetMs).toBe(-300);
+    // The send's server set resend_available_at = server_time + 5 s, 20 ms before its answer.
+    const sent = T + 10_000;
+    const s2 = run(
+      [{ type: 'SEND_REQUESTED' }, { type: 'SEND_SUCCEEDED', body: sendBody(sent, { cooldown: 5 }), requestedAt: sent - 60, receivedAt: sent + 20 }],
+      s1,
+    );
+    const serverNow = sent + 20 + s2.clockOffsetMs;
+    expect(s2.nextSendAt! - serverNow).toBeLessThanOrEqual(5000);
+    expect(s2.clockWindow).toEqual({ low: -20, high: 0 });
   });
 
   it('moves to code_sent after a send', () => {
@@ -247,7 +266,7 @@ describe('delivery receipts', () => {
   it('starts a new code with its delivery unknown', () => {
     const failed = run([poll('failed')], codeSent);
     const next = { ...sendBody(T + 40_000), session_id: 'bbbbbbbb-0000-4000-8000-000000000002' };
-    const s = run([{ type: 'SEND_REQUESTED' }, { type: 'SEND_SUCCEEDED', body: next }], failed);
+    const s = run([{ type: 'SEND_REQUESTED' }, { type: 'SEND_SUCCEEDED', body: next, requestedAt: T + 40_000, receivedAt: T + 40_000 }], failed);
     expect(s.session).toMatchObject({ sessionId: next.session_id, status: 'pending', delivery: null });
   });
 

@@ -163,7 +163,7 @@ export function OtpProvider({
         dispatch({ type: 'STATUS_LOADED', body: res.data, requestedAt: res.requestedAt, receivedAt: res.receivedAt, background });
         // A slow first reading of the server's clock (CORS preflight, new connection) is
         // taken again at once: countdowns are only as good as the offset.
-        if (!background && stateRef.current.clockRttMs === null && res.receivedAt - res.requestedAt > CLOCK_RESAMPLE_MS) {
+        if (!background && stateRef.current.clockWindow === null && res.receivedAt - res.requestedAt > CLOCK_RESAMPLE_MS) {
           const again = await run((signal) => api.status(signal));
           if (again?.ok) {
             dispatch({ type: 'CLOCK_SAMPLE', serverTime: again.data.server_time, requestedAt: again.requestedAt, receivedAt: again.receivedAt });
@@ -192,7 +192,7 @@ export function OtpProvider({
       dispatch({ type: 'SEND_REQUESTED' });
       const res = await run((signal) => api.send({}, signal));
       if (!res) return;
-      if (res.ok) dispatch({ type: 'SEND_SUCCEEDED', body: res.data });
+      if (res.ok) dispatch({ type: 'SEND_SUCCEEDED', body: res.data, requestedAt: res.requestedAt, receivedAt: res.receivedAt });
       else dispatch({ type: 'SEND_FAILED', error: res.error, receivedAt: res.receivedAt });
     } finally {
       acting.current = false;

@@ -39,6 +39,8 @@ export interface SendBody {
   expires_at: string;
   resend_available_at: string;
   attempts_remaining: number;
+  /** The server's clock when it set the deadlines above (absent from sms_otp 1.0). */
+  server_time?: string;
 }
 
 /** What otp_verify() returns on success. */

@@ -2,12 +2,45 @@
 // server's; the client clock may be off by minutes or hours, so every countdown is measured
 // against "now on the server" = Date.now() + offset, where the offset comes from server_time.
 
+/**
+ * What one answer carrying server_time says of the offset (server minus client, in ms): the
+ * server read its clock between the request leaving and the answer arriving, so the offset lies
+ * in [serverTime - receivedAt, serverTime - requestedAt]. Null when serverTime is not a time.
+ */
+export function offsetWindow(serverTime: string, requestedAt: number, receivedAt: number): ClockWindow | null {
+  const server = Date.parse(serverTime);
+  if (Number.isNaN(server)) return null;
+  return { low: server - Math.max(requestedAt, receivedAt), high: server - Math.min(requestedAt, receivedAt) };
+}
+
+/** Bounds on the offset (server minus client, in ms). */
+export interface ClockWindow {
+  low: number;
+  high: number;
+}
+
+/**
+ * Narrows what is known of the offset by one more reading. Every reading holds the true offset,
+ * so their overlap does too, and the estimate (its middle) is never further off than the best
+ * reading's round trip. Readings that do not overlap mean a clock was set in between: the new
+ * reading starts over.
+ */
+export function narrowWindow(known: ClockWindow | null, reading: ClockWindow): ClockWindow {
+  if (!known) return reading;
+  const low = Math.max(known.low, reading.low);
+  const high = Math.min(known.high, reading.high);
+  return low <= high ? { low, high } : reading;
+}
+
+/** The offset taken from a window: its middle. */
+export function windowOffset(window: ClockWindow): number {
+  return (window.low + window.high) / 2;
+}
+
 /** The offset (server minus client, in ms) from one answer carrying server_time. */
 export function clockOffset(serverTime: string, requestedAt: number, receivedAt: number): number {
-  const server = Date.parse(serverTime);
-  if (Number.isNaN(server)) return 0;
-  // The server read its clock somewhere between sending and receiving: take the midpoint.
-  return server - (requestedAt + receivedAt) / 2;
+  const window = offsetWindow(serverTime, requestedAt, receivedAt);
+  return window ? windowOffset(window) : 0;
 }
 
 /** An ISO 8601 timestamp as epoch milliseconds, or null. */

@@ -13,7 +13,7 @@
 // All times in the state are the server's epoch milliseconds; clockOffsetMs turns the
 // client's Date.now() into server time.
 import type { DeliveryStatus, SendBody, StatusBody } from './api.js';
-import { clockOffset, parseTime } from './clock.js';
+import { type ClockWindow, narrowWindow, offsetWindow, parseTime, windowOffset } from './clock.js';
 import type { OtpError } from './errors.js';
 
 export type OtpPhase =
@@ -80,10 +80,10 @@ export interface OtpState {
   phoneHint: string | null;
   /** When a send is allowed again (cooldown, rate limit or lockout), or null for now. */
   nextSendAt: number | null;
-  /** Server clock minus client clock, from the best server_time sample seen. */
+  /** Server clock minus client clock: the middle of clockWindow, or 0 before any reading. */
   clockOffsetMs: number;
-  /** Round trip of the call that gave clockOffsetMs (its uncertainty is half of it). */
-  clockRttMs: number | null;
+  /** Where the offset is known to lie, from every server_time reading so far; null before any. */
+  clockWindow: ClockWindow | null;
   error: OtpError | null;
   /** The call that failed last, for "Try again". */
   failedAction: OtpAction | null;
@@ -96,7 +96,7 @@ export const initialOtpState: OtpState = {
   phoneHint: null,
   nextSendAt: null,
   clockOffsetMs: 0,
-  clockRttMs: null,
+  clockWindow: null,
   error: null,
   failedAction: null,
 };
@@ -110,7 +110,7 @@ export type OtpEvent =
   /** A server_time reading taken only to measure the clock. */
   | { type: 'CLOCK_SAMPLE'; serverTime: string; requestedAt: number; receivedAt: number }
   | { type: 'SEND_REQUESTED' }
-  | { type: 'SEND_SUCCEEDED'; body: SendBody }
+  | { type: 'SEND_SUCCEEDED'; body: SendBody; requestedAt: number; receivedAt: number }
   | { type: 'SEND_FAILED'; error: OtpError; receivedAt: number }
   | { type: 'VERIFY_REQUESTED' }
   | { type: 'VERIFY_SUCCEEDED' }
@@ -156,16 +156,14 @@ function restingPhase(session: OtpSession | null): OtpPhase {
   return session ? 'code_sent' : 'idle';
 }
 
-// A call's server_time places the server's clock within its round trip. A slow call (the
-// first one pays for the CORS preflight and the connection) is a poor reading, so it does not
-// replace a much better one; an ordinary one does, so the offset follows a clock that moves.
-const RTT_SLACK_MS = 100;
-
-function withClock(state: OtpState, serverTime: string, requestedAt: number, receivedAt: number): OtpState {
-  const rtt = Math.max(0, receivedAt - requestedAt);
-  if (Number.isNaN(Date.parse(serverTime))) return state;
-  if (state.clockRttMs !== null && rtt > state.clockRttMs + RTT_SLACK_MS) return state;
-  return { ...state, clockOffsetMs: clockOffset(serverTime, requestedAt, receivedAt), clockRttMs: rtt };
+// A call's server_time places the server's clock within its round trip; the readings together
+// narrow it further. A deadline the server just set (resend_available_at = server_time +
+// cooldown) is then never shown as further away than it is, however slow the call was.
+function withClock(state: OtpState, serverTime: string | undefined, requestedAt: number, receivedAt: number): OtpState {
+  const reading = serverTime === undefined ? null : offsetWindow(serverTime, requestedAt, receivedAt);
+  if (!reading) return state;
+  const clockWindow = narrowWindow(state.clockWindow, reading);
+  return { ...state, clockOffsetMs: windowOffset(clockWindow), clockWindow };
 }
 
 function statusLoaded(state: OtpState, event: Extract<OtpEvent, { type: 'STATUS_LOADED' }>): OtpState {
@@ -233,7 +231,7 @@ export function otpReducer(state: OtpState, event: OtpEvent): OtpState {
         return { ...state, phase: restingPhase(state.session), error: { kind: 'unknown', status: 200 } };
       }
       return {
-        ...state,
+        ...withClock(state, event.body.server_time, event.requestedAt, event.receivedAt),
         phase: 'code_sent',
         session: {
           sessionId: event.body.session_id,
