@@ -7,6 +7,7 @@ extern "C" {
 }
 
 #include <cctype>
+#include <climits>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -41,6 +42,8 @@ int idempotency_ttl_s = 86400;
 int message_validity_s = 86400;
 int max_segments = 10;
 int promo_frequency_cap_s = 86400;
+int log_retention_s = 0;
+int stats_retention_s = 400 * 86400;
 int throttle_margin_ms = 20;
 bool code_worker = true;
 char *default_locale = nullptr;
@@ -275,6 +278,11 @@ void define() {
                86400, 86400, 30 * 86400, PGC_SUSET, GUC_UNIT_S);
     define_int("sms_otp.message_validity", "How long a transactional message may wait to be sent, by default.",
                &message_validity_s, 86400, 60, 7 * 86400, PGC_SUSET, GUC_UNIT_S);
+    define_int("sms_otp.log_retention",
+               "Raw log rows, delivery events and finished code sessions older than this are deleted (0 keeps them).",
+               &log_retention_s, 0, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S);
+    define_int("sms_otp.stats_retention", "Hourly dashboard rollups older than this are deleted.", &stats_retention_s,
+               400 * 86400, 86400, INT_MAX, PGC_SUSET, GUC_UNIT_S);
     define_int("sms_otp.promo_frequency_cap", "A number gets at most one promo message in this time, across campaigns.",
                &promo_frequency_cap_s, 86400, 0, 30 * 86400, PGC_SUSET, GUC_UNIT_S);
     define_int("sms_otp.max_segments", "Most SMS parts one transactional message may take.", &max_segments, 10, 1, 10,

@@ -35,6 +35,8 @@ extern bool idempotency_required;
 extern int idempotency_ttl_s;
 extern int message_validity_s;
 extern int max_segments;
+extern int log_retention_s;    // sms_otp.log_retention: raw rows older than this go (0: kept)
+extern int stats_retention_s;  // sms_otp.stats_retention: rollups older than this go
 extern int promo_frequency_cap_s;  // sms_otp.promo_frequency_cap: one promo per number in this time
 extern bool code_worker;            // sms_otp.code_worker: codes have a worker process of their own
 extern int throttle_margin_ms;     // sms_otp.throttle_margin: added to every throttle window

@@ -91,3 +91,12 @@ CREATE OR REPLACE FUNCTION sms_otp._phone_zones(phone text) RETURNS text[]
     AS 'MODULE_PATHNAME', 'sms_otp_phone_zones';
 COMMENT ON FUNCTION sms_otp._phone_zones(text) IS
     'IANA time zones an E.164 number may be in (zone.tab by country, by state or province for US/CA), sorted; empty when unknown.';
+
+-- Dashboards: the country (ISO 3166 alpha-2) of an E.164 number, from libphonenumber: the
+-- number's region when it is valid, else the main country of its calling code; NULL for what
+-- belongs to no country. STABLE: the metadata changes with libphonenumber.
+CREATE OR REPLACE FUNCTION sms_otp.phone_country(phone text) RETURNS text
+    LANGUAGE c STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_phone_country';
+COMMENT ON FUNCTION sms_otp.phone_country(text) IS
+    'ISO 3166 alpha-2 country of an E.164 number (its region, else its calling code''s main country); NULL when none.';

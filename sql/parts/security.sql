@@ -53,6 +53,15 @@ GRANT EXECUTE ON FUNCTION
     -- the check of sms_throttles' and sms_campaigns' day_zone, run as the writing role
     sms_otp._valid_zone(text)
 TO PUBLIC;
+-- Dashboards: each read checks for the service role itself (a clear 403); the upkeep takes
+-- the service role or a superuser (the worker, a pg_cron job).
+GRANT EXECUTE ON FUNCTION
+    sms_otp.dashboard_delivery(timestamptz, timestamptz, text, text[]),
+    sms_otp.dashboard_latency(timestamptz, timestamptz, text, text[]),
+    sms_otp.dashboard_otp(timestamptz, timestamptz, text, int),
+    sms_otp.dashboard_campaigns(timestamptz, int), sms_otp.dashboard_queue(), sms_otp.dashboard_providers(),
+    sms_otp.metrics(), sms_otp.stats_compact(int), sms_otp.stats_prune(int), sms_otp.phone_country(text)
+TO PUBLIC;
 -- The read policies call these as the reading role, and the check trigger of
 -- api_integrations these as the writing role (pure functions of their arguments).
 GRANT EXECUTE ON FUNCTION sms_otp._login_session(), sms_otp._step_passed(),
@@ -84,6 +93,10 @@ ALTER TABLE sms_otp.sms_throttles ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.sms_quiet_hours ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.sms_campaigns ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.sms_campaign_recipients ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.sms_prices ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.stats_messages ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.stats_latency ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.stats_otp ENABLE ROW LEVEL SECURITY;
 
 DROP POLICY IF EXISTS own_rows ON sms_otp.sms_otp_sessions;
 CREATE POLICY own_rows ON sms_otp.sms_otp_sessions FOR SELECT TO PUBLIC
@@ -116,7 +129,8 @@ BEGIN
                              'api_integrations', 'sms_outbox', 'sms_templates', 'sms_categories',
                              'sms_keywords', 'sms_opt_outs', 'sms_opt_out_events', 'sms_delivery_events',
                              'sms_inbound_messages', 'sms_idempotency_keys', 'sms_throttles', 'sms_quiet_hours',
-                             'sms_campaigns', 'sms_campaign_recipients'] LOOP
+                             'sms_campaigns', 'sms_campaign_recipients', 'sms_prices', 'stats_messages',
+                             'stats_latency', 'stats_otp'] LOOP
         EXECUTE format('DROP POLICY IF EXISTS service_all ON sms_otp.%I', t);
     END LOOP;
     -- 1.0's policies, which an update replaces.
@@ -137,14 +151,17 @@ BEGIN
     -- Phase 2: what the backend configures (templates, categories, keywords) it writes; the
     -- ledger, receipts and inbound messages it reads (opt_out()/opt_in() write the ledger so
     -- that every change has its event).
-    FOREACH t IN ARRAY ARRAY['sms_templates', 'sms_categories', 'sms_keywords', 'sms_throttles', 'sms_quiet_hours'] LOOP
+    FOREACH t IN ARRAY ARRAY['sms_templates', 'sms_categories', 'sms_keywords', 'sms_throttles', 'sms_quiet_hours',
+                             'sms_prices'] LOOP
         EXECUTE format('CREATE POLICY service_all ON sms_otp.%I FOR ALL TO %I USING (true) WITH CHECK (true)', t, role);
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON sms_otp.%I TO %I', t, role);
     END LOOP;
     -- Campaigns change through their functions (launch, pause, ...), so that counts and states
     -- stay true; the backend reads them.
+    -- The dashboards' rollups change only through their triggers and upkeep functions.
     FOREACH t IN ARRAY ARRAY['sms_opt_outs', 'sms_opt_out_events', 'sms_delivery_events', 'sms_inbound_messages',
-                             'sms_campaigns', 'sms_campaign_recipients'] LOOP
+                             'sms_campaigns', 'sms_campaign_recipients', 'stats_messages', 'stats_latency',
+                             'stats_otp'] LOOP
         EXECUTE format('CREATE POLICY service_all ON sms_otp.%I FOR SELECT TO %I USING (true)', t, role);
         EXECUTE format('GRANT SELECT ON sms_otp.%I TO %I', t, role);
     END LOOP;

@@ -211,6 +211,17 @@ std::optional<CountryZones> read_zone_tab(const std::string &path) {
     return zones;
 }
 
+std::optional<std::string> phone_country(std::string_view e164) {
+    if (!is_e164(e164)) return std::nullopt;
+    PhoneNumber number;
+    if (util().Parse(std::string(e164), "ZZ", &number) != PhoneNumberUtil::NO_PARSING_ERROR) return std::nullopt;
+    std::string region;
+    util().GetRegionCodeForNumber(number, &region);
+    if (region.size() != 2 || region == "ZZ") util().GetRegionCodeForCountryCode(number.country_code(), &region);
+    if (region.size() != 2 || region == "ZZ") return std::nullopt;
+    return region;
+}
+
 std::vector<std::string> phone_zones(std::string_view e164, const CountryZones &zone_tab) {
     if (!is_e164(e164)) return {};
     PhoneNumber number;

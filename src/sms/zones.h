@@ -35,6 +35,12 @@ std::vector<std::string> area_zones(std::string_view country, std::string_view d
 // within kMaxE164Bytes, not a valid number, or its country has no zone in `zone_tab`.
 std::vector<std::string> phone_zones(std::string_view e164, const CountryZones &zone_tab);
 
+// The country (ISO 3166 alpha-2) a number in E.164 belongs to: the region libphonenumber
+// gives a valid number, or for a number that is not valid the main country of its calling
+// code. Nothing for anything that is not '+' and digits within kMaxE164Bytes, or whose calling
+// code belongs to no country (+800, +882, an unassigned code).
+std::optional<std::string> phone_country(std::string_view e164);
+
 // The same against the system's zone.tab (kZoneTabPath), read once per process: empty for
 // every number when it is missing.
 std::vector<std::string> phone_zones(std::string_view e164);

@@ -1,5 +1,6 @@
 // sms_otp._phone_zones(phone): the IANA time zones an E.164 number may be in, for campaign
-// quiet hours (the lookup itself is src/sms/zones.cpp).
+// quiet hours; sms_otp.phone_country(phone): its country, for the dashboards (the lookups
+// themselves are src/sms/zones.cpp).
 #include "pg/guard.h"
 #include "sms/zones.h"
 
@@ -9,6 +10,7 @@ extern "C" {
 #include "utils/array.h"
 }
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +44,26 @@ Datum sms_otp_phone_zones(PG_FUNCTION_ARGS) {
             return PointerGetDatum(
                 construct_array(elements, static_cast<int>(zones.size()), TEXTOID, -1, false, TYPALIGN_INT));
         });
+    });
+}
+
+PG_FUNCTION_INFO_V1(sms_otp_phone_country);
+
+// The ISO 3166 alpha-2 code of an E.164 number's country, or NULL.
+Datum sms_otp_phone_country(PG_FUNCTION_ARGS) {
+    return entry([&]() -> Datum {
+        namespace sms = sms_otp::sms;
+        std::optional<std::string> country;
+        size_t raw = pg_call([&] { return toast_raw_datum_size(PG_GETARG_DATUM(0)); }) - VARHDRSZ;
+        if (raw <= sms::kMaxE164Bytes) {
+            std::string_view phone = pg_call([&]() -> std::string_view {
+                text *t = PG_GETARG_TEXT_PP(0);
+                return {VARDATA_ANY(t), static_cast<size_t>(VARSIZE_ANY_EXHDR(t))};
+            });
+            country = sms::phone_country(phone);
+        }
+        if (!country) PG_RETURN_NULL();
+        return pg_call([&] { return PointerGetDatum(cstring_to_text_with_len(country->data(), static_cast<int>(country->size()))); });
     });
 }
 

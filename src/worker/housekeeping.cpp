@@ -3,6 +3,8 @@
 #include "worker/plan.h"
 #include "worker/transaction.h"
 
+#include <string>
+
 extern "C" {
 #include "catalog/pg_type_d.h"
 }
@@ -21,7 +23,31 @@ Statement expired_keys(R"sql(
                     FOR UPDATE SKIP LOCKED))sql",
                        {INT4OID});
 
+// The dashboards' upkeep (sql/parts/dashboards.sql): closed hours folded, old rows deleted.
+Statement compact_stats("SELECT sms_otp.stats_compact($1)", {INT4OID});
+Statement prune_stats("SELECT greatest((r ->> 'log')::int, (r ->> 'sessions')::int, (r ->> 'delivery_events')::int) "
+                      "FROM sms_otp.stats_prune($1) r",
+                      {INT4OID});
+
+int run_batch(Statement &statement, const char *what, int limit) {
+    try {
+        Transaction tx(what);
+        Datum args[1] = {Int32GetDatum(limit)};
+        statement.execute(args, false);
+        std::string done = SPI_processed > 0 ? value(0, 1) : "";
+        tx.commit();
+        return done.empty() ? 0 : std::stoi(done);
+    } catch (...) {
+        forget_plans();
+        throw;
+    }
+}
+
 }  // namespace
+
+int compact_stats_hours(int hours) { return run_batch(compact_stats, "sms_otp: compact dashboard rollups", hours); }
+
+int prune_old_rows(int limit) { return run_batch(prune_stats, "sms_otp: delete rows past retention", limit); }
 
 int delete_expired_idempotency_keys(int limit) {
     try {

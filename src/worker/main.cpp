@@ -204,6 +204,9 @@ constexpr int kHotMs = 1000;
 // goes on batch after batch (one per turn of the loop, between claims) while they come full.
 constexpr int kKeysPerBatch = 500;
 constexpr int kHousekeepingMs = 60 * 1000;
+// Rollup hours folded, and raw rows deleted past retention (of each table), per batch.
+constexpr int kStatsHoursPerBatch = 6;
+constexpr int kPrunePerBatch = 5000;
 
 // One batch of chores; returns when the next is due.
 TimestampTz housekeep() {
@@ -212,6 +215,17 @@ TimestampTz housekeep() {
         if (delete_expired_idempotency_keys(kKeysPerBatch) == kKeysPerBatch) wait_ms = 0;
     } catch (const std::exception &e) {
         warn(e, "delete expired idempotency keys");
+    }
+    try {
+        if (compact_stats_hours(kStatsHoursPerBatch) == kStatsHoursPerBatch) wait_ms = 0;
+    } catch (const std::exception &e) {
+        warn(e, "compact the dashboards' rollups");
+    }
+    try {
+        // A full batch from one of the tables: more are waiting.
+        if (prune_old_rows(kPrunePerBatch) == kPrunePerBatch) wait_ms = 0;
+    } catch (const std::exception &e) {
+        warn(e, "delete rows past their retention");
     }
     return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
 }

@@ -277,11 +277,12 @@ const char *kResults = R"sql(
     INSERT INTO sms_otp.sms_messages_log (user_id, "to", type, text, provider_name, status_code,
                                           response_time_ms, outcome, error, outbox_id, session_id,
                                           provider_message_id, delivery_status, delivery_at, delivery_error,
-                                          campaign_id, sender, segments, requested_at)
+                                          campaign_id, sender, segments, requested_at, queued_at)
     SELECT a.user_id, a."to", a.type, a.text, a.provider, a.status_code, a.response_ms, a.outcome,
            a.error, a.outbox_id, a.session_id, a.provider_message_id,
            d.delivery_status, d.delivery_at, d.delivery_error,
-           a.campaign_id, a.sender, a.segments, pg_catalog.to_timestamp(a.requested_us / 1000000.0)
+           a.campaign_id, a.sender, a.segments, pg_catalog.to_timestamp(a.requested_us / 1000000.0),
+           (SELECT q.created_at FROM sms_otp.sms_outbox q WHERE q.id = a.outbox_id)
     FROM pg_catalog.jsonb_to_recordset($2::pg_catalog.jsonb)
         AS a(user_id uuid, "to" text, type text, text text, provider text, status_code int,
              response_ms int, outcome text, error text, outbox_id bigint, session_id uuid,

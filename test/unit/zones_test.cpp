@@ -234,3 +234,25 @@ TEST(ZoneTab, ZonesComeFromTheGivenFile) {
 }
 
 }  // namespace
+
+TEST(PhoneCountry, NamesTheCountryOfANumber) {
+    EXPECT_EQ(phone_country("+14155550123"), "US");
+    EXPECT_EQ(phone_country("+16135550123"), "CA");
+    EXPECT_EQ(phone_country("+447400123456"), "GB");
+    EXPECT_EQ(phone_country("+33612345678"), "FR");
+    EXPECT_EQ(phone_country("+4915123456789"), "DE");
+}
+
+TEST(PhoneCountry, FallsBackToTheCallingCodesCountry) {
+    // Too short to be valid, yet plainly French.
+    EXPECT_EQ(phone_country("+33123"), "FR");
+}
+
+TEST(PhoneCountry, NothingForWhatIsNoCountrysNumber) {
+    EXPECT_EQ(phone_country(""), std::nullopt);
+    EXPECT_EQ(phone_country("14155550123"), std::nullopt);
+    EXPECT_EQ(phone_country("+1415555012345678"), std::nullopt);
+    EXPECT_EQ(phone_country("+1-415"), std::nullopt);
+    EXPECT_EQ(phone_country("+80012345678"), std::nullopt);  // international freephone
+    EXPECT_EQ(phone_country("+999123456"), std::nullopt);    // unassigned
+}
