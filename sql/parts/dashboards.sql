@@ -137,7 +137,7 @@ $$;
 CREATE OR REPLACE FUNCTION sms_otp._stats_price(provider text, country text) RETURNS numeric
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce((SELECT p.price_per_segment FROM sms_otp.sms_prices p
-                     WHERE p.provider_name IN (provider, '*') AND p.country IN (country, '*')
+                     WHERE p.provider_name IN ($1, '*') AND p.country IN ($2, '*')
                      ORDER BY p.provider_name = '*', p.country = '*' LIMIT 1), 0)
 $$;
 
@@ -252,11 +252,11 @@ $$;
 CREATE OR REPLACE FUNCTION sms_otp._stats_sessions_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    shard smallint := sms_otp._stats_shard();
+    my_shard smallint := sms_otp._stats_shard();
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO sms_otp.stats_otp AS s (grain, start, country, prefix, shard, requested, sent, entered, verified)
-        SELECT 'h', date_trunc('hour', n.created_at), sms_otp._stats_country(n.phone), left(n.phone, 7), shard,
+        SELECT 'h', date_trunc('hour', n.created_at), sms_otp._stats_country(n.phone), left(n.phone, 7), my_shard,
                count(*), sum(sms_otp._stats_session_sent(n.status, n.sent_at)),
                count(*) FILTER (WHERE n.attempts > 0 OR n.verified_at IS NOT NULL),
                count(*) FILTER (WHERE n.verified_at IS NOT NULL)
@@ -268,7 +268,7 @@ BEGIN
             entered = s.entered + excluded.entered, verified = s.verified + excluded.verified;
     ELSE
         INSERT INTO sms_otp.stats_otp AS s (grain, start, country, prefix, shard, sent, entered, verified)
-        SELECT 'h', d.start, sms_otp._stats_country(d.phone), left(d.phone, 7), shard,
+        SELECT 'h', d.start, sms_otp._stats_country(d.phone), left(d.phone, 7), my_shard,
                sum(d.sent), sum(d.entered), sum(d.verified)
         FROM (SELECT date_trunc('hour', n.created_at) AS start, n.phone,
                      sms_otp._stats_session_sent(n.status, n.sent_at) - sms_otp._stats_session_sent(o.status, o.sent_at) AS sent,
@@ -293,12 +293,6 @@ CREATE TRIGGER stats_updated AFTER UPDATE ON sms_otp.sms_otp_sessions
 -- Upkeep: compaction and retention (the worker's housekeeping runs both; pg_cron can too)
 --------------------------------------------------------------------------------------------
 
--- The service role, or a superuser (the worker, a pg_cron job).
-CREATE OR REPLACE FUNCTION sms_otp._stats_may_upkeep() RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT sms_otp.is_service_role() OR coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
-$$;
-
 -- Folds the live shards of closed hours (older than the current hour) into shard 0 of the
 -- hour and into the day's row. At most `hours` hours a call; returns how many hours it folded.
 CREATE OR REPLACE FUNCTION sms_otp.stats_compact(hours int DEFAULT 24) RETURNS int
@@ -307,9 +301,9 @@ DECLARE
     closed timestamptz := date_trunc('hour', now());
     todo   timestamptz[];
 BEGIN
-    IF NOT sms_otp._stats_may_upkeep() THEN
-        PERFORM sms_otp._require_service_role('compact the dashboards'' rollups');
-    END IF;
+    -- The service role, or a superuser (the worker, a pg_cron job): is_service_role() looks
+    -- at the role that called, not at this function's owner.
+    PERFORM sms_otp._require_service_role('compact the dashboards'' rollups');
     todo := ARRAY(SELECT DISTINCT x.start FROM (
                       SELECT s.start FROM sms_otp.stats_messages s WHERE s.grain = 'h' AND s.shard > 0 AND s.start < closed
                       UNION SELECT s.start FROM sms_otp.stats_latency s WHERE s.grain = 'h' AND s.shard > 0 AND s.start < closed
@@ -377,9 +371,7 @@ DECLARE
     rollups timestamptz := date_trunc('day', now() - keep);
     n_log bigint := 0; n_events bigint := 0; n_sessions bigint := 0; n_rollups bigint := 0; n bigint;
 BEGIN
-    IF NOT sms_otp._stats_may_upkeep() THEN
-        PERFORM sms_otp._require_service_role('prune the log');
-    END IF;
+    PERFORM sms_otp._require_service_role('prune the log');
     IF batch IS NULL OR batch < 1 THEN
         RAISE EXCEPTION 'batch must be at least 1' USING ERRCODE = 'invalid_parameter_value';
     END IF;

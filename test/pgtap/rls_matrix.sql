@@ -8,7 +8,7 @@
 -- C = c0000000-0000-4000-8000-00000000000c (codes off; login c-1, verified while codes were on).
 -- A login "passed" when it has a session verified within sms_otp.verified_ttl (12 h).
 BEGIN;
-SELECT plan(199);
+SELECT plan(203);
 
 --------------------------------------------------------------------------------------------
 -- Fixtures, written by the superuser (the extension's owner, as the worker is)
@@ -73,7 +73,10 @@ FROM unnest(ARRAY['sms_otp.sms_otp_sessions', 'sms_otp.sms_messages_log', 'sms_o
                   'sms_otp.sms_idempotency_keys', 'sms_otp.sms_opt_outs', 'sms_otp.sms_opt_out_events',
                   'sms_otp.sms_delivery_events', 'sms_otp.sms_inbound_messages',
                   'sms_otp.sms_throttles', 'sms_otp.sms_quiet_hours', 'sms_otp.sms_campaigns',
-                  'sms_otp.sms_campaign_recipients']::regclass[]) AS tbl;
+                  'sms_otp.sms_campaign_recipients',
+                  -- dashboards (each role x operation: dashboards.sql)
+                  'sms_otp.sms_prices', 'sms_otp.stats_messages', 'sms_otp.stats_latency',
+                  'sms_otp.stats_otp']::regclass[]) AS tbl;
 
 -- Every write a client might try, aimed at A's rows (or at rows A would like to exist). No
 -- client role holds INSERT, UPDATE or DELETE on any table: each is "permission denied", whoever
@@ -397,7 +400,11 @@ SELECT set_eq(
              ('sms_throttles', 'service_all', '{service_role}', 'ALL'),
              ('sms_quiet_hours', 'service_all', '{service_role}', 'ALL'),
              ('sms_campaigns', 'service_all', '{service_role}', 'SELECT'),
-             ('sms_campaign_recipients', 'service_all', '{service_role}', 'SELECT')$$,
+             ('sms_campaign_recipients', 'service_all', '{service_role}', 'SELECT'),
+             ('sms_prices', 'service_all', '{service_role}', 'ALL'),
+             ('stats_messages', 'service_all', '{service_role}', 'SELECT'),
+             ('stats_latency', 'service_all', '{service_role}', 'SELECT'),
+             ('stats_otp', 'service_all', '{service_role}', 'SELECT')$$,
     'the policies: own rows for everyone (SELECT only), the service role''s own, and nothing else');
 
 --------------------------------------------------------------------------------------------
@@ -421,7 +428,14 @@ INSERT INTO api VALUES
     ('sms_otp.campaign_create(text, text, text, jsonb, text, jsonb, text, text, jsonb, boolean, timestamptz, interval, text, text[], jsonb)'),
     ('sms_otp.campaign_launch(bigint)'), ('sms_otp.campaign_pause(bigint, text)'), ('sms_otp.campaign_resume(bigint)'),
     ('sms_otp.campaign_cancel(bigint)'), ('sms_otp.campaign_retry_failed(bigint)'),
-    ('sms_otp.campaign_progress(bigint)'), ('sms_otp.campaign_recipient(bigint, text)');
+    ('sms_otp.campaign_progress(bigint)'), ('sms_otp.campaign_recipient(bigint, text)'),
+    -- dashboards (the service role's reads check the role themselves; the upkeep takes the
+    -- service role or a superuser) and the country of a number (a pure function)
+    ('sms_otp.dashboard_delivery(timestamptz, timestamptz, text, text[])'),
+    ('sms_otp.dashboard_latency(timestamptz, timestamptz, text, text[])'),
+    ('sms_otp.dashboard_otp(timestamptz, timestamptz, text, int)'), ('sms_otp.dashboard_campaigns(timestamptz, int)'),
+    ('sms_otp.dashboard_queue()'), ('sms_otp.dashboard_providers()'), ('sms_otp.metrics()'),
+    ('sms_otp.stats_compact(int)'), ('sms_otp.stats_prune(int)'), ('sms_otp.phone_country(text)');
 -- Run as the calling role: by the read policies, and by the check trigger of api_integrations
 -- (so that the service role can write providers).
 CREATE TEMP TABLE helpers (fn regprocedure);
