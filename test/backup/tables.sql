@@ -3,14 +3,28 @@
 -- docs/installing.md §7 says a dump keeps: every row but queued OTP messages in sms_outbox and
 -- the builtin rows of sms_keywords and sms_quiet_hours. sms_otp._secret is left out (a restore
 -- makes a new key). A table added to the schema is listed here by itself, so one whose rows a
--- dump loses shows as a difference.
+-- dump loses shows as a difference. The dashboards' rollups are compared as figures: their
+-- hourly rows summed over shards (which backend wrote a row, and whether its hour was folded
+-- yet, may differ after a restore; the figures may not).
 \set ON_ERROR_STOP on
 SET TimeZone = 'UTC';
 SET DateStyle = 'ISO, YMD';
 SET extra_float_digits = 3;
 SELECT format($q$SELECT 'table|%s|' || count(*) || '|' || coalesce(md5(string_agg(t::text, E'\n' ORDER BY t::text)), '-')
-                 FROM sms_otp.%I t %s$q$,
-              c.relname, c.relname,
+                 FROM %s t %s$q$,
+              c.relname,
+              CASE c.relname
+                  WHEN 'stats_messages' THEN
+                      $f$(SELECT start, provider, country, type, sum(attempted), sum(accepted), sum(rejected), sum(retried),
+                                 sum(delivered), sum(undelivered), sum(failed), sum(segments), sum(cost)
+                          FROM sms_otp.stats_messages WHERE grain = 'h' GROUP BY 1, 2, 3, 4)$f$
+                  WHEN 'stats_latency' THEN
+                      $f$(SELECT start, provider, country, type, stage, bucket, sum(n), round(sum(ms)::numeric, 3)
+                          FROM sms_otp.stats_latency WHERE grain = 'h' GROUP BY 1, 2, 3, 4, 5, 6)$f$
+                  WHEN 'stats_otp' THEN
+                      $f$(SELECT start, country, prefix, sum(requested), sum(sent), sum(delivered), sum(entered), sum(verified)
+                          FROM sms_otp.stats_otp WHERE grain = 'h' GROUP BY 1, 2, 3)$f$
+                  ELSE format('sms_otp.%I', c.relname) END,
               CASE c.relname
                   WHEN 'sms_outbox' THEN $w$WHERE t.kind <> 'otp' OR t.status <> 'queued'$w$
                   WHEN 'sms_keywords' THEN 'WHERE NOT t.builtin'
