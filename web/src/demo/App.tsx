@@ -1,9 +1,12 @@
-import { useCallback, useState } from 'react';
+import { lazy, Suspense, useCallback, useState } from 'react';
 import { Navigate, Route, Routes, useNavigate } from 'react-router';
 import { OtpProvider, ProtectedRoute } from '../otp';
-import { clearAuth, loadAuth, saveAuth, type DemoAuth } from './auth';
+import { clearAuth, isOperator, loadAuth, saveAuth, type DemoAuth } from './auth';
 import { LoginPage } from './LoginPage';
 import { LockedShell, ProtectedPage } from './ProtectedPage';
+
+// Loaded when an operator opens it: end users never download the charts.
+const DashboardPage = lazy(() => import('../dashboard/DashboardPage').then((m) => ({ default: m.DashboardPage })));
 
 export interface AppProps {
   apiUrl: string;
@@ -14,12 +17,15 @@ export interface AppProps {
 export function App({ apiUrl, inboxUrl }: AppProps) {
   const [auth, setAuth] = useState<DemoAuth | null>(loadAuth);
   const navigate = useNavigate();
+  // The operator goes to the dashboard and has no SMS step; end users go to the protected page.
+  const operator = isOperator(auth);
+  const home = operator ? '/dashboard' : '/';
 
   const signIn = useCallback(
     (next: DemoAuth) => {
       saveAuth(next);
       setAuth(next);
-      navigate('/', { replace: true });
+      navigate(isOperator(next) ? '/dashboard' : '/', { replace: true });
     },
     [navigate],
   );
@@ -40,22 +46,39 @@ export function App({ apiUrl, inboxUrl }: AppProps) {
   ) : undefined;
 
   return (
-    <OtpProvider apiUrl={apiUrl} token={auth?.token ?? null} onSignOut={signOut}>
+    <OtpProvider apiUrl={apiUrl} token={operator ? null : (auth?.token ?? null)} onSignOut={signOut}>
       <Routes>
-        <Route path="/login" element={auth ? <Navigate to="/" replace /> : <LoginPage apiUrl={apiUrl} onSignedIn={signIn} />} />
+        <Route path="/login" element={auth ? <Navigate to={home} replace /> : <LoginPage apiUrl={apiUrl} onSignedIn={signIn} />} />
+        {/* Open to any signed-in user: the server refuses an end user's token, and the page says so. */}
+        <Route
+          path="/dashboard"
+          element={
+            auth ? (
+              <Suspense fallback={<p className="demo-center">Loading the dashboard…</p>}>
+                <DashboardPage apiUrl={apiUrl} token={auth.token} email={auth.email} onSignOut={signOut} />
+              </Suspense>
+            ) : (
+              <Navigate to="/login" replace />
+            )
+          }
+        />
         <Route
           path="/"
           element={
-            <ProtectedRoute
-              unauthenticated={<Navigate to="/login" replace />}
-              placeholder={auth && <LockedShell email={auth.email} />}
-              overlay={{ extra }}
-            >
-              {auth && <ProtectedPage auth={auth} />}
-            </ProtectedRoute>
+            operator ? (
+              <Navigate to="/dashboard" replace />
+            ) : (
+              <ProtectedRoute
+                unauthenticated={<Navigate to="/login" replace />}
+                placeholder={auth && <LockedShell email={auth.email} />}
+                overlay={{ extra }}
+              >
+                {auth && <ProtectedPage auth={auth} />}
+              </ProtectedRoute>
+            )
           }
         />
-        <Route path="*" element={<Navigate to="/" replace />} />
+        <Route path="*" element={<Navigate to={home} replace />} />
       </Routes>
     </OtpProvider>
   );

@@ -41,7 +41,8 @@ export function LoginPage({ apiUrl, onSignedIn }: { apiUrl: string; onSignedIn: 
         </button>
         <p className="demo-note">
           Demo users: <code>alice@example.com</code> / <code>alice-password</code> (SMS code on),{' '}
-          <code>bob@example.com</code> / <code>bob-password</code> (SMS code off).
+          <code>bob@example.com</code> / <code>bob-password</code> (SMS code off); the operator dashboard:{' '}
+          <code>operator@example.com</code> / <code>operator-password</code>.
         </p>
       </form>
     </main>

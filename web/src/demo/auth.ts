@@ -11,13 +11,24 @@ export interface DemoAuth {
 
 const KEY = 'sms_otp_demo_auth';
 
-function tokenExpiry(token: string): number | null {
+function tokenClaims(token: string): Record<string, unknown> {
   try {
     const payload = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
-    return typeof payload.exp === 'number' ? payload.exp * 1000 : null;
+    return typeof payload === 'object' && payload !== null ? payload : {};
   } catch {
-    return null;
+    return {};
   }
+}
+
+function tokenExpiry(token: string): number | null {
+  const { exp } = tokenClaims(token);
+  return typeof exp === 'number' ? exp * 1000 : null;
+}
+
+/** An operator's token (the demo's operator account) has the service role: it opens the
+ *  dashboard, and has no SMS step. Only the server's answers decide what it may read. */
+export function isOperator(auth: DemoAuth | null): boolean {
+  return auth !== null && tokenClaims(auth.token).role === 'service_role';
 }
 
 export function loadAuth(): DemoAuth | null {
