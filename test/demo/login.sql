@@ -6,6 +6,9 @@
 -- POST /rpc/login with "Content-Profile: demo" and {"email": ..., "password": ...} returns
 -- {"token": <HS256 JWT>, "user_id": <uuid>}. The JWT is signed here with the secret PostgREST
 -- verifies with (jwt-secret); the secret sits in a table only this file's owner can read.
+-- A user's role column is the token's "role": authenticated, or service_role for the demo's
+-- operator, who signs in to the dashboard the same way (a real deployment keeps its service
+-- role key on its servers and gives operators their own way in).
 --
 -- Needs pgcrypto in schema "extensions" (for crypt() and hmac()).
 
@@ -17,6 +20,9 @@ CREATE TABLE demo.users (
     id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     email         text NOT NULL UNIQUE CHECK (email = lower(email) AND email LIKE '%_@_%'),
     password_hash text NOT NULL,   -- extensions.crypt(password, extensions.gen_salt('bf'))
+    -- The PostgREST role of the user's tokens: end users are authenticated; an operator (who
+    -- reads the dashboard, sms_otp.dashboard_*) gets the service role.
+    role          text NOT NULL DEFAULT 'authenticated' CHECK (role IN ('authenticated', 'service_role')),
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 
@@ -66,7 +72,7 @@ BEGIN
     RETURN jsonb_build_object(
         'token', demo.jwt_hs256(jsonb_build_object(
                      'sub', account.id,
-                     'role', 'authenticated',
+                     'role', account.role,
                      'email', account.email,
                      'session_id', gen_random_uuid(),   -- one per login: verifications bind to it
                      'iat', issued,

@@ -8,10 +8,14 @@
 -- What demo.login() signs tokens with.
 INSERT INTO demo.jwt_secret (secret) VALUES (:'jwt_secret');
 
--- alice has the SMS step turned on; bob does not.
+-- alice has the SMS step turned on; bob does not. The operator's tokens have the service role:
+-- the web demo's dashboard (/dashboard) is theirs.
 INSERT INTO demo.users (id, email, password_hash) VALUES
     ('a11ce000-0000-4000-8000-000000000001', 'alice@example.com', extensions.crypt('alice-password', extensions.gen_salt('bf', 8))),
     ('b0b00000-0000-4000-8000-000000000002', 'bob@example.com',   extensions.crypt('bob-password',   extensions.gen_salt('bf', 8)));
+INSERT INTO demo.users (id, email, password_hash, role) VALUES
+    ('0be7a700-0000-4000-8000-000000000003', 'operator@example.com',
+     extensions.crypt('operator-password', extensions.gen_salt('bf', 8)), 'service_role');
 
 INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled) VALUES
     ('a11ce000-0000-4000-8000-000000000001', '+14155550101', true),
