@@ -55,6 +55,8 @@ CREATE TABLE sms_otp.stats_messages (
     cost        numeric NOT NULL DEFAULT 0,
     PRIMARY KEY (grain, start, provider, country, type, shard)
 );
+-- The live shards: what compaction and the day reads look for among the hours.
+CREATE INDEX stats_messages_live_idx ON sms_otp.stats_messages (start) WHERE shard > 0;
 COMMENT ON TABLE sms_otp.stats_messages IS
     'Dashboard rollup: provider attempts and their receipts by hour or day, provider, country and type.';
 
@@ -73,6 +75,7 @@ CREATE TABLE sms_otp.stats_latency (
     ms       double precision NOT NULL DEFAULT 0,   -- the latencies' sum
     PRIMARY KEY (grain, start, provider, country, type, stage, bucket, shard)
 );
+CREATE INDEX stats_latency_live_idx ON sms_otp.stats_latency (start) WHERE shard > 0;
 COMMENT ON TABLE sms_otp.stats_latency IS
     'Dashboard rollup: latency histograms (send, delivery) by hour or day, provider, country and type.';
 
@@ -92,6 +95,7 @@ CREATE TABLE sms_otp.stats_otp (
     verified  bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (grain, start, country, prefix, shard)
 );
+CREATE INDEX stats_otp_live_idx ON sms_otp.stats_otp (start) WHERE shard > 0;
 COMMENT ON TABLE sms_otp.stats_otp IS
     'Dashboard rollup: the code funnel (requested, sent, delivered, entered, verified) by hour or day, country and prefix.';
 
@@ -216,21 +220,31 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
     ON CONFLICT (grain, start, country, prefix, shard) DO UPDATE SET delivered = s.delivered + excluded.delivered
 $$;
 
+-- What the rollups read of a log row (not its text).
+CREATE OR REPLACE FUNCTION sms_otp._stats_log_row(l sms_otp.sms_messages_log) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object('created_at', l.created_at, 'provider_name', l.provider_name, 'to', l."to",
+                              'type', l.type, 'outcome', l.outcome, 'segments', l.segments,
+                              'delivery_status', l.delivery_status, 'requested_at', l.requested_at,
+                              'response_time_ms', l.response_time_ms, 'queued_at', l.queued_at,
+                              'delivery_at', l.delivery_at)
+$$;
+
 CREATE OR REPLACE FUNCTION sms_otp._stats_log_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM sms_otp._stats_log_apply(
-            (SELECT jsonb_agg(to_jsonb(n) || '{"sign": 1, "attempt": true}') FROM new_rows n));
+            (SELECT jsonb_agg(sms_otp._stats_log_row(n) || '{"sign": 1, "attempt": true}') FROM new_rows n));
     ELSE
         -- Only receipts move: the attempt itself is counted once, when it is written.
         PERFORM sms_otp._stats_log_apply(
             (SELECT jsonb_agg(c) FROM (
-                 SELECT to_jsonb(n) || '{"sign": 1, "attempt": false}' AS c
+                 SELECT sms_otp._stats_log_row(n) || '{"sign": 1, "attempt": false}' AS c
                  FROM new_rows n JOIN old_rows o ON o.id = n.id
                  WHERE (n.delivery_status, n.delivery_at) IS DISTINCT FROM (o.delivery_status, o.delivery_at)
                  UNION ALL
-                 SELECT to_jsonb(o) || '{"sign": -1, "attempt": false}'
+                 SELECT sms_otp._stats_log_row(o) || '{"sign": -1, "attempt": false}'
                  FROM new_rows n JOIN old_rows o ON o.id = n.id
                  WHERE (n.delivery_status, n.delivery_at) IS DISTINCT FROM (o.delivery_status, o.delivery_at)) x));
     END IF;
@@ -248,38 +262,55 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT (sent_at IS NOT NULL OR status IN ('sent', 'verified'))::int
 $$;
 
--- The code sessions: a new one is requested; sent, entered and verified as it moves.
+-- The code sessions: a new one is requested; sent, entered and verified as it moves. changes:
+-- session rows (created_at, phone, status, sent_at, attempts, verified_at) with a sign.
+CREATE OR REPLACE FUNCTION sms_otp._stats_sessions_apply(changes jsonb) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO sms_otp.stats_otp AS s (grain, start, country, prefix, shard, requested, sent, entered, verified)
+    SELECT 'h', d.start, sms_otp._stats_country(d.phone), left(d.phone, 7), sms_otp._stats_shard(),
+           sum(d.requested), sum(d.sent), sum(d.entered), sum(d.verified)
+    FROM (SELECT date_trunc('hour', x.created_at) AS start, x.phone,
+                 x.sign * x.requested AS requested,
+                 x.sign * sms_otp._stats_session_sent(x.status, x.sent_at) AS sent,
+                 x.sign * (x.attempts > 0 OR x.verified_at IS NOT NULL)::int AS entered,
+                 x.sign * (x.verified_at IS NOT NULL)::int AS verified
+          FROM jsonb_to_recordset(changes) AS x(created_at timestamptz, phone text, status text, sent_at timestamptz,
+                                                attempts int, verified_at timestamptz, sign int, requested int)) d
+    GROUP BY d.start, sms_otp._stats_country(d.phone), left(d.phone, 7)
+    HAVING sum(d.requested) <> 0 OR sum(d.sent) <> 0 OR sum(d.entered) <> 0 OR sum(d.verified) <> 0
+    ORDER BY 2, 3, 4
+    ON CONFLICT (grain, start, country, prefix, shard) DO UPDATE
+    SET requested = s.requested + excluded.requested, sent = s.sent + excluded.sent,
+        entered = s.entered + excluded.entered, verified = s.verified + excluded.verified
+$$;
+
 CREATE OR REPLACE FUNCTION sms_otp._stats_sessions_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    my_shard smallint := sms_otp._stats_shard();
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO sms_otp.stats_otp AS s (grain, start, country, prefix, shard, requested, sent, entered, verified)
-        SELECT 'h', date_trunc('hour', n.created_at), sms_otp._stats_country(n.phone), left(n.phone, 7), my_shard,
-               count(*), sum(sms_otp._stats_session_sent(n.status, n.sent_at)),
-               count(*) FILTER (WHERE n.attempts > 0 OR n.verified_at IS NOT NULL),
-               count(*) FILTER (WHERE n.verified_at IS NOT NULL)
-        FROM new_rows n
-        GROUP BY 2, 3, 4
-        ORDER BY 2, 3, 4
-        ON CONFLICT (grain, start, country, prefix, shard) DO UPDATE
-        SET requested = s.requested + excluded.requested, sent = s.sent + excluded.sent,
-            entered = s.entered + excluded.entered, verified = s.verified + excluded.verified;
+        PERFORM sms_otp._stats_sessions_apply(
+            (SELECT jsonb_agg(jsonb_build_object('created_at', n.created_at, 'phone', n.phone, 'status', n.status,
+                                                 'sent_at', n.sent_at, 'attempts', n.attempts,
+                                                 'verified_at', n.verified_at, 'sign', 1, 'requested', 1))
+             FROM new_rows n));
     ELSE
-        INSERT INTO sms_otp.stats_otp AS s (grain, start, country, prefix, shard, sent, entered, verified)
-        SELECT 'h', d.start, sms_otp._stats_country(d.phone), left(d.phone, 7), my_shard,
-               sum(d.sent), sum(d.entered), sum(d.verified)
-        FROM (SELECT date_trunc('hour', n.created_at) AS start, n.phone,
-                     sms_otp._stats_session_sent(n.status, n.sent_at) - sms_otp._stats_session_sent(o.status, o.sent_at) AS sent,
-                     (n.attempts > 0 OR n.verified_at IS NOT NULL)::int - (o.attempts > 0 OR o.verified_at IS NOT NULL)::int AS entered,
-                     (n.verified_at IS NOT NULL)::int - (o.verified_at IS NOT NULL)::int AS verified
-              FROM new_rows n JOIN old_rows o ON o.id = n.id) d
-        WHERE d.sent <> 0 OR d.entered <> 0 OR d.verified <> 0
-        GROUP BY 2, 3, 4
-        ORDER BY 2, 3, 4
-        ON CONFLICT (grain, start, country, prefix, shard) DO UPDATE
-        SET sent = s.sent + excluded.sent, entered = s.entered + excluded.entered, verified = s.verified + excluded.verified;
+        -- A session is requested once, when it is written; then its old state comes off and
+        -- its new state goes on.
+        PERFORM sms_otp._stats_sessions_apply(
+            (SELECT jsonb_agg(c) FROM (
+                 SELECT jsonb_build_object('created_at', n.created_at, 'phone', n.phone, 'status', n.status,
+                                           'sent_at', n.sent_at, 'attempts', n.attempts, 'verified_at', n.verified_at,
+                                           'sign', 1, 'requested', 0) AS c
+                 FROM new_rows n JOIN old_rows o ON o.id = n.id
+                 WHERE (n.status, n.sent_at, n.attempts > 0, n.verified_at, n.phone, n.created_at)
+                       IS DISTINCT FROM (o.status, o.sent_at, o.attempts > 0, o.verified_at, o.phone, o.created_at)
+                 UNION ALL
+                 SELECT jsonb_build_object('created_at', o.created_at, 'phone', o.phone, 'status', o.status,
+                                           'sent_at', o.sent_at, 'attempts', o.attempts, 'verified_at', o.verified_at,
+                                           'sign', -1, 'requested', 0)
+                 FROM new_rows n JOIN old_rows o ON o.id = n.id
+                 WHERE (n.status, n.sent_at, n.attempts > 0, n.verified_at, n.phone, n.created_at)
+                       IS DISTINCT FROM (o.status, o.sent_at, o.attempts > 0, o.verified_at, o.phone, o.created_at)) x));
     END IF;
     RETURN NULL;
 END $$;
@@ -402,6 +433,76 @@ END $$;
 COMMENT ON FUNCTION sms_otp.stats_prune(int) IS
     'Delete raw rows past sms_otp.log_retention (a batch of each) and rollups past sms_otp.stats_retention.';
 
+-- Recomputes the rollups of whole days from the raw rows, through the same code the triggers
+-- run: [since, until) widened to whole days, and never before the retention horizon (the raw
+-- rows of older days are gone, and their rollups stay as they are). Writes to the log and the
+-- sessions wait meanwhile (SHARE lock), so no change is counted twice or lost. The update from
+-- 1.0 runs it once for the history a 1.0 database holds. Returns the days and rows it read.
+CREATE OR REPLACE FUNCTION sms_otp._stats_rebuild(since timestamptz, until timestamptz) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    first_day timestamptz;
+    end_day   timestamptz;
+    h         timestamptz;
+    n_log     bigint := 0;
+    n_sess    bigint := 0;
+    batch     jsonb;
+BEGIN
+    LOCK TABLE sms_otp.sms_messages_log, sms_otp.sms_otp_sessions IN SHARE MODE;
+    -- The days that hold raw rows (least and greatest skip a table without any).
+    first_day := date_trunc('day', least((SELECT min(l.created_at) FROM sms_otp.sms_messages_log l),
+                                         (SELECT min(s.created_at) FROM sms_otp.sms_otp_sessions s)));
+    end_day := date_trunc('day', greatest((SELECT max(l.created_at) FROM sms_otp.sms_messages_log l),
+                                          (SELECT max(s.created_at) FROM sms_otp.sms_otp_sessions s))) + interval '1 day';
+    IF first_day IS NULL OR end_day IS NULL OR NOT isfinite(first_day) OR NOT isfinite(end_day) THEN
+        RETURN jsonb_build_object('days', 0, 'log', 0, 'sessions', 0);
+    END IF;
+    first_day := greatest(first_day, date_trunc('day', since), sms_otp._stats_horizon());
+    end_day := least(end_day, date_trunc('day', until - interval '1 microsecond') + interval '1 day');
+    IF first_day >= end_day THEN
+        RETURN jsonb_build_object('days', 0, 'log', 0, 'sessions', 0);
+    END IF;
+    DELETE FROM sms_otp.stats_messages s WHERE s.start >= first_day AND s.start < end_day;
+    DELETE FROM sms_otp.stats_latency s WHERE s.start >= first_day AND s.start < end_day;
+    DELETE FROM sms_otp.stats_otp s WHERE s.start >= first_day AND s.start < end_day;
+    -- An hour at a time: the rows of one hour go through the triggers' code in one call.
+    h := first_day;
+    WHILE h < end_day LOOP
+        SELECT jsonb_agg(sms_otp._stats_log_row(l) || '{"sign": 1, "attempt": true}') INTO batch
+        FROM sms_otp.sms_messages_log l WHERE l.created_at >= h AND l.created_at < h + interval '1 hour';
+        IF batch IS NOT NULL THEN
+            PERFORM sms_otp._stats_log_apply(batch);
+            n_log := n_log + jsonb_array_length(batch);
+        END IF;
+        SELECT jsonb_agg(jsonb_build_object('created_at', s.created_at, 'phone', s.phone, 'status', s.status,
+                                            'sent_at', s.sent_at, 'attempts', s.attempts,
+                                            'verified_at', s.verified_at, 'sign', 1, 'requested', 1)) INTO batch
+        FROM sms_otp.sms_otp_sessions s WHERE s.created_at >= h AND s.created_at < h + interval '1 hour';
+        IF batch IS NOT NULL THEN
+            PERFORM sms_otp._stats_sessions_apply(batch);
+            n_sess := n_sess + jsonb_array_length(batch);
+        END IF;
+        h := h + interval '1 hour';
+    END LOOP;
+    RETURN jsonb_build_object('days', extract(day FROM end_day - first_day)::int, 'log', n_log, 'sessions', n_sess);
+END $$;
+
+CREATE OR REPLACE FUNCTION sms_otp.stats_rebuild(since timestamptz DEFAULT '-infinity',
+                                                 until timestamptz DEFAULT 'infinity') RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM sms_otp._require_service_role('rebuild the dashboards'' rollups');
+    IF since IS NULL OR until IS NULL OR since >= until THEN
+        PERFORM sms_otp._raise('invalid_range', 400, 'since and until must be times, since before until.');
+    END IF;
+    RETURN sms_otp._stats_rebuild(since, until);
+END $$;
+COMMENT ON FUNCTION sms_otp.stats_rebuild(timestamptz, timestamptz) IS
+    'Recompute the dashboards'' rollups of whole days from the raw rows still kept; writes to the log and sessions wait meanwhile.';
+
+-- The history already in the tables (a database updated from 1.0): nothing in a new install.
+SELECT sms_otp._stats_rebuild('-infinity', 'infinity');
+
 --------------------------------------------------------------------------------------------
 -- Reads (service role only)
 --------------------------------------------------------------------------------------------
@@ -420,7 +521,7 @@ BEGIN
     IF dims IS NULL OR NOT dims <@ ARRAY['provider', 'country', 'type'] THEN
         PERFORM sms_otp._raise('invalid_dims', 400, 'dims may name provider, country and type.');
     END IF;
-    IF bucket = 'hour' AND until - since > interval '93 days' THEN
+    IF bucket = 'hour' AND (NOT isfinite(since) OR NOT isfinite(until) OR until - since > interval '93 days') THEN
         PERFORM sms_otp._raise('range_too_long', 400, 'Hourly buckets cover at most 93 days; use day buckets.');
     END IF;
 END $$;
@@ -428,7 +529,9 @@ END $$;
 -- Day rows cover whole days: a range read from them starts and ends on day boundaries.
 CREATE OR REPLACE FUNCTION sms_otp._stats_grain(since timestamptz, until timestamptz, bucket text) RETURNS "char"
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN bucket = 'day' OR (bucket = 'all' AND until - since > interval '2 days') THEN 'd' ELSE 'h' END::"char"
+    SELECT CASE WHEN bucket = 'day'
+                     OR (bucket = 'all' AND (NOT isfinite(since) OR NOT isfinite(until) OR until - since > interval '2 days'))
+                THEN 'd' ELSE 'h' END::"char"
 $$;
 
 -- Rollup rows of a range at a grain: the day rows, plus hour rows not yet folded into them.

@@ -60,7 +60,8 @@ GRANT EXECUTE ON FUNCTION
     sms_otp.dashboard_latency(timestamptz, timestamptz, text, text[]),
     sms_otp.dashboard_otp(timestamptz, timestamptz, text, int),
     sms_otp.dashboard_campaigns(timestamptz, int), sms_otp.dashboard_queue(), sms_otp.dashboard_providers(),
-    sms_otp.metrics(), sms_otp.stats_compact(int), sms_otp.stats_prune(int), sms_otp.phone_country(text)
+    sms_otp.metrics(), sms_otp.stats_compact(int), sms_otp.stats_prune(int),
+    sms_otp.stats_rebuild(timestamptz, timestamptz), sms_otp.phone_country(text)
 TO PUBLIC;
 -- The read policies call these as the reading role, and the check trigger of
 -- api_integrations these as the writing role (pure functions of their arguments).

@@ -435,7 +435,8 @@ INSERT INTO api VALUES
     ('sms_otp.dashboard_latency(timestamptz, timestamptz, text, text[])'),
     ('sms_otp.dashboard_otp(timestamptz, timestamptz, text, int)'), ('sms_otp.dashboard_campaigns(timestamptz, int)'),
     ('sms_otp.dashboard_queue()'), ('sms_otp.dashboard_providers()'), ('sms_otp.metrics()'),
-    ('sms_otp.stats_compact(int)'), ('sms_otp.stats_prune(int)'), ('sms_otp.phone_country(text)');
+    ('sms_otp.stats_compact(int)'), ('sms_otp.stats_prune(int)'), ('sms_otp.stats_rebuild(timestamptz, timestamptz)'),
+    ('sms_otp.phone_country(text)');
 -- Run as the calling role: by the read policies, and by the check trigger of api_integrations
 -- (so that the service role can write providers).
 CREATE TEMP TABLE helpers (fn regprocedure);

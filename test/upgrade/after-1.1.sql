@@ -136,4 +136,15 @@ SELECT pg_temp.check('1.1: a new send supersedes the code pending from 1.0 and r
                      r::text)
 FROM u4_send;
 
+-- The dashboards start with the history 1.0 kept: the update rebuilt their rollups from it.
+SELECT pg_temp.check('1.1: the dashboards count every attempt the 1.0 log holds',
+                     (SELECT sum(attempted) FROM sms_otp.dashboard_delivery('-infinity', 'infinity', 'all', '{}'))
+                     = (SELECT count(*) FROM sms_otp.sms_messages_log)
+                     AND (SELECT count(*) FROM sms_otp.sms_messages_log) > 0,
+                     (SELECT string_agg(d::text, '; ') FROM sms_otp.dashboard_delivery('-infinity', 'infinity', 'all', '{type}') d));
+SELECT pg_temp.check('1.1: and every code session 1.0 made (before this file''s own sends)',
+                     (SELECT sum(requested) FROM sms_otp.dashboard_otp('-infinity', 'infinity', 'country', 1000))
+                     = (SELECT count(*) FROM sms_otp.sms_otp_sessions),
+                     (SELECT string_agg(d::text, '; ') FROM sms_otp.dashboard_otp('-infinity', 'infinity', 'country', 1000) d));
+
 SELECT format('check|%s|%s|%s', description, passed, replace(coalesce(detail, ''), E'\n', ' ')) FROM checks ORDER BY n;
