@@ -279,7 +279,7 @@ void define() {
     define_int("sms_otp.message_validity", "How long a transactional message may wait to be sent, by default.",
                &message_validity_s, 86400, 60, 7 * 86400, PGC_SUSET, GUC_UNIT_S);
     define_int("sms_otp.log_retention",
-               "Raw log rows, delivery events and finished code sessions older than this are deleted (0 keeps them).",
+               "Raw log rows, delivery events and expired code sessions older than this are deleted (0 keeps them).",
                &log_retention_s, 0, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S);
     define_int("sms_otp.stats_retention", "Hourly dashboard rollups older than this are deleted.", &stats_retention_s,
                400 * 86400, 86400, INT_MAX, PGC_SUSET, GUC_UNIT_S);

@@ -107,6 +107,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                      <= interval '0' THEN '-infinity'::timestamptz
                 ELSE date_trunc('day', now() - current_setting('sms_otp.log_retention')::interval) END
 $$;
+-- The raw rows past the horizon are not dumped either: retention deletes them a batch at a
+-- time, and a restore that brought back a row whose day is in the dumped rollups would count it
+-- twice. With sms_otp.log_retention at 0 the horizon is -infinity and every row is dumped.
+SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_messages_log', 'WHERE created_at >= sms_otp._stats_horizon()');
+SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_otp_sessions',
+                                           'WHERE created_at >= sms_otp._stats_horizon() OR expires_at >= now()');
+SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_delivery_events', 'WHERE received_at >= sms_otp._stats_horizon()');
 SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_prices', '');
 SELECT pg_catalog.pg_extension_config_dump('sms_otp.stats_messages', 'WHERE start < sms_otp._stats_horizon()');
 SELECT pg_catalog.pg_extension_config_dump('sms_otp.stats_latency', 'WHERE start < sms_otp._stats_horizon()');
@@ -392,7 +399,7 @@ COMMENT ON FUNCTION sms_otp.stats_compact(int) IS
     'Fold the live shards of closed hours of the dashboards'' rollups into the hour''s and the day''s rows; returns the hours folded.';
 
 -- Deletes at most `batch` rows of each raw table past sms_otp.log_retention (log rows,
--- delivery events, finished code sessions), and rollups past sms_otp.stats_retention.
+-- delivery events, expired code sessions), and rollups past sms_otp.stats_retention.
 -- Returns how many rows of each went.
 CREATE OR REPLACE FUNCTION sms_otp.stats_prune(batch int DEFAULT 10000) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -413,10 +420,10 @@ BEGIN
         DELETE FROM sms_otp.sms_delivery_events e
         WHERE e.ctid = ANY (ARRAY(SELECT x.ctid FROM sms_otp.sms_delivery_events x WHERE x.received_at < horizon LIMIT batch));
         GET DIAGNOSTICS n_events = ROW_COUNT;
-        -- Sessions still open (a code not yet sent, or pending) stay whatever their age.
+        -- A session whose code could still be entered stays, whatever its age.
         DELETE FROM sms_otp.sms_otp_sessions s
         WHERE s.ctid = ANY (ARRAY(SELECT x.ctid FROM sms_otp.sms_otp_sessions x
-                                  WHERE x.created_at < horizon AND x.status NOT IN ('pending', 'sent') LIMIT batch));
+                                  WHERE x.created_at < horizon AND x.expires_at < now() LIMIT batch));
         GET DIAGNOSTICS n_sessions = ROW_COUNT;
     END IF;
     DELETE FROM sms_otp.stats_messages s WHERE s.start < rollups;

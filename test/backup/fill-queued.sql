@@ -27,3 +27,20 @@ SELECT (pg_temp.must(pg_temp.backend($$sms_otp.campaign_create(name => 'Autumn s
     quiet_hours => false,
     audience => '[{"phone": "+14155550140"}, {"phone": "+14155550141"}]')$$)) ->> 'campaign_id')::bigint AS autumn \gset
 SELECT pg_temp.must(pg_temp.backend(format('sms_otp.campaign_launch(%s)', :autumn))) IS NOT NULL AS launched \gset
+
+-- History past sms_otp.log_retention (set for database shop below): raw rows the worker's
+-- housekeeping has not deleted yet, and the rollups they made. A dump takes the rollups of
+-- those days and leaves the raw rows out, so a restore neither loses the days' figures nor
+-- counts them twice.
+INSERT INTO sms_otp.sms_messages_log ("to", type, provider_name, outcome, response_time_ms, segments, requested_at,
+                                      queued_at, created_at, delivery_status, delivery_at)
+SELECT '+1415555' || lpad(i::text, 4, '0'), (ARRAY['otp', 'transactional', 'promo'])[1 + i % 3], 'twilio-main',
+       (ARRAY['sent', 'sent', 'rejected'])[1 + i % 3], 150, 1, t, t - interval '1 s', t + interval '150 ms',
+       CASE WHEN i % 3 < 2 THEN (ARRAY['delivered', 'undelivered'])[1 + i % 2] END, t + interval '4 s'
+FROM generate_series(1, 30) i, LATERAL (SELECT now() - interval '12 days' + i * interval '7 minutes' AS t) x;
+INSERT INTO sms_otp.sms_otp_sessions (user_id, phone, status, attempts, max_attempts, created_at, sent_at, verified_at,
+                                      expires_at, resend_available_at)
+SELECT 'b0000000-0000-4000-8000-000000000001', '+14155550101', 'verified', 0, 5, t, t, t + interval '20 s',
+       t + interval '5 minutes', t + interval '30 s'
+FROM (SELECT now() - interval '12 days' AS t) x;
+ALTER DATABASE shop SET sms_otp.log_retention = '5d';

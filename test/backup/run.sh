@@ -199,7 +199,9 @@ missing=$(q src shop -c "SELECT string_agg(what, ', ') FROM (VALUES
     ('throttles', EXISTS (SELECT 1 FROM sms_otp.sms_throttles)),
     ('a finished campaign', EXISTS (SELECT 1 FROM sms_otp.sms_campaigns WHERE status = 'finished')),
     ('a running campaign', EXISTS (SELECT 1 FROM sms_otp.sms_campaigns WHERE status = 'running')),
-    ('recipients', EXISTS (SELECT 1 FROM sms_otp.sms_campaign_recipients))) AS t(what, present)
+    ('recipients', EXISTS (SELECT 1 FROM sms_otp.sms_campaign_recipients)),
+    ('log rows past retention', EXISTS (SELECT 1 FROM sms_otp.sms_messages_log WHERE created_at < sms_otp._stats_horizon())),
+    ('rollups past retention', EXISTS (SELECT 1 FROM sms_otp.stats_messages WHERE start < sms_otp._stats_horizon()))) AS t(what, present)
   WHERE NOT present")
 if [ -z "$missing" ]; then
     ok "source database shop holds every kind of row the dump is to carry (written through the API)"
@@ -212,6 +214,13 @@ if ! out=$(pg_dump -Fc -h "$work/src" -p "$src_port" -U postgres -f "$work/shop.
     stop "pg_dump -Fc runs without a message" "$out"
 fi
 q src shop -f $here/tables.sql >"$work/src.tables"
+# The dashboards' figures as dumped (the controls below verify codes on the source).
+figures="SELECT md5(string_agg(d::text, E'\n' ORDER BY d::text)) || ' ' || sum(d.attempted)
+         FROM sms_otp.dashboard_delivery('-infinity', 'infinity', 'day', '{provider,country,type}') d"
+funnel="SELECT md5(string_agg(d::text, ',' ORDER BY d::text)) || ' ' || sum(d.requested)
+        FROM sms_otp.dashboard_otp('-infinity', 'infinity', 'prefix', 1000) d"
+src_figures=$(q src shop -c "$figures")
+src_funnel=$(q src shop -c "$funnel")
 q src shop -f test/upgrade/catalog.sql >"$work/src.catalog"
 src_secret=$(q src shop -c "SELECT encode(key, 'hex') FROM sms_otp._secret")
 src_settings=$(q src postgres -c "SELECT array_to_string(setconfig, ' ') FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'shop' AND s.setrole = 0")
@@ -323,6 +332,13 @@ else
     done
     not_ok "rows of every table of schema sms_otp equal the source's as dumped" "$differ"$'\n'"$detail"
 fi
+# The dashboards: every figure as on the source, the days past retention (their raw rows not
+# dumped) from the dumped rollups, the others rebuilt by the triggers as the raw rows came back.
+check "the dashboards' figures equal the source's as dumped, days past sms_otp.log_retention included" \
+    "$src_figures" "$(q dst shop_copy -c "$figures")"
+check "... while the raw rows past it were left out of the dump" "0" \
+    "$(q dst shop_copy -c "SELECT count(*) FROM sms_otp.sms_messages_log WHERE created_at < now() - interval '6 days'")"
+check "the code funnel equals the source's as dumped" "$src_funnel" "$(q dst shop_copy -c "$funnel")"
 if diff=$(diff <(grep '^sequence|' "$work/src.tables") <(grep '^sequence|' "$work/dst.tables")); then
     ok "identity sequences stand where the source's stood ($(grep -c '^sequence|' "$work/src.tables") sequences)"
 else

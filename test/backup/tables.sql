@@ -1,7 +1,8 @@
 -- What pg_dump must carry over, one line per table of schema sms_otp ("table|rows|md5 of the
 -- sorted rows") and per sequence ("sequence|name|last value"). The rows are those
 -- docs/installing.md §7 says a dump keeps: every row but queued OTP messages in sms_outbox and
--- the builtin rows of sms_keywords and sms_quiet_hours. sms_otp._secret is left out (a restore
+-- the builtin rows of sms_keywords and sms_quiet_hours, and the raw rows past the retention
+-- horizon of sms_otp.log_retention. sms_otp._secret is left out (a restore
 -- makes a new key). A table added to the schema is listed here by itself, so one whose rows a
 -- dump loses shows as a difference. The dashboards' rollups are compared as figures: their
 -- hourly rows summed over shards (which backend wrote a row, and whether its hour was folded
@@ -29,6 +30,11 @@ SELECT format($q$SELECT 'table|%s|' || count(*) || '|' || coalesce(md5(string_ag
                   WHEN 'sms_outbox' THEN $w$WHERE t.kind <> 'otp' OR t.status <> 'queued'$w$
                   WHEN 'sms_keywords' THEN 'WHERE NOT t.builtin'
                   WHEN 'sms_quiet_hours' THEN 'WHERE NOT t.builtin'
+                  -- past sms_otp.log_retention: the dashboards' rollups hold them (dashboards.sql)
+                  WHEN 'sms_messages_log' THEN 'WHERE t.created_at >= sms_otp._stats_horizon()'
+                  WHEN 'sms_delivery_events' THEN 'WHERE t.received_at >= sms_otp._stats_horizon()'
+                  WHEN 'sms_otp_sessions' THEN 'WHERE t.created_at >= sms_otp._stats_horizon() OR t.expires_at >= now()'
+                  WHEN 'stats_messages' THEN '' WHEN 'stats_latency' THEN '' WHEN 'stats_otp' THEN ''
                   ELSE '' END)
 FROM pg_catalog.pg_class c
 WHERE c.relnamespace = 'sms_otp'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname <> '_secret'
