@@ -48,6 +48,13 @@ trap 'status=$?; cleanup; exit $status' EXIT
 STACK_FRONT=nginx STACK_CORS_ORIGINS="http://127.0.0.1:$web_port http://localhost:$web_port" \
     STACK_PG_SETTINGS="${STACK_PG_SETTINGS:-sms_otp.webotp_domain = '127.0.0.1'}" bash test/stack.sh start "$work"
 
+# Something for the operator dashboard to show: a week of made-up traffic, and a campaign
+# that runs for the first few minutes (test/demo/history.sql, test/demo/campaign.sql).
+echo "demo: seeding a week of traffic and a running campaign for the dashboard"
+pg_port=$(sed -nE 's/^PGPORT=([0-9]+)$/\1/p' "$work/stack.env")
+pg "$work/pg" "$pg_port" -d sms_otp_demo -v mock_url="$mock_url" -f test/demo/history.sql
+pg "$work/pg" "$pg_port" -d sms_otp_demo -f test/demo/campaign.sql >/dev/null
+
 if $with_web; then
     echo "demo: installing and starting the web demo (web/)"
     (cd web && npm ci --no-audit --no-fund --loglevel=error)
@@ -78,12 +85,14 @@ cat <<EOF
 EOF
 if $with_web; then
     echo " Web app                  http://127.0.0.1:$web_port/"
+    echo " Operator dashboard       http://127.0.0.1:$web_port/dashboard  (sign in as operator@example.com)"
 fi
 cat <<EOF
 
  Demo logins (demo-only login in schema "demo")
    alice@example.com / alice-password   SMS step on, phone +1 415 555 0101
    bob@example.com   / bob-password     SMS step off
+   operator@example.com / operator-password   the operator dashboard (service role)
 
  What to do
 EOF
@@ -92,6 +101,9 @@ if $with_web; then
    1. Open http://127.0.0.1:$web_port/ and sign in as alice.
    2. Send the code, read it on the SMS inbox page, type it in. Try a wrong code,
       Resend, and bob (no SMS step).
+   3. Sign in as operator@example.com: http://127.0.0.1:$web_port/dashboard shows delivery,
+      latency, cost, codes by country (Indonesia looks like SMS pumping), the queue, the
+      providers and a campaign in progress. alice gets "operators only" there.
 EOF
 fi
 cat <<EOF
