@@ -219,6 +219,8 @@ describe('queue and providers', () => {
     expect(laneTone(QUEUE[0])).toBe('ok');
     expect(laneTone({ ...QUEUE[0], oldest_age_s: 120 })).toBe('warn');
     expect(laneTone(QUEUE[2])).toBe('warn');
+    // The server's age is 0 when nothing is due or leased: an idle lane is fine.
+    expect(laneTone({ lane: 'otp', queued: 3, due: 0, leased: 0, oldest_age_s: 0 })).toBe('ok');
   });
 
   it("names a provider's worst state first", () => {

@@ -126,6 +126,8 @@ describe('the dashboard with data', () => {
     expect(within(providers).getByRole('row', { name: /^twilio/ })).toHaveTextContent(/Healthy.*3\s*\/ 20/);
     expect(within(providers).getByRole('row', { name: /^vonage/ })).toHaveTextContent('Breaker open until');
     expect(within(providers).getByRole('row', { name: /^console/ })).toHaveTextContent('Disabled');
+    // A provider the worker has not asked yet has no last status (the server sends 0).
+    expect(within(providers).getByRole('row', { name: /^console/ })).toHaveTextContent(/Disabled\s*0\s*—\s*0$/);
 
     expect(screen.getByRole('progressbar', { name: 'Spring sale progress' })).toHaveAttribute('aria-valuenow', '75');
   });
@@ -175,6 +177,7 @@ describe('empty, loading and error states', () => {
     expect(panel('campaigns')).toHaveTextContent('No campaign in the last 30 days.');
     // The queue's lanes are always listed, at zero.
     expect(within(panel('queue')).getAllByRole('row')).toHaveLength(4);
+    expect(within(panel('queue')).getByRole('row', { name: /^otp/ })).toHaveTextContent(/^otp\s*0\s*0\s*0\s*—$/);
     expect(panel('queue')).toHaveTextContent('Nothing is waiting.');
     expect(plots.made).toHaveLength(0);
   });

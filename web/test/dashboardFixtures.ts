@@ -100,7 +100,7 @@ export function providerRow(over: Partial<ProviderRow> & Pick<ProviderRow, 'name
 export const PROVIDERS: ProviderRow[] = [
   providerRow({ name: 'twilio', priority: 10, in_flight: 3, max_concurrent: 20 }),
   providerRow({ name: 'vonage', kind: 'vonage', priority: 20, available: false, breaker_open_until: new Date(NOW + 60_000).toISOString(), consecutive_failures: 5, last_status: 503 }),
-  providerRow({ name: 'console', kind: 'console', priority: 100, last_status: null, enabled: false }),
+  providerRow({ name: 'console', kind: 'console', priority: 100, last_status: 0, enabled: false }),
 ];
 
 export const CAMPAIGNS: CampaignRow[] = [

@@ -41,5 +41,5 @@ export function queueLanes(rows: QueueRow[]): QueueRow[] {
 
 export function laneTone(row: QueueRow): Tone {
   const limit = LANE_AGE_WARN[row.lane] ?? 300;
-  return row.oldest_age_s !== null && row.oldest_age_s > limit ? 'warn' : 'ok';
+  return row.due + row.leased > 0 && row.oldest_age_s !== null && row.oldest_age_s > limit ? 'warn' : 'ok';
 }

@@ -1,4 +1,5 @@
-// Promo campaigns of the last 30 days with their progress (dashboard_campaigns).
+// Promo campaigns with their progress (dashboard_campaigns): those running, scheduled or paused,
+// and those created or finished in the last 30 days.
 import type { CampaignRow } from '../api';
 import { formatCount, formatPercent } from '../format';
 import { Panel, TableBox, type PanelStatus } from '../Panel';
@@ -19,8 +20,8 @@ export function CampaignsPanel({ rows, status, onRetry }: CampaignsPanelProps) {
       wide
       description={
         <>
-          Promo campaigns created in the last 30 days, newest first: how far each has gone, its delivery rate and its STOP
-          replies. <code>sms_otp.dashboard_campaigns</code>
+          Promo campaigns running, scheduled or paused, then those created or finished in the last 30 days: how far each has
+          gone, its delivery rate and its STOP replies. <code>sms_otp.dashboard_campaigns</code>
         </>
       }
       status={status}
@@ -35,11 +36,11 @@ export function CampaignsPanel({ rows, status, onRetry }: CampaignsPanelProps) {
               <th scope="col">Campaign</th>
               <th scope="col">Status</th>
               <th scope="col">Progress</th>
-              <th scope="col">Recipients</th>
-              <th scope="col">Sent</th>
+              <th scope="col" className="dash-opt">Recipients</th>
+              <th scope="col" className="dash-opt">Sent</th>
               <th scope="col">Delivered</th>
-              <th scope="col">Failed</th>
-              <th scope="col">Skipped</th>
+              <th scope="col" className="dash-opt">Failed</th>
+              <th scope="col" className="dash-opt">Skipped</th>
               <th scope="col">STOPs</th>
               <th scope="col">Delivery rate</th>
             </tr>
@@ -62,11 +63,11 @@ export function CampaignsPanel({ rows, status, onRetry }: CampaignsPanelProps) {
                     </div>
                     <span className="dash-progress-text">{c.progress === null ? '—' : `${pct}%`}</span>
                   </td>
-                  <td>{formatCount(c.recipients)}</td>
-                  <td>{formatCount(c.sent)}</td>
+                  <td className="dash-opt">{formatCount(c.recipients)}</td>
+                  <td className="dash-opt">{formatCount(c.sent)}</td>
                   <td>{formatCount(c.delivered)}</td>
-                  <td>{formatCount(c.failed)}</td>
-                  <td>{formatCount(c.skipped)}</td>
+                  <td className="dash-opt">{formatCount(c.failed)}</td>
+                  <td className="dash-opt">{formatCount(c.skipped)}</td>
                   <td>
                     {formatCount(c.stops)} <span className="dash-muted">({formatPercent(c.stop_rate)})</span>
                   </td>

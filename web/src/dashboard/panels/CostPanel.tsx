@@ -49,6 +49,11 @@ export function CostPanel({ rows, window, status, rangeText, colors, onRetry }: 
               { label: 'Segments', value: formatCount(total.segments), testId: 'cost-segments' },
             ]}
           />
+          {total.accepted > 0 && total.cost === 0 && (
+            <p className="dash-muted">
+              Every cost is 0: <code>sms_otp.sms_prices</code> has no price for these providers and countries.
+            </p>
+          )}
           <div className="dash-charts dash-charts-one">
             <figure>
               <figcaption>Cost per {window?.bucket}</figcaption>

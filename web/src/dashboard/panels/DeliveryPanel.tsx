@@ -65,12 +65,12 @@ export function DeliveryPanel({ rows, window, status, rangeText, colors, onRetry
                 <tr>
                   <th scope="col">Provider</th>
                   <th scope="col">Attempts</th>
-                  <th scope="col">Accepted</th>
-                  <th scope="col">Rejected</th>
-                  <th scope="col">Retried</th>
+                  <th scope="col" className="dash-opt">Accepted</th>
+                  <th scope="col" className="dash-opt">Rejected</th>
+                  <th scope="col" className="dash-opt">Retried</th>
                   <th scope="col">Delivered</th>
-                  <th scope="col">Undelivered</th>
-                  <th scope="col">Failed</th>
+                  <th scope="col" className="dash-opt">Undelivered</th>
+                  <th scope="col" className="dash-opt">Failed</th>
                   <th scope="col">No receipt</th>
                   <th scope="col">Delivery rate</th>
                 </tr>
@@ -83,12 +83,12 @@ export function DeliveryPanel({ rows, window, status, rangeText, colors, onRetry
                       {p.provider}
                     </th>
                     <td>{formatCount(p.attempted)}</td>
-                    <td>{formatCount(p.accepted)}</td>
-                    <td>{formatCount(p.rejected)}</td>
-                    <td>{formatCount(p.retried)}</td>
+                    <td className="dash-opt">{formatCount(p.accepted)}</td>
+                    <td className="dash-opt">{formatCount(p.rejected)}</td>
+                    <td className="dash-opt">{formatCount(p.retried)}</td>
                     <td>{formatCount(p.delivered)}</td>
-                    <td>{formatCount(p.undelivered)}</td>
-                    <td>{formatCount(p.failed)}</td>
+                    <td className="dash-opt">{formatCount(p.undelivered)}</td>
+                    <td className="dash-opt">{formatCount(p.failed)}</td>
                     <td>
                       {formatCount(p.unknown)} <span className="dash-muted">({formatPercent(p.unknownShare)})</span>
                     </td>

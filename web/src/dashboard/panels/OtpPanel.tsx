@@ -53,10 +53,10 @@ export function OtpPanel({ rows, status, rangeText, onRetry }: OtpPanelProps) {
               <thead>
                 <tr>
                   <th scope="col">Country</th>
-                  <th scope="col">Requested</th>
+                  <th scope="col" className="dash-opt">Requested</th>
                   <th scope="col">Sent</th>
-                  <th scope="col">Delivered</th>
-                  <th scope="col">Entered</th>
+                  <th scope="col" className="dash-opt">Delivered</th>
+                  <th scope="col" className="dash-opt">Entered</th>
                   <th scope="col">Verified</th>
                   <th scope="col">Conversion</th>
                   <th scope="col">Never entered</th>
@@ -72,10 +72,10 @@ export function OtpPanel({ rows, status, rangeText, onRetry }: OtpPanelProps) {
                         {countryName(r.country)}
                         {r.prefix && <span className="dash-muted"> {r.prefix}</span>}
                       </th>
-                      <td>{formatCount(r.requested)}</td>
+                      <td className="dash-opt">{formatCount(r.requested)}</td>
                       <td>{formatCount(r.sent)}</td>
-                      <td>{formatCount(r.delivered)}</td>
-                      <td>{formatCount(r.entered)}</td>
+                      <td className="dash-opt">{formatCount(r.delivered)}</td>
+                      <td className="dash-opt">{formatCount(r.entered)}</td>
                       <td>{formatCount(r.verified)}</td>
                       <td>
                         <span className="dash-bar" aria-hidden="true">

@@ -59,7 +59,8 @@ export function ProvidersPanel({ rows, status, now, onRetry }: ProvidersPanelPro
                     <span className={`dash-badge dash-tone-${state.tone}`}>{state.label}</span>
                   </td>
                   <td>{formatCount(p.consecutive_failures)}</td>
-                  <td>{p.last_status ?? '—'}</td>
+                  {/* 0: no answer since the worker started. */}
+                  <td>{p.last_status ? p.last_status : '—'}</td>
                   <td>
                     {formatCount(p.in_flight)}
                     {p.max_concurrent !== null && <span className="dash-muted"> / {formatCount(p.max_concurrent)}</span>}

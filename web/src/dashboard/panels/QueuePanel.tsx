@@ -46,7 +46,10 @@ export function QueuePanel({ rows, status, onRetry }: QueuePanelProps) {
                 <td>{formatCount(l.queued)}</td>
                 <td>{formatCount(l.due)}</td>
                 <td>{formatCount(l.leased)}</td>
-                <td title={`Worth a look past ${formatAge(LANE_AGE_WARN[l.lane] ?? 300)}`}>{formatAge(l.oldest_age_s)}</td>
+                {/* The server counts the age of due and leased messages, 0 when there are none. */}
+                <td title={`Worth a look past ${formatAge(LANE_AGE_WARN[l.lane] ?? 300)}`}>
+                  {l.due + l.leased > 0 ? formatAge(l.oldest_age_s) : '—'}
+                </td>
               </tr>
             ))}
           </tbody>
