@@ -16,8 +16,10 @@
 --------------------------------------------------------------------------------------------
 
 -- When the message an attempt carried was queued: what "commit to provider accepted" counts
--- from. Written by the worker with the attempt.
-ALTER TABLE sms_otp.sms_messages_log ADD COLUMN queued_at timestamptz;
+-- from. Written by the worker with the attempt. And when the receipt that set delivery_status
+-- came in, on this server's clock (delivery_at is the provider's, to the minute for some).
+ALTER TABLE sms_otp.sms_messages_log ADD COLUMN queued_at timestamptz,
+                                     ADD COLUMN delivery_received_at timestamptz;
 
 -- Retention deletes the oldest rows; BRIN indexes find them at almost no cost to inserts.
 CREATE INDEX sms_messages_log_created_brin ON sms_otp.sms_messages_log USING brin (created_at);
@@ -36,9 +38,11 @@ CREATE TABLE sms_otp.sms_prices (
 COMMENT ON TABLE sms_otp.sms_prices IS
     'Price per SMS part by provider and country (''*'' for any); the dashboards'' cost is parts x price.';
 
--- grain 'h': hourly rows (shard 0 compacted, 1..4 live); grain 'd': daily rows (shard 0 only).
+-- grain 'h': hourly rows (shard 0 compacted, 1..4 live); grain 'd': daily rows (shard 0 only);
+-- grain 't': totals since the rows began (start -infinity, shard 0), never pruned, for the
+-- Prometheus counters.
 CREATE TABLE sms_otp.stats_messages (
-    grain       "char" NOT NULL CHECK (grain IN ('h', 'd')),
+    grain       "char" NOT NULL CHECK (grain IN ('h', 'd', 't')),
     start       timestamptz NOT NULL,
     provider    text NOT NULL,
     country     text NOT NULL,
@@ -51,6 +55,10 @@ CREATE TABLE sms_otp.stats_messages (
     delivered   bigint NOT NULL DEFAULT 0,
     undelivered bigint NOT NULL DEFAULT 0,
     failed      bigint NOT NULL DEFAULT 0,
+    -- receipts that moved a message into a final state, each counted once: they only grow
+    delivered_receipts   bigint NOT NULL DEFAULT 0,
+    undelivered_receipts bigint NOT NULL DEFAULT 0,
+    failed_receipts      bigint NOT NULL DEFAULT 0,
     segments    bigint NOT NULL DEFAULT 0,
     cost        numeric NOT NULL DEFAULT 0,
     PRIMARY KEY (grain, start, provider, country, type, shard)
@@ -63,7 +71,7 @@ COMMENT ON TABLE sms_otp.stats_messages IS
 -- Latency histograms: stage 'send' (queued -> provider accepted) and 'delivery' (accepted ->
 -- delivered), counts per bucket of sms_otp._stats_bounds().
 CREATE TABLE sms_otp.stats_latency (
-    grain    "char" NOT NULL CHECK (grain IN ('h', 'd')),
+    grain    "char" NOT NULL CHECK (grain IN ('h', 'd', 't')),
     start    timestamptz NOT NULL,
     provider text NOT NULL,
     country  text NOT NULL,
@@ -83,7 +91,7 @@ COMMENT ON TABLE sms_otp.stats_latency IS
 -- requested (sessions), sent (a provider took the code), delivered (its receipt said so),
 -- entered (at least one guess, or verified), verified.
 CREATE TABLE sms_otp.stats_otp (
-    grain     "char" NOT NULL CHECK (grain IN ('h', 'd')),
+    grain     "char" NOT NULL CHECK (grain IN ('h', 'd', 't')),
     start     timestamptz NOT NULL,
     country   text NOT NULL,
     prefix    text NOT NULL,
@@ -100,12 +108,13 @@ COMMENT ON TABLE sms_otp.stats_otp IS
     'Dashboard rollup: the code funnel (requested, sent, delivered, entered, verified) by hour or day, country and prefix.';
 
 -- Backups: a rollup row is dumped when its raw rows are gone (older than the retention
--- horizon); newer ones are rebuilt by the triggers as the raw rows are restored.
+-- horizon); newer ones are rebuilt by the triggers as the raw rows are restored. The totals
+-- start again from what a restore brings back (a counter reset to Prometheus).
 CREATE OR REPLACE FUNCTION sms_otp._stats_horizon() RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE WHEN coalesce(nullif(current_setting('sms_otp.log_retention', true), ''), '0')::interval
                      <= interval '0' THEN '-infinity'::timestamptz
-                ELSE date_trunc('day', now() - current_setting('sms_otp.log_retention')::interval) END
+                ELSE date_trunc('day', now() - current_setting('sms_otp.log_retention')::interval, 'UTC') END
 $$;
 -- The raw rows past the horizon are not dumped either: retention deletes them a batch at a
 -- time, and a restore that brought back a row whose day is in the dumped rollups would count it
@@ -115,9 +124,9 @@ SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_otp_sessions',
                                            'WHERE created_at >= sms_otp._stats_horizon() OR expires_at >= now()');
 SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_delivery_events', 'WHERE received_at >= sms_otp._stats_horizon()');
 SELECT pg_catalog.pg_extension_config_dump('sms_otp.sms_prices', '');
-SELECT pg_catalog.pg_extension_config_dump('sms_otp.stats_messages', 'WHERE start < sms_otp._stats_horizon()');
-SELECT pg_catalog.pg_extension_config_dump('sms_otp.stats_latency', 'WHERE start < sms_otp._stats_horizon()');
-SELECT pg_catalog.pg_extension_config_dump('sms_otp.stats_otp', 'WHERE start < sms_otp._stats_horizon()');
+SELECT pg_catalog.pg_extension_config_dump('sms_otp.stats_messages', 'WHERE grain <> ''t'' AND start < sms_otp._stats_horizon()');
+SELECT pg_catalog.pg_extension_config_dump('sms_otp.stats_latency', 'WHERE grain <> ''t'' AND start < sms_otp._stats_horizon()');
+SELECT pg_catalog.pg_extension_config_dump('sms_otp.stats_otp', 'WHERE grain <> ''t'' AND start < sms_otp._stats_horizon()');
 
 --------------------------------------------------------------------------------------------
 -- Upkeep: the triggers
@@ -166,20 +175,24 @@ $$;
 CREATE OR REPLACE FUNCTION sms_otp._stats_log_apply(changes jsonb) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
     WITH r AS MATERIALIZED (
-        SELECT date_trunc('hour', x.created_at) AS start, coalesce(x.provider_name, 'none') AS provider,
+        SELECT date_trunc('hour', x.created_at, 'UTC') AS start, coalesce(x.provider_name, 'none') AS provider,
                sms_otp._stats_country(x."to") AS country, x.type, left(x."to", 7) AS prefix, x.sign, x.outcome,
                coalesce(x.segments, 1) AS segments, x.delivery_status,
                coalesce(x.requested_at + make_interval(secs => coalesce(x.response_time_ms, 0) / 1000.0),
                         x.created_at) AS accepted_at,
-               x.queued_at, x.delivery_at, x.attempt
+               x.queued_at, coalesce(x.delivery_received_at, x.delivery_at) AS delivery_at, x.attempt,
+               x.sign = 1 AND x.moved AND x.outcome = 'sent' AS receipt
         FROM jsonb_to_recordset(changes) AS x(created_at timestamptz, provider_name text, "to" text, type text,
                                               sign int, outcome text, segments int, delivery_status text,
                                               requested_at timestamptz, response_time_ms int, queued_at timestamptz,
-                                              delivery_at timestamptz, attempt boolean)),
+                                              delivery_at timestamptz, delivery_received_at timestamptz,
+                                              attempt boolean, moved boolean)),
     shard AS (SELECT sms_otp._stats_shard() AS n),
     messages AS (
         INSERT INTO sms_otp.stats_messages AS s (grain, start, provider, country, type, shard, attempted, accepted,
-                                                  rejected, retried, delivered, undelivered, failed, segments, cost)
+                                                  rejected, retried, delivered, undelivered, failed,
+                                                  delivered_receipts, undelivered_receipts, failed_receipts, segments,
+                                                  cost)
         SELECT 'h', r.start, r.provider, r.country, r.type, (SELECT n FROM shard),
                coalesce(sum(r.sign) FILTER (WHERE r.attempt), 0),
                coalesce(sum(r.sign) FILTER (WHERE r.attempt AND r.outcome = 'sent'), 0),
@@ -188,6 +201,9 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
                coalesce(sum(r.sign) FILTER (WHERE r.outcome = 'sent' AND r.delivery_status = 'delivered'), 0),
                coalesce(sum(r.sign) FILTER (WHERE r.outcome = 'sent' AND r.delivery_status = 'undelivered'), 0),
                coalesce(sum(r.sign) FILTER (WHERE r.outcome = 'sent' AND r.delivery_status = 'failed'), 0),
+               count(*) FILTER (WHERE r.receipt AND r.delivery_status = 'delivered'),
+               count(*) FILTER (WHERE r.receipt AND r.delivery_status = 'undelivered'),
+               count(*) FILTER (WHERE r.receipt AND r.delivery_status = 'failed'),
                coalesce(sum(r.sign * r.segments) FILTER (WHERE r.attempt AND r.outcome = 'sent'), 0),
                coalesce(sum(r.sign * r.segments) FILTER (WHERE r.attempt AND r.outcome = 'sent'), 0)
                    * sms_otp._stats_price(r.provider, r.country)
@@ -198,7 +214,9 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
         SET attempted = s.attempted + excluded.attempted, accepted = s.accepted + excluded.accepted,
             rejected = s.rejected + excluded.rejected, retried = s.retried + excluded.retried,
             delivered = s.delivered + excluded.delivered, undelivered = s.undelivered + excluded.undelivered,
-            failed = s.failed + excluded.failed, segments = s.segments + excluded.segments,
+            failed = s.failed + excluded.failed, delivered_receipts = s.delivered_receipts + excluded.delivered_receipts,
+            undelivered_receipts = s.undelivered_receipts + excluded.undelivered_receipts,
+            failed_receipts = s.failed_receipts + excluded.failed_receipts, segments = s.segments + excluded.segments,
             cost = s.cost + excluded.cost
         RETURNING 1),
     latency AS (
@@ -212,7 +230,7 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
               SELECT r.start, r.provider, r.country, r.type, 'delivery', r.sign, sms_otp._stats_ms(r.accepted_at, r.delivery_at)
               FROM r WHERE r.outcome = 'sent' AND r.delivery_status = 'delivered' AND r.delivery_at IS NOT NULL) l
         GROUP BY l.start, l.provider, l.country, l.type, l.stage, sms_otp._stats_bucket(l.ms)
-        HAVING sum(l.sign) <> 0
+        HAVING sum(l.sign) <> 0 OR sum(l.sign * l.ms) <> 0
         ORDER BY l.start, l.provider, l.country, l.type, l.stage, sms_otp._stats_bucket(l.ms)
         ON CONFLICT (grain, start, provider, country, type, stage, bucket, shard) DO UPDATE
         SET n = s.n + excluded.n, ms = s.ms + excluded.ms
@@ -234,7 +252,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
                               'type', l.type, 'outcome', l.outcome, 'segments', l.segments,
                               'delivery_status', l.delivery_status, 'requested_at', l.requested_at,
                               'response_time_ms', l.response_time_ms, 'queued_at', l.queued_at,
-                              'delivery_at', l.delivery_at)
+                              'delivery_at', l.delivery_at, 'delivery_received_at', l.delivery_received_at)
 $$;
 
 CREATE OR REPLACE FUNCTION sms_otp._stats_log_changed() RETURNS trigger
@@ -242,18 +260,21 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM sms_otp._stats_log_apply(
-            (SELECT jsonb_agg(sms_otp._stats_log_row(n) || '{"sign": 1, "attempt": true}') FROM new_rows n));
+            (SELECT jsonb_agg(sms_otp._stats_log_row(n) || '{"sign": 1, "attempt": true, "moved": true}') FROM new_rows n));
     ELSE
         -- Only receipts move: the attempt itself is counted once, when it is written.
         PERFORM sms_otp._stats_log_apply(
             (SELECT jsonb_agg(c) FROM (
-                 SELECT sms_otp._stats_log_row(n) || '{"sign": 1, "attempt": false}' AS c
+                 SELECT sms_otp._stats_log_row(n) || jsonb_build_object('sign', 1, 'attempt', false, 'moved',
+                                                                        n.delivery_status IS DISTINCT FROM o.delivery_status) AS c
                  FROM new_rows n JOIN old_rows o ON o.id = n.id
-                 WHERE (n.delivery_status, n.delivery_at) IS DISTINCT FROM (o.delivery_status, o.delivery_at)
+                 WHERE (n.delivery_status, n.delivery_at, n.delivery_received_at)
+                       IS DISTINCT FROM (o.delivery_status, o.delivery_at, o.delivery_received_at)
                  UNION ALL
-                 SELECT sms_otp._stats_log_row(o) || '{"sign": -1, "attempt": false}'
+                 SELECT sms_otp._stats_log_row(o) || '{"sign": -1, "attempt": false, "moved": false}'
                  FROM new_rows n JOIN old_rows o ON o.id = n.id
-                 WHERE (n.delivery_status, n.delivery_at) IS DISTINCT FROM (o.delivery_status, o.delivery_at)) x));
+                 WHERE (n.delivery_status, n.delivery_at, n.delivery_received_at)
+                       IS DISTINCT FROM (o.delivery_status, o.delivery_at, o.delivery_received_at)) x));
     END IF;
     RETURN NULL;
 END $$;
@@ -276,7 +297,7 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO sms_otp.stats_otp AS s (grain, start, country, prefix, shard, requested, sent, entered, verified)
     SELECT 'h', d.start, sms_otp._stats_country(d.phone), left(d.phone, 7), sms_otp._stats_shard(),
            sum(d.requested), sum(d.sent), sum(d.entered), sum(d.verified)
-    FROM (SELECT date_trunc('hour', x.created_at) AS start, x.phone,
+    FROM (SELECT date_trunc('hour', x.created_at, 'UTC') AS start, x.phone,
                  x.sign * x.requested AS requested,
                  x.sign * sms_otp._stats_session_sent(x.status, x.sent_at) AS sent,
                  x.sign * (x.attempts > 0 OR x.verified_at IS NOT NULL)::int AS entered,
@@ -336,12 +357,15 @@ CREATE TRIGGER stats_updated AFTER UPDATE ON sms_otp.sms_otp_sessions
 CREATE OR REPLACE FUNCTION sms_otp.stats_compact(hours int DEFAULT 24) RETURNS int
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    closed timestamptz := date_trunc('hour', now());
+    closed timestamptz := date_trunc('hour', now(), 'UTC');
     todo   timestamptz[];
 BEGIN
     -- The service role, or a superuser (the worker, a pg_cron job): is_service_role() looks
     -- at the role that called, not at this function's owner.
     PERFORM sms_otp._require_service_role('compact the dashboards'' rollups');
+    IF hours IS NULL OR hours NOT BETWEEN 1 AND 100000 THEN
+        PERFORM sms_otp._raise('invalid_hours', 400, 'hours must be between 1 and 100000.');
+    END IF;
     todo := ARRAY(SELECT DISTINCT x.start FROM (
                       SELECT s.start FROM sms_otp.stats_messages s WHERE s.grain = 'h' AND s.shard > 0 AND s.start < closed
                       UNION SELECT s.start FROM sms_otp.stats_latency s WHERE s.grain = 'h' AND s.shard > 0 AND s.start < closed
@@ -356,26 +380,35 @@ BEGIN
     sums AS (
         SELECT g.start, g.provider, g.country, g.type, sum(g.attempted) AS attempted, sum(g.accepted) AS accepted,
                sum(g.rejected) AS rejected, sum(g.retried) AS retried, sum(g.delivered) AS delivered,
-               sum(g.undelivered) AS undelivered, sum(g.failed) AS failed, sum(g.segments) AS segments, sum(g.cost) AS cost
+               sum(g.undelivered) AS undelivered, sum(g.failed) AS failed,
+               sum(g.delivered_receipts) AS delivered_receipts, sum(g.undelivered_receipts) AS undelivered_receipts,
+               sum(g.failed_receipts) AS failed_receipts, sum(g.segments) AS segments, sum(g.cost) AS cost
         FROM gone g GROUP BY 1, 2, 3, 4)
     INSERT INTO sms_otp.stats_messages AS s (grain, start, provider, country, type, shard, attempted, accepted, rejected,
-                                              retried, delivered, undelivered, failed, segments, cost)
+                                              retried, delivered, undelivered, failed, delivered_receipts,
+                                              undelivered_receipts, failed_receipts, segments, cost)
     SELECT k.grain, k.start, x.provider, x.country, x.type, 0, sum(x.attempted), sum(x.accepted), sum(x.rejected),
-           sum(x.retried), sum(x.delivered), sum(x.undelivered), sum(x.failed), sum(x.segments), sum(x.cost)
-    FROM sums x CROSS JOIN LATERAL (VALUES ('h'::"char", x.start), ('d'::"char", date_trunc('day', x.start))) k(grain, start)
+           sum(x.retried), sum(x.delivered), sum(x.undelivered), sum(x.failed), sum(x.delivered_receipts),
+           sum(x.undelivered_receipts), sum(x.failed_receipts), sum(x.segments), sum(x.cost)
+    FROM sums x CROSS JOIN LATERAL (VALUES ('h'::"char", x.start), ('d'::"char", date_trunc('day', x.start, 'UTC')),
+                                           ('t'::"char", '-infinity'::timestamptz)) k(grain, start)
     GROUP BY 1, 2, 3, 4, 5
     ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (grain, start, provider, country, type, shard) DO UPDATE
     SET attempted = s.attempted + excluded.attempted, accepted = s.accepted + excluded.accepted,
         rejected = s.rejected + excluded.rejected, retried = s.retried + excluded.retried,
         delivered = s.delivered + excluded.delivered, undelivered = s.undelivered + excluded.undelivered,
-        failed = s.failed + excluded.failed, segments = s.segments + excluded.segments, cost = s.cost + excluded.cost;
+        failed = s.failed + excluded.failed, delivered_receipts = s.delivered_receipts + excluded.delivered_receipts,
+        undelivered_receipts = s.undelivered_receipts + excluded.undelivered_receipts,
+        failed_receipts = s.failed_receipts + excluded.failed_receipts, segments = s.segments + excluded.segments,
+        cost = s.cost + excluded.cost;
 
     WITH gone AS (
         DELETE FROM sms_otp.stats_latency s WHERE s.grain = 'h' AND s.shard > 0 AND s.start = ANY (todo) RETURNING s.*)
     INSERT INTO sms_otp.stats_latency AS s (grain, start, provider, country, type, stage, bucket, shard, n, ms)
     SELECT k.grain, k.start, g.provider, g.country, g.type, g.stage, g.bucket, 0, sum(g.n), sum(g.ms)
-    FROM gone g CROSS JOIN LATERAL (VALUES ('h'::"char", g.start), ('d'::"char", date_trunc('day', g.start))) k(grain, start)
+    FROM gone g CROSS JOIN LATERAL (VALUES ('h'::"char", g.start), ('d'::"char", date_trunc('day', g.start, 'UTC')),
+                                           ('t'::"char", '-infinity'::timestamptz)) k(grain, start)
     GROUP BY 1, 2, 3, 4, 5, 6, 7
     ORDER BY 1, 2, 3, 4, 5, 6, 7
     ON CONFLICT (grain, start, provider, country, type, stage, bucket, shard) DO UPDATE
@@ -386,7 +419,8 @@ BEGIN
     INSERT INTO sms_otp.stats_otp AS s (grain, start, country, prefix, shard, requested, sent, delivered, entered, verified)
     SELECT k.grain, k.start, g.country, g.prefix, 0, sum(g.requested), sum(g.sent), sum(g.delivered), sum(g.entered),
            sum(g.verified)
-    FROM gone g CROSS JOIN LATERAL (VALUES ('h'::"char", g.start), ('d'::"char", date_trunc('day', g.start))) k(grain, start)
+    FROM gone g CROSS JOIN LATERAL (VALUES ('h'::"char", g.start), ('d'::"char", date_trunc('day', g.start, 'UTC')),
+                                           ('t'::"char", '-infinity'::timestamptz)) k(grain, start)
     GROUP BY 1, 2, 3, 4
     ORDER BY 1, 2, 3, 4
     ON CONFLICT (grain, start, country, prefix, shard) DO UPDATE
@@ -406,12 +440,12 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 DECLARE
     horizon timestamptz := sms_otp._stats_horizon();
     keep    interval := coalesce(nullif(current_setting('sms_otp.stats_retention', true), ''), '400d')::interval;
-    rollups timestamptz := date_trunc('day', now() - keep);
+    rollups timestamptz := date_trunc('day', now() - keep, 'UTC');
     n_log bigint := 0; n_events bigint := 0; n_sessions bigint := 0; n_rollups bigint := 0; n bigint;
 BEGIN
     PERFORM sms_otp._require_service_role('prune the log');
-    IF batch IS NULL OR batch < 1 THEN
-        RAISE EXCEPTION 'batch must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    IF batch IS NULL OR batch NOT BETWEEN 1 AND 1000000 THEN
+        PERFORM sms_otp._raise('invalid_batch', 400, 'batch must be between 1 and 1000000.');
     END IF;
     IF horizon > '-infinity' THEN
         DELETE FROM sms_otp.sms_messages_log l
@@ -426,13 +460,14 @@ BEGIN
                                   WHERE x.created_at < horizon AND x.expires_at < now() LIMIT batch));
         GET DIAGNOSTICS n_sessions = ROW_COUNT;
     END IF;
-    DELETE FROM sms_otp.stats_messages s WHERE s.start < rollups;
+    -- Live shards wait for compaction to fold them into the totals; the next prune takes them.
+    DELETE FROM sms_otp.stats_messages s WHERE s.grain <> 't' AND s.shard = 0 AND s.start < rollups;
     GET DIAGNOSTICS n = ROW_COUNT;
     n_rollups := n;
-    DELETE FROM sms_otp.stats_latency s WHERE s.start < rollups;
+    DELETE FROM sms_otp.stats_latency s WHERE s.grain <> 't' AND s.shard = 0 AND s.start < rollups;
     GET DIAGNOSTICS n = ROW_COUNT;
     n_rollups := n_rollups + n;
-    DELETE FROM sms_otp.stats_otp s WHERE s.start < rollups;
+    DELETE FROM sms_otp.stats_otp s WHERE s.grain <> 't' AND s.shard = 0 AND s.start < rollups;
     GET DIAGNOSTICS n = ROW_COUNT;
     n_rollups := n_rollups + n;
     RETURN jsonb_build_object('log', n_log, 'delivery_events', n_events, 'sessions', n_sessions, 'rollups', n_rollups);
@@ -458,24 +493,58 @@ BEGIN
     LOCK TABLE sms_otp.sms_messages_log, sms_otp.sms_otp_sessions IN SHARE MODE;
     -- The days that hold raw rows (least and greatest skip a table without any).
     first_day := date_trunc('day', least((SELECT min(l.created_at) FROM sms_otp.sms_messages_log l),
-                                         (SELECT min(s.created_at) FROM sms_otp.sms_otp_sessions s)));
+                                         (SELECT min(s.created_at) FROM sms_otp.sms_otp_sessions s)), 'UTC');
     end_day := date_trunc('day', greatest((SELECT max(l.created_at) FROM sms_otp.sms_messages_log l),
-                                          (SELECT max(s.created_at) FROM sms_otp.sms_otp_sessions s))) + interval '1 day';
+                                          (SELECT max(s.created_at) FROM sms_otp.sms_otp_sessions s)), 'UTC') + interval '24 hours';
     IF first_day IS NULL OR end_day IS NULL OR NOT isfinite(first_day) OR NOT isfinite(end_day) THEN
         RETURN jsonb_build_object('days', 0, 'log', 0, 'sessions', 0);
     END IF;
-    first_day := greatest(first_day, date_trunc('day', since), sms_otp._stats_horizon());
-    end_day := least(end_day, date_trunc('day', until - interval '1 microsecond') + interval '1 day');
+    first_day := greatest(first_day, date_trunc('day', since, 'UTC'), sms_otp._stats_horizon());
+    end_day := least(end_day, date_trunc('day', until - interval '1 microsecond', 'UTC') + interval '24 hours');
     IF first_day >= end_day THEN
         RETURN jsonb_build_object('days', 0, 'log', 0, 'sessions', 0);
     END IF;
-    DELETE FROM sms_otp.stats_messages s WHERE s.start >= first_day AND s.start < end_day;
-    DELETE FROM sms_otp.stats_latency s WHERE s.start >= first_day AND s.start < end_day;
-    DELETE FROM sms_otp.stats_otp s WHERE s.start >= first_day AND s.start < end_day;
+    -- The totals hold the folded hours of these days: they come off, and go on again as the
+    -- rebuilt hours are folded.
+    UPDATE sms_otp.stats_messages t
+    SET attempted = t.attempted - x.attempted, accepted = t.accepted - x.accepted, rejected = t.rejected - x.rejected,
+        retried = t.retried - x.retried, delivered = t.delivered - x.delivered,
+        undelivered = t.undelivered - x.undelivered, failed = t.failed - x.failed,
+        delivered_receipts = t.delivered_receipts - x.delivered_receipts,
+        undelivered_receipts = t.undelivered_receipts - x.undelivered_receipts,
+        failed_receipts = t.failed_receipts - x.failed_receipts, segments = t.segments - x.segments, cost = t.cost - x.cost
+    FROM (SELECT h.provider, h.country, h.type, sum(h.attempted) AS attempted, sum(h.accepted) AS accepted,
+                 sum(h.rejected) AS rejected, sum(h.retried) AS retried, sum(h.delivered) AS delivered,
+                 sum(h.undelivered) AS undelivered, sum(h.failed) AS failed,
+                 sum(h.delivered_receipts) AS delivered_receipts, sum(h.undelivered_receipts) AS undelivered_receipts,
+                 sum(h.failed_receipts) AS failed_receipts, sum(h.segments) AS segments, sum(h.cost) AS cost
+          FROM sms_otp.stats_messages h
+          WHERE h.grain = 'h' AND h.shard = 0 AND h.start >= first_day AND h.start < end_day
+          GROUP BY 1, 2, 3) x
+    WHERE t.grain = 't' AND t.shard = 0 AND (t.provider, t.country, t.type) = (x.provider, x.country, x.type);
+    UPDATE sms_otp.stats_latency t SET n = t.n - x.n, ms = t.ms - x.ms
+    FROM (SELECT h.provider, h.country, h.type, h.stage, h.bucket, sum(h.n) AS n, sum(h.ms) AS ms
+          FROM sms_otp.stats_latency h
+          WHERE h.grain = 'h' AND h.shard = 0 AND h.start >= first_day AND h.start < end_day
+          GROUP BY 1, 2, 3, 4, 5) x
+    WHERE t.grain = 't' AND t.shard = 0
+      AND (t.provider, t.country, t.type, t.stage, t.bucket) = (x.provider, x.country, x.type, x.stage, x.bucket);
+    UPDATE sms_otp.stats_otp t
+    SET requested = t.requested - x.requested, sent = t.sent - x.sent, delivered = t.delivered - x.delivered,
+        entered = t.entered - x.entered, verified = t.verified - x.verified
+    FROM (SELECT h.country, h.prefix, sum(h.requested) AS requested, sum(h.sent) AS sent, sum(h.delivered) AS delivered,
+                 sum(h.entered) AS entered, sum(h.verified) AS verified
+          FROM sms_otp.stats_otp h
+          WHERE h.grain = 'h' AND h.shard = 0 AND h.start >= first_day AND h.start < end_day
+          GROUP BY 1, 2) x
+    WHERE t.grain = 't' AND t.shard = 0 AND (t.country, t.prefix) = (x.country, x.prefix);
+    DELETE FROM sms_otp.stats_messages s WHERE s.grain <> 't' AND s.start >= first_day AND s.start < end_day;
+    DELETE FROM sms_otp.stats_latency s WHERE s.grain <> 't' AND s.start >= first_day AND s.start < end_day;
+    DELETE FROM sms_otp.stats_otp s WHERE s.grain <> 't' AND s.start >= first_day AND s.start < end_day;
     -- An hour at a time: the rows of one hour go through the triggers' code in one call.
     h := first_day;
     WHILE h < end_day LOOP
-        SELECT jsonb_agg(sms_otp._stats_log_row(l) || '{"sign": 1, "attempt": true}') INTO batch
+        SELECT jsonb_agg(sms_otp._stats_log_row(l) || '{"sign": 1, "attempt": true, "moved": true}') INTO batch
         FROM sms_otp.sms_messages_log l WHERE l.created_at >= h AND l.created_at < h + interval '1 hour';
         IF batch IS NOT NULL THEN
             PERFORM sms_otp._stats_log_apply(batch);
@@ -545,37 +614,37 @@ $$;
 CREATE OR REPLACE FUNCTION sms_otp._stats_messages_rows(since timestamptz, until timestamptz, grain "char")
 RETURNS SETOF sms_otp.stats_messages LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT s.* FROM sms_otp.stats_messages s
-    WHERE $3 = 'h' AND s.grain = 'h' AND s.start >= date_trunc('hour', $1) AND s.start < $2
+    WHERE $3 = 'h' AND s.grain = 'h' AND s.start >= date_trunc('hour', $1, 'UTC') AND s.start < $2
     UNION ALL
     SELECT s.* FROM sms_otp.stats_messages s
-    WHERE $3 = 'd' AND s.grain = 'd' AND s.start >= date_trunc('day', $1) AND s.start < $2
+    WHERE $3 = 'd' AND s.grain = 'd' AND s.start >= date_trunc('day', $1, 'UTC') AND s.start < $2
     UNION ALL
     SELECT s.* FROM sms_otp.stats_messages s
-    WHERE $3 = 'd' AND s.grain = 'h' AND s.shard > 0 AND s.start >= date_trunc('day', $1) AND s.start < $2
+    WHERE $3 = 'd' AND s.grain = 'h' AND s.shard > 0 AND s.start >= date_trunc('day', $1, 'UTC') AND s.start < $2
 $$;
 
 CREATE OR REPLACE FUNCTION sms_otp._stats_latency_rows(since timestamptz, until timestamptz, grain "char")
 RETURNS SETOF sms_otp.stats_latency LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT s.* FROM sms_otp.stats_latency s
-    WHERE $3 = 'h' AND s.grain = 'h' AND s.start >= date_trunc('hour', $1) AND s.start < $2
+    WHERE $3 = 'h' AND s.grain = 'h' AND s.start >= date_trunc('hour', $1, 'UTC') AND s.start < $2
     UNION ALL
     SELECT s.* FROM sms_otp.stats_latency s
-    WHERE $3 = 'd' AND s.grain = 'd' AND s.start >= date_trunc('day', $1) AND s.start < $2
+    WHERE $3 = 'd' AND s.grain = 'd' AND s.start >= date_trunc('day', $1, 'UTC') AND s.start < $2
     UNION ALL
     SELECT s.* FROM sms_otp.stats_latency s
-    WHERE $3 = 'd' AND s.grain = 'h' AND s.shard > 0 AND s.start >= date_trunc('day', $1) AND s.start < $2
+    WHERE $3 = 'd' AND s.grain = 'h' AND s.shard > 0 AND s.start >= date_trunc('day', $1, 'UTC') AND s.start < $2
 $$;
 
 CREATE OR REPLACE FUNCTION sms_otp._stats_otp_rows(since timestamptz, until timestamptz, grain "char")
 RETURNS SETOF sms_otp.stats_otp LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT s.* FROM sms_otp.stats_otp s
-    WHERE $3 = 'h' AND s.grain = 'h' AND s.start >= date_trunc('hour', $1) AND s.start < $2
+    WHERE $3 = 'h' AND s.grain = 'h' AND s.start >= date_trunc('hour', $1, 'UTC') AND s.start < $2
     UNION ALL
     SELECT s.* FROM sms_otp.stats_otp s
-    WHERE $3 = 'd' AND s.grain = 'd' AND s.start >= date_trunc('day', $1) AND s.start < $2
+    WHERE $3 = 'd' AND s.grain = 'd' AND s.start >= date_trunc('day', $1, 'UTC') AND s.start < $2
     UNION ALL
     SELECT s.* FROM sms_otp.stats_otp s
-    WHERE $3 = 'd' AND s.grain = 'h' AND s.shard > 0 AND s.start >= date_trunc('day', $1) AND s.start < $2
+    WHERE $3 = 'd' AND s.grain = 'h' AND s.shard > 0 AND s.start >= date_trunc('day', $1, 'UTC') AND s.start < $2
 $$;
 
 -- A quantile from histogram counts (index i = bucket i of _stats_bounds()), interpolated
@@ -620,17 +689,18 @@ RETURNS TABLE (bucket_start timestamptz, provider text, country text, type text,
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
-    rows_grain "char" := sms_otp._stats_grain(since, until, bucket);
+    rows_grain "char";
 BEGIN
     PERFORM sms_otp._require_service_role('read the dashboards');
     PERFORM sms_otp._stats_args(since, until, bucket, dims);
+    rows_grain := sms_otp._stats_grain(since, until, bucket);
     RETURN QUERY
     SELECT g.b, g.p, g.c, g.t, g.attempted, g.accepted, g.rejected, g.retried, g.delivered, g.undelivered, g.failed,
            g.accepted - g.delivered - g.undelivered - g.failed,
            round(g.delivered::numeric / nullif(g.delivered + g.undelivered + g.failed, 0), 4),
            round((g.accepted - g.delivered - g.undelivered - g.failed)::numeric / nullif(g.accepted, 0), 4),
            g.segments, g.cost
-    FROM (SELECT CASE bucket WHEN 'all' THEN NULL WHEN 'day' THEN date_trunc('day', s.start) ELSE s.start END AS b,
+    FROM (SELECT CASE bucket WHEN 'all' THEN NULL WHEN 'day' THEN date_trunc('day', s.start, 'UTC') ELSE s.start END AS b,
                  CASE WHEN 'provider' = ANY (dims) THEN s.provider END AS p,
                  CASE WHEN 'country' = ANY (dims) THEN s.country END AS c,
                  CASE WHEN 'type' = ANY (dims) THEN s.type END AS t,
@@ -653,16 +723,17 @@ RETURNS TABLE (bucket_start timestamptz, provider text, country text, type text,
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
-    rows_grain "char" := sms_otp._stats_grain(since, until, bucket);
+    rows_grain "char";
 BEGIN
     PERFORM sms_otp._require_service_role('read the dashboards');
     PERFORM sms_otp._stats_args(since, until, bucket, dims);
+    rows_grain := sms_otp._stats_grain(since, until, bucket);
     RETURN QUERY
     SELECT h.b, h.p, h.c, h.t, h.stage, sum(h.n)::bigint,
            round(sms_otp._stats_quantile(array_agg(h.bucket), array_agg(h.n), 0.50)::numeric, 1)::double precision,
            round(sms_otp._stats_quantile(array_agg(h.bucket), array_agg(h.n), 0.95)::numeric, 1)::double precision,
            round(sms_otp._stats_quantile(array_agg(h.bucket), array_agg(h.n), 0.99)::numeric, 1)::double precision
-    FROM (SELECT CASE dashboard_latency.bucket WHEN 'all' THEN NULL WHEN 'day' THEN date_trunc('day', s.start) ELSE s.start END AS b,
+    FROM (SELECT CASE dashboard_latency.bucket WHEN 'all' THEN NULL WHEN 'day' THEN date_trunc('day', s.start, 'UTC') ELSE s.start END AS b,
                  CASE WHEN 'provider' = ANY (dims) THEN s.provider END AS p,
                  CASE WHEN 'country' = ANY (dims) THEN s.country END AS c,
                  CASE WHEN 'type' = ANY (dims) THEN s.type END AS t,

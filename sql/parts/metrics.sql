@@ -49,25 +49,27 @@ BEGIN
     PERFORM set_config('response.headers', '[{"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}]', true);
     ws := sms_otp.worker_status();
 
-    -- Counters: every retained day and hour, folded or not. Gauges: the queue, the worker,
-    -- the providers and the active campaigns now.
+    -- Counters: the totals (grain 't', never pruned) and the hours not folded into them yet;
+    -- receipts count each move into a final state, so no counter goes down. Gauges: the
+    -- queue, the worker, the providers and the active campaigns now.
     WITH m AS MATERIALIZED (
         SELECT s.provider, s.country, s.type, sum(s.accepted) AS accepted, sum(s.rejected) AS rejected,
-               sum(s.retried) AS retried, sum(s.delivered) AS delivered, sum(s.undelivered) AS undelivered,
-               sum(s.failed) AS failed, sum(s.segments) AS segments, sum(s.cost) AS cost
+               sum(s.retried) AS retried, sum(s.delivered_receipts) AS delivered,
+               sum(s.undelivered_receipts) AS undelivered, sum(s.failed_receipts) AS failed,
+               sum(s.segments) AS segments, sum(s.cost) AS cost
         FROM sms_otp.stats_messages s
-        WHERE s.grain = 'd' OR (s.grain = 'h' AND s.shard > 0)
+        WHERE s.grain = 't' OR (s.grain = 'h' AND s.shard > 0)
         GROUP BY 1, 2, 3),
     h AS MATERIALIZED (
         SELECT s.provider, s.stage, s.bucket, sum(s.n) AS n, sum(s.ms) AS ms
         FROM sms_otp.stats_latency s
-        WHERE s.grain = 'd' OR (s.grain = 'h' AND s.shard > 0)
+        WHERE s.grain = 't' OR (s.grain = 'h' AND s.shard > 0)
         GROUP BY 1, 2, 3),
     hk AS MATERIALIZED (SELECT h.provider, h.stage, sum(h.n) AS n, sum(h.ms) AS ms FROM h GROUP BY 1, 2),
     f AS MATERIALIZED (
         SELECT s.country, sum(s.requested) AS requested, sum(s.sent) AS sent, sum(s.delivered) AS delivered,
                sum(s.entered) AS entered, sum(s.verified) AS verified
-        FROM sms_otp.stats_otp s WHERE s.grain = 'd' OR (s.grain = 'h' AND s.shard > 0) GROUP BY 1),
+        FROM sms_otp.stats_otp s WHERE s.grain = 't' OR (s.grain = 'h' AND s.shard > 0) GROUP BY 1),
     q AS MATERIALIZED (SELECT * FROM sms_otp.dashboard_queue()),
     p AS MATERIALIZED (SELECT * FROM sms_otp.dashboard_providers())
     SELECT
@@ -78,7 +80,7 @@ BEGIN
                   FROM m, LATERAL (VALUES ('accepted', m.accepted), ('rejected', m.rejected), ('retried', m.retried)) o(outcome, n)
                   ORDER BY m.provider, m.country, m.type, o.outcome))
      || sms_otp._metric_family('sms_otp_receipts_total', 'counter',
-            'Accepted messages by final receipt (delivered, undelivered, failed); the rest are unknown.',
+            'Receipts that moved an accepted message into a final state (delivered, undelivered, failed).',
             ARRAY(SELECT sms_otp._metric_line('sms_otp_receipts_total',
                       jsonb_build_object('provider', m.provider, 'country', m.country, 'type', m.type, 'status', o.status), o.n)
                   FROM m, LATERAL (VALUES ('delivered', m.delivered), ('undelivered', m.undelivered), ('failed', m.failed)) o(status, n)

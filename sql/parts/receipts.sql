@@ -42,8 +42,10 @@ BEGIN
       AND (pmid IS NULL OR x.provider_message_id IS NULL OR x.provider_message_id = pmid)
       AND sms_otp._delivery_wins(st, at, err, x.delivery_status, x.delivery_at, x.delivery_error);
     moved := FOUND;
+    -- delivery_received_at: when this server first heard of the state (the dashboards' latency)
     UPDATE sms_otp.sms_messages_log l
-    SET delivery_status = st, delivery_at = at, delivery_error = err
+    SET delivery_status = st, delivery_at = at, delivery_error = err,
+        delivery_received_at = CASE WHEN l.delivery_status IS DISTINCT FROM st THEN now() ELSE l.delivery_received_at END
     WHERE l.outbox_id = ref AND l.provider_message_id = pmid
       AND sms_otp._delivery_wins(st, at, err, l.delivery_status, l.delivery_at, l.delivery_error);
     RETURN moved;

@@ -278,7 +278,7 @@ void Dispatcher::log_attempt(const Job &job, const providers::Result &r, const h
     a.response_ms = static_cast<int>(response.elapsed_ms + 0.5);
     a.campaign_id = c.campaign_id;
     a.sender = job.sender;
-    a.segments = c.campaign_id > 0 ? c.segments : 0;
+    a.segments = c.segments;
     a.requested_us = job.sent_at ? *job.sent_at : 0;
     attempts_.push_back(std::move(a));
 }

@@ -3,7 +3,7 @@
 -- inserts, late receipts, compaction and retention, and who may read them.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(39);
+SELECT plan(47);
 
 -- The roles come from test/roles.sql (anon, authenticated, service_role).
 INSERT INTO sms_otp.sms_prices (provider_name, country, price_per_segment)
@@ -132,6 +132,15 @@ SELECT results_eq(
     $$VALUES (3::bigint, 0::bigint)$$,
     'the same after folding');
 
+SELECT matches(convert_from(sms_otp.metrics()::bytea, 'UTF8'),
+               'sms_otp_receipts_total\{country="US",provider="twilio",status="undelivered",type="otp"\} 1\n',
+               'metrics: a receipt that moved a message to undelivered counts, though a later one made it delivered');
+SELECT matches(convert_from(sms_otp.metrics()::bytea, 'UTF8'),
+               'sms_otp_receipts_total\{country="US",provider="twilio",status="delivered",type="otp"\} 2\n',
+               'metrics: and the delivered receipts count too');
+SELECT is((SELECT count(*)::int FROM sms_otp.dashboard_delivery('-infinity', 'infinity', 'all', '{}')), 1,
+          'an endless range in one bucket reads day rows');
+
 --------------------------------------------------------------------------------------------
 -- Rollups against a full recomputation: random attempts, receipts in any order, compaction
 --------------------------------------------------------------------------------------------
@@ -214,12 +223,28 @@ SELECT is((SELECT count(*)::int FROM sms_otp.sms_otp_sessions WHERE created_at <
           'finished code sessions past retention go too');
 SELECT set_eq('SELECT * FROM sms_otp.dashboard_delivery(''2026-01-01'', ''2026-02-05'', ''day'', ''{provider,country,type}'')',
               'SELECT * FROM before_prune', 'the rollups keep every figure after the raw rows are gone');
+CREATE TEMP TABLE metrics_before AS SELECT convert_from(sms_otp.metrics()::bytea, 'UTF8') AS body;
 SET LOCAL sms_otp.stats_retention = '1d';
+-- (live shards wait for compaction before a prune takes them)
+SELECT sms_otp.stats_compact(1000) IS NOT NULL AS compacted \gset
 SELECT cmp_ok((sms_otp.stats_prune() ->> 'rollups')::int, '>', 0, 'rollups past sms_otp.stats_retention go');
+SELECT is((SELECT regexp_replace(convert_from(sms_otp.metrics()::bytea, 'UTF8'), 'sms_otp_worker_up [01]', '')),
+          (SELECT regexp_replace(body, 'sms_otp_worker_up [01]', '') FROM metrics_before),
+          'the Prometheus counters do not drop when rollups are pruned: they read the totals');
 SELECT is_empty($$SELECT * FROM sms_otp.dashboard_delivery('2026-01-01', '2026-02-05', 'day', '{}')$$,
                 'and with them their figures');
 RESET sms_otp.stats_retention;
 RESET sms_otp.log_retention;
+
+--------------------------------------------------------------------------------------------
+-- Hours are UTC hours, whatever the writer's time zone (PostgREST lets a client set it)
+--------------------------------------------------------------------------------------------
+SET LOCAL TimeZone = 'Asia/Kathmandu';
+INSERT INTO sms_otp.sms_otp_sessions (user_id, phone, status, max_attempts, expires_at, resend_available_at, created_at)
+VALUES (gen_random_uuid(), '+5511912345678', 'pending', 5, now() + interval '5 minutes', now(), now());
+SELECT is((SELECT array_agg(DISTINCT to_char(start AT TIME ZONE 'UTC', 'MI:SS')) FROM sms_otp.stats_otp WHERE country = 'BR'),
+          ARRAY['00:00'], 'a session written in a +05:45 zone counts in a UTC hour');
+RESET TimeZone;
 
 --------------------------------------------------------------------------------------------
 -- Who may read, and bad arguments
@@ -240,6 +265,9 @@ SET LOCAL ROLE service_role;
 SELECT throws_like($$SELECT * FROM sms_otp.dashboard_delivery(bucket => 'week')$$, '%invalid_bucket%', 'a bucket that is not hour, day or all');
 SELECT throws_like($$SELECT * FROM sms_otp.dashboard_delivery(dims => '{phone}')$$, '%invalid_dims%', 'a dimension that is not provider, country or type');
 SELECT throws_like($$SELECT * FROM sms_otp.dashboard_latency(now(), now() - interval '1 day')$$, '%invalid_range%', 'since after until');
+SELECT throws_like($$SELECT * FROM sms_otp.dashboard_delivery('-infinity', now(), 'hour')$$, '%range_too_long%', 'an endless range in hours');
+SELECT throws_like($$SELECT sms_otp.stats_compact(0)$$, '%invalid_hours%', 'compaction of no hours');
+SELECT throws_like($$SELECT sms_otp.stats_prune(NULL)$$, '%invalid_batch%', 'a prune without a batch size');
 RESET ROLE;
 
 SELECT * FROM finish();
