@@ -190,11 +190,15 @@ describe('OTP conversion', () => {
     expect(pumpingSuspect(fr)).toBe(false);
   });
 
-  it('works the shares out from the counts when the server leaves them out', () => {
+  it('works the shares out from the counts, not from the four decimals the server rounded them to', () => {
     const row = otpRow({ country: 'DE', sent: 40, entered: 10, verified: 8 });
     expect(neverEntered(row)).toBe(0.75);
     expect(conversion(row)).toBe(0.2);
     expect(neverEntered(otpRow({ country: 'DE', sent: 0 }))).toBeNull();
+    // 86 / 101 = 0.85148..., which the server sends as 0.8515: 85.1%, not 85.2%.
+    const us = otpRow({ country: 'US', sent: 101, entered: 95, verified: 86, conversion: 0.8515, never_entered: 0.0594 });
+    expect(formatPercent(us.conversion)).toBe('85.2%');
+    expect(formatPercent(conversion(us))).toBe('85.1%');
   });
 
   it('totals every country', () => {

@@ -2,7 +2,7 @@
 // campaigns, for a time range in the URL (?range=7d), refreshed every 15 s while the tab is in
 // front. Every number comes from a sms_otp.dashboard_* function, which only the service role
 // may call: any other token gets 403, and the page says so instead of showing empty panels.
-import { useMemo, type ReactNode } from 'react';
+import { useEffect, useMemo, useState, type ReactNode } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { createDashboardApi, type DashboardApi } from './api';
 import { providerOrder } from './delivery';
@@ -35,11 +35,15 @@ export interface DashboardPageProps {
 
 export function DashboardPage({ apiUrl, token, email, onSignOut, api: givenApi, refreshMs = REFRESH_MS }: DashboardPageProps) {
   const [params, setParams] = useSearchParams();
-  const range = parseRange(params.get('range'));
+  const inUrl = parseRange(params.get('range'));
+  // The picker answers at once; the URL follows (and a URL changed from outside, by Back, wins).
+  const [range, setRange] = useState<RangeKey>(inUrl);
+  useEffect(() => setRange(inUrl), [inUrl]);
   const api = useMemo(() => givenApi ?? createDashboardApi({ apiUrl, token }), [givenApi, apiUrl, token]);
   const dash = useDashboard({ api, range, intervalMs: refreshMs });
 
   const pickRange = (key: RangeKey) => {
+    setRange(key);
     const next = new URLSearchParams(params);
     next.set('range', key);
     setParams(next, { replace: true });

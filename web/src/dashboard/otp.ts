@@ -9,14 +9,14 @@ export const PUMPING_SHARE = 0.4;
 /** ...out of at least this many sent (a handful of codes says nothing). */
 export const PUMPING_MIN_SENT = 20;
 
+// The shares are worked out from the counts, as the server defines them: its own are rounded to
+// four decimals, and rounding them again for display could say 85.9% of 85.849%.
 export function neverEntered(row: Pick<OtpRow, 'sent' | 'entered' | 'never_entered'>): number | null {
-  if (row.never_entered !== null) return row.never_entered;
-  return row.sent > 0 ? Math.max(0, row.sent - row.entered) / row.sent : null;
+  return row.sent > 0 ? Math.max(0, row.sent - row.entered) / row.sent : row.never_entered;
 }
 
 export function conversion(row: Pick<OtpRow, 'sent' | 'verified' | 'conversion'>): number | null {
-  if (row.conversion !== null) return row.conversion;
-  return row.sent > 0 ? row.verified / row.sent : null;
+  return row.sent > 0 ? row.verified / row.sent : row.conversion;
 }
 
 export function pumpingSuspect(row: OtpRow): boolean {

@@ -38,10 +38,10 @@ export function CampaignsPanel({ rows, status, onRetry }: CampaignsPanelProps) {
               <th scope="col">Progress</th>
               <th scope="col" className="dash-opt">Recipients</th>
               <th scope="col" className="dash-opt">Sent</th>
-              <th scope="col">Delivered</th>
+              <th scope="col" className="dash-opt">Delivered</th>
               <th scope="col" className="dash-opt">Failed</th>
               <th scope="col" className="dash-opt">Skipped</th>
-              <th scope="col">STOPs</th>
+              <th scope="col" className="dash-opt">STOPs</th>
               <th scope="col">Delivery rate</th>
             </tr>
           </thead>
@@ -55,7 +55,7 @@ export function CampaignsPanel({ rows, status, onRetry }: CampaignsPanelProps) {
                   </th>
                   <td>
                     <span className={`dash-badge dash-tone-${STATUS_TONE[c.status] ?? 'off'}`}>{c.status}</span>
-                    {c.pause_reason && <span className="dash-muted"> {c.pause_reason}</span>}
+                    {c.pause_reason && <span className="dash-muted dash-opt"> {c.pause_reason}</span>}
                   </td>
                   <td>
                     <div className="dash-progress" role="progressbar" aria-label={`${c.name} progress`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct}>
@@ -65,10 +65,10 @@ export function CampaignsPanel({ rows, status, onRetry }: CampaignsPanelProps) {
                   </td>
                   <td className="dash-opt">{formatCount(c.recipients)}</td>
                   <td className="dash-opt">{formatCount(c.sent)}</td>
-                  <td>{formatCount(c.delivered)}</td>
+                  <td className="dash-opt">{formatCount(c.delivered)}</td>
                   <td className="dash-opt">{formatCount(c.failed)}</td>
                   <td className="dash-opt">{formatCount(c.skipped)}</td>
-                  <td>
+                  <td className="dash-opt">
                     {formatCount(c.stops)} <span className="dash-muted">({formatPercent(c.stop_rate)})</span>
                   </td>
                   <td>{formatPercent(c.delivery_rate)}</td>

@@ -71,7 +71,7 @@ export function DeliveryPanel({ rows, window, status, rangeText, colors, onRetry
                   <th scope="col">Delivered</th>
                   <th scope="col" className="dash-opt">Undelivered</th>
                   <th scope="col" className="dash-opt">Failed</th>
-                  <th scope="col">No receipt</th>
+                  <th scope="col" className="dash-opt">No receipt</th>
                   <th scope="col">Delivery rate</th>
                 </tr>
               </thead>
@@ -89,7 +89,7 @@ export function DeliveryPanel({ rows, window, status, rangeText, colors, onRetry
                     <td>{formatCount(p.delivered)}</td>
                     <td className="dash-opt">{formatCount(p.undelivered)}</td>
                     <td className="dash-opt">{formatCount(p.failed)}</td>
-                    <td>
+                    <td className="dash-opt">
                       {formatCount(p.unknown)} <span className="dash-muted">({formatPercent(p.unknownShare)})</span>
                     </td>
                     <td>{formatPercent(p.deliveryRate)}</td>

@@ -58,7 +58,7 @@ export function LatencyPanel({ series, totals, window, status, rangeText, onRetr
                 <tr>
                   <th scope="col">Provider</th>
                   <th scope="col">Stage</th>
-                  <th scope="col">Messages</th>
+                  <th scope="col" className="dash-opt">Messages</th>
                   <th scope="col">p50</th>
                   <th scope="col">p95</th>
                   <th scope="col">p99</th>
@@ -69,7 +69,7 @@ export function LatencyPanel({ series, totals, window, status, rangeText, onRetr
                   <tr key={`${l.provider}/${l.stage}`}>
                     <th scope="row">{l.provider}</th>
                     <td>{l.stage}</td>
-                    <td>{formatCount(l.count)}</td>
+                    <td className="dash-opt">{formatCount(l.count)}</td>
                     <td>{formatMs(l.p50)}</td>
                     <td>{formatMs(l.p95)}</td>
                     <td>{formatMs(l.p99)}</td>

@@ -57,7 +57,7 @@ export function OtpPanel({ rows, status, rangeText, onRetry }: OtpPanelProps) {
                   <th scope="col">Sent</th>
                   <th scope="col" className="dash-opt">Delivered</th>
                   <th scope="col" className="dash-opt">Entered</th>
-                  <th scope="col">Verified</th>
+                  <th scope="col" className="dash-opt">Verified</th>
                   <th scope="col">Conversion</th>
                   <th scope="col">Never entered</th>
                 </tr>
@@ -68,15 +68,17 @@ export function OtpPanel({ rows, status, rangeText, onRetry }: OtpPanelProps) {
                   const conv = conversion(r);
                   return (
                     <tr key={`${r.country}/${r.prefix ?? ''}`} className={suspect ? 'dash-row-bad' : undefined}>
-                      <th scope="row">
-                        {countryName(r.country)}
+                      <th scope="row" title={countryName(r.country)}>
+                        {/* On a phone, the code alone. */}
+                        <span className="dash-opt">{countryName(r.country)}</span>
+                        <span className="dash-phone-only">{r.country ?? 'ZZ'}</span>
                         {r.prefix && <span className="dash-muted"> {r.prefix}</span>}
                       </th>
                       <td className="dash-opt">{formatCount(r.requested)}</td>
                       <td>{formatCount(r.sent)}</td>
                       <td className="dash-opt">{formatCount(r.delivered)}</td>
                       <td className="dash-opt">{formatCount(r.entered)}</td>
-                      <td>{formatCount(r.verified)}</td>
+                      <td className="dash-opt">{formatCount(r.verified)}</td>
                       <td>
                         <span className="dash-bar" aria-hidden="true">
                           <span style={{ width: `${Math.round((conv ?? 0) * 100)}%` }} />
@@ -85,7 +87,7 @@ export function OtpPanel({ rows, status, rangeText, onRetry }: OtpPanelProps) {
                       </td>
                       <td>
                         {formatPercent(neverEntered(r))}
-                        {suspect && <span className="dash-badge dash-tone-bad"> possible SMS pumping</span>}
+                        {suspect && <span className="dash-badge dash-tone-bad dash-opt"> possible SMS pumping</span>}
                       </td>
                     </tr>
                   );

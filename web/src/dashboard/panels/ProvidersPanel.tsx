@@ -39,10 +39,10 @@ export function ProvidersPanel({ rows, status, now, onRetry }: ProvidersPanelPro
           <thead>
             <tr>
               <th scope="col">Provider</th>
-              <th scope="col">Priority</th>
+              <th scope="col" className="dash-opt">Priority</th>
               <th scope="col">State</th>
               <th scope="col" title="Failures in a row">Failures</th>
-              <th scope="col" title="The HTTP status of its last answer">Last HTTP</th>
+              <th scope="col" className="dash-opt" title="The HTTP status of its last answer">Last HTTP</th>
               <th scope="col">In flight</th>
             </tr>
           </thead>
@@ -52,15 +52,15 @@ export function ProvidersPanel({ rows, status, now, onRetry }: ProvidersPanelPro
               return (
                 <tr key={p.name}>
                   <th scope="row">
-                    {p.name} <span className="dash-muted">{p.kind}</span>
+                    {p.name} <span className="dash-muted dash-opt">{p.kind}</span>
                   </th>
-                  <td>{p.priority ?? '—'}</td>
+                  <td className="dash-opt">{p.priority ?? '—'}</td>
                   <td className="dash-wrap">
                     <span className={`dash-badge dash-tone-${state.tone}`}>{state.label}</span>
                   </td>
                   <td>{formatCount(p.consecutive_failures)}</td>
                   {/* 0: no answer since the worker started. */}
-                  <td>{p.last_status ? p.last_status : '—'}</td>
+                  <td className="dash-opt">{p.last_status ? p.last_status : '—'}</td>
                   <td>
                     {formatCount(p.in_flight)}
                     {p.max_concurrent !== null && <span className="dash-muted"> / {formatCount(p.max_concurrent)}</span>}

@@ -35,7 +35,7 @@ export function QueuePanel({ rows, status, onRetry }: QueuePanelProps) {
               <th scope="col">Lane</th>
               <th scope="col">Queued</th>
               <th scope="col">Due</th>
-              <th scope="col">Being sent</th>
+              <th scope="col" className="dash-opt">Being sent</th>
               <th scope="col">Oldest</th>
             </tr>
           </thead>
@@ -45,7 +45,7 @@ export function QueuePanel({ rows, status, onRetry }: QueuePanelProps) {
                 <th scope="row">{l.lane}</th>
                 <td>{formatCount(l.queued)}</td>
                 <td>{formatCount(l.due)}</td>
-                <td>{formatCount(l.leased)}</td>
+                <td className="dash-opt">{formatCount(l.leased)}</td>
                 {/* The server counts the age of due and leased messages, 0 when there are none. */}
                 <td title={`Worth a look past ${formatAge(LANE_AGE_WARN[l.lane] ?? 300)}`}>
                   {l.due + l.leased > 0 ? formatAge(l.oldest_age_s) : '—'}
