@@ -37,7 +37,8 @@ describe('operator dashboard', { timeout: 300_000 }, () => {
 
   /** What the rollups must say for rows from `since` at `grain` ('hour' or 'day'), from the log itself. */
   function expected(since, grain) {
-    const from = `date_trunc('${grain}', created_at) >= date_trunc('${grain}', ${lit(since)})`;
+    // The rollups' hours and days are UTC's.
+    const from = `date_trunc('${grain}', created_at, 'UTC') >= date_trunc('${grain}', ${lit(since)}, 'UTC')`;
     const rows = stack().sql(`
       SELECT provider_name, count(*),
              count(*) FILTER (WHERE outcome = 'sent'),
@@ -69,7 +70,7 @@ describe('operator dashboard', { timeout: 300_000 }, () => {
       SELECT sms_otp.phone_country(phone), count(*) FILTER (WHERE sent_at IS NOT NULL OR status IN ('sent', 'verified')),
              count(*) FILTER (WHERE attempts > 0 OR verified_at IS NOT NULL), count(*) FILTER (WHERE verified_at IS NOT NULL)
       FROM sms_otp.sms_otp_sessions
-      WHERE date_trunc('hour', created_at) >= date_trunc('hour', ${lit(since)}) GROUP BY 1`);
+      WHERE date_trunc('hour', created_at, 'UTC') >= date_trunc('hour', ${lit(since)}, 'UTC') GROUP BY 1`);
     return Object.fromEntries(rows.map(([c, sent, entered, verified]) => [c, { sent: +sent, entered: +entered, verified: +verified }]));
   }
 

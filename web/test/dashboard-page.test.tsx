@@ -289,6 +289,10 @@ describe('time range', () => {
     await flush();
     expect(screen.getByTestId('delivery-rate')).toHaveTextContent('50.0%');
     expect(panel('delivery')).toHaveTextContent('Attempts per day');
+    // Day buckets are UTC days, and their charts say them in UTC; hours are the operator's.
+    const latest = plots.made.filter((p) => !p.destroyed);
+    expect(latest.filter((p) => 'tzDate' in p.opts)).toHaveLength(5);
+    expect(plots.made.filter((p) => p.destroyed && !('tzDate' in p.opts)).length).toBeGreaterThan(0);
   });
 
   it('cancels the running load when the range changes', async () => {

@@ -38,6 +38,9 @@ export interface TimeChartProps {
   colors?: Record<string, string>;
   /** Draw a soft area under each line (volumes). */
   area?: boolean;
+  /** The buckets are the server's days, which are UTC days: label them in UTC, or a day would
+   *  show as the evening before west of Greenwich. */
+  utc?: boolean;
 }
 
 function aligned(data: ChartData): uPlot.AlignedData {
@@ -45,12 +48,13 @@ function aligned(data: ChartData): uPlot.AlignedData {
 }
 
 function options(props: TimeChartProps, width: number): uPlot.Options {
-  const { data, unit, height = 200, colors, area } = props;
+  const { data, unit, height = 200, colors, area, utc } = props;
   const format = FORMATS[unit];
   const legend = LEGEND_FORMATS[unit];
   return {
     width,
     height,
+    ...(utc ? { tzDate: (ts: number) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC') } : {}),
     series: [
       {},
       ...data.series.map((s, i) => {
@@ -98,7 +102,7 @@ export function TimeChart(props: TimeChartProps) {
   latest.current = props;
   const { data, unit, height = 200 } = props;
   // A new chart when the series change (a provider appears); new data in place otherwise.
-  const shape = `${unit}|${height}|${data.series.map((s) => s.label).join('\u0001')}`;
+  const shape = `${unit}|${height}|${props.utc ? 'utc' : 'local'}|${data.series.map((s) => s.label).join('\u0001')}`;
 
   useEffect(() => {
     const el = box.current;

@@ -57,7 +57,7 @@ export function CostPanel({ rows, window, status, rangeText, colors, onRetry }: 
           <div className="dash-charts dash-charts-one">
             <figure>
               <figcaption>Cost per {window?.bucket}</figcaption>
-              <TimeChart data={shaped.series} unit="cost" area colors={colors} label={`Cost per ${window?.bucket} and provider, ${rangeText}`} />
+              <TimeChart utc={window?.bucket === 'day'} data={shaped.series} unit="cost" area colors={colors} label={`Cost per ${window?.bucket} and provider, ${rangeText}`} />
             </figure>
           </div>
           <TableBox>

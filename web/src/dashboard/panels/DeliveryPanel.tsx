@@ -52,11 +52,11 @@ export function DeliveryPanel({ rows, window, status, rangeText, colors, onRetry
           <div className="dash-charts">
             <figure>
               <figcaption>Attempts per {window?.bucket}</figcaption>
-              <TimeChart data={shaped.volume} unit="count" area colors={colors} label={`Attempts per ${window?.bucket} and provider, ${rangeText}`} />
+              <TimeChart utc={window?.bucket === 'day'} data={shaped.volume} unit="count" area colors={colors} label={`Attempts per ${window?.bucket} and provider, ${rangeText}`} />
             </figure>
             <figure>
               <figcaption>Delivery rate</figcaption>
-              <TimeChart data={shaped.rate} unit="percent" colors={colors} label={`Delivery rate per ${window?.bucket} and provider, ${rangeText}`} />
+              <TimeChart utc={window?.bucket === 'day'} data={shaped.rate} unit="percent" colors={colors} label={`Delivery rate per ${window?.bucket} and provider, ${rangeText}`} />
             </figure>
           </div>
           <TableBox>

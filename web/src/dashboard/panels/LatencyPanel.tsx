@@ -48,7 +48,7 @@ export function LatencyPanel({ series, totals, window, status, rangeText, onRetr
             {shaped.charts.map((c) => (
               <figure key={c.stage}>
                 <figcaption>{c.label}</figcaption>
-                <TimeChart data={c.data} unit="ms" colors={PERCENTILE_COLORS} label={`${c.label} latency, ${c.description}, ${rangeText}`} />
+                <TimeChart utc={window?.bucket === 'day'} data={c.data} unit="ms" colors={PERCENTILE_COLORS} label={`${c.label} latency, ${c.description}, ${rangeText}`} />
               </figure>
             ))}
           </div>
