@@ -36,7 +36,7 @@ export interface DashboardPageProps {
 export function DashboardPage({ apiUrl, token, email, onSignOut, api: givenApi, refreshMs = REFRESH_MS }: DashboardPageProps) {
   const [params, setParams] = useSearchParams();
   const inUrl = parseRange(params.get('range'));
-  // The picker answers at once; the URL follows (and a URL changed from outside, by Back, wins).
+  // The picker answers at once and the URL follows; a URL changed from elsewhere (a link) wins.
   const [range, setRange] = useState<RangeKey>(inUrl);
   useEffect(() => setRange(inUrl), [inUrl]);
   const api = useMemo(() => givenApi ?? createDashboardApi({ apiUrl, token }), [givenApi, apiUrl, token]);

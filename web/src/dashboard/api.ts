@@ -1,8 +1,9 @@
 // The dashboard's six calls: sms_otp.dashboard_* through PostgREST (POST /rpc/<name>, schema
-// sms_otp). Each is for the service role only; any other token gets 403 ({"code": "forbidden"})
-// and no token 401. Rows come back with their numbers as numbers (PostgREST sends bigint and
-// numeric so), but a proxy or a future PostgREST may send numeric as text: every number is read
-// through toNumber, so a string or a null never reaches a chart as NaN.
+// sms_otp). Each is for the service role only: any other caller, with a token or without one,
+// gets 403 ({"code": "forbidden"}); a token PostgREST refuses (expired, badly signed) gets 401.
+// Rows come back with their numbers as numbers (PostgREST sends bigint and numeric so), but a
+// proxy or a future PostgREST may send numeric as text: every number is read through toNumber,
+// so a string or a null never reaches a chart as NaN.
 
 export type Bucket = 'hour' | 'day' | 'all';
 export type Dim = 'provider' | 'country' | 'type';
