@@ -5,7 +5,8 @@
 # transactional sends and a code behind a backlog (bench/transactional.sh, a cluster of its own);
 # the workers' throughput against their request slots, with several workers and after a bulk
 # load (bench/throughput.sh); campaigns (bench/campaigns.sh); what nginx and pgbouncer add to a
-# request (bench/proxy.sh).
+# request (bench/proxy.sh); the dashboards' reads and the upkeep of their rollups
+# (bench/dashboards.sh).
 #   bash bench/run.sh                 the full run (30 to 35 minutes to the transactional sends, about 25 more after)
 #   bash bench/run.sh --smoke         a few seconds: proves the scripts work, judges nothing
 #   bash bench/run.sh --write-docs    the full run, then the table goes into docs/benchmarks.md
@@ -314,3 +315,7 @@ BENCH_SKIP_BUILD=1 bash bench/campaigns.sh "${rls_args[@]}"
 # ------------------------------------------------------------------ the deployment layers
 log "nginx and pgbouncer in front: bench/proxy.sh"
 BENCH_SKIP_BUILD=1 bash bench/proxy.sh "${rls_args[@]}"
+
+# ------------------------------------------------------------------ the dashboards
+log "dashboards at 10 M log rows and the upkeep of their rollups: bench/dashboards.sh"
+BENCH_SKIP_BUILD=1 bash bench/dashboards.sh "${rls_args[@]}"
