@@ -138,45 +138,25 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT '{50,100,250,500,1000,2500,5000,10000,30000,60000,300000,1800000}'::int[]
 $$;
 
-CREATE OR REPLACE FUNCTION sms_otp._stats_bucket(ms double precision) RETURNS smallint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*)::smallint FROM unnest(sms_otp._stats_bounds()) b WHERE b < greatest(ms, 0)
-$$;
-
--- The live shard of this backend.
-CREATE OR REPLACE FUNCTION sms_otp._stats_shard() RETURNS smallint
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT (pg_backend_pid() % 4 + 1)::smallint
-$$;
-
-CREATE OR REPLACE FUNCTION sms_otp._stats_country(phone text) RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(sms_otp.phone_country(phone), 'ZZ')
-$$;
-
-CREATE OR REPLACE FUNCTION sms_otp._stats_price(provider text, country text) RETURNS numeric
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT p.price_per_segment FROM sms_otp.sms_prices p
-                     WHERE p.provider_name IN ($1, '*') AND p.country IN ($2, '*')
-                     ORDER BY p.provider_name = '*', p.country = '*' LIMIT 1), 0)
-$$;
-
--- Milliseconds between two times, never negative (a provider's clock may run behind ours).
-CREATE OR REPLACE FUNCTION sms_otp._stats_ms(from_ts timestamptz, to_ts timestamptz) RETURNS double precision
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT greatest(extract(epoch FROM to_ts - from_ts) * 1000, 0)::double precision
-$$;
-
 -- The log's new rows: the attempts, the send latency of accepted ones, and the receipts they
 -- already carry (a receipt that came while the request was in flight). Receipts move a log
 -- row's delivery_status later (upwards only, but from one terminal state to another too:
 -- failed < undelivered < delivered): the old state's counts come off, the new state's go on,
 -- in the row's own hour. One statement for the three rollups.
+-- PL/pgSQL, so that the statement's plan is kept for the session (a SQL function's would be
+-- made again at every call), and the helpers are written out in it (a call each per row
+-- otherwise): the shard, the country, the latency and its bucket (the buckets counted from
+-- the top: 12 - width_bucket(-ms, -bounds) is the number of bounds below ms).
 CREATE OR REPLACE FUNCTION sms_otp._stats_log_apply(changes jsonb) RETURNS void
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    my_shard smallint := (pg_backend_pid() % 4 + 1)::smallint;
+    neg      float8[] := ARRAY(SELECT -b::float8 FROM unnest(sms_otp._stats_bounds()) b ORDER BY 1);
+BEGIN
     WITH r AS MATERIALIZED (
         SELECT date_trunc('hour', x.created_at, 'UTC') AS start, coalesce(x.provider_name, 'none') AS provider,
-               sms_otp._stats_country(x."to") AS country, x.type, left(x."to", 7) AS prefix, x.sign, x.outcome,
+               coalesce(sms_otp.phone_country(x."to"), 'ZZ') AS country, x.type, left(x."to", 7) AS prefix, x.sign,
+               x.outcome,
                coalesce(x.segments, 1) AS segments, x.delivery_status,
                coalesce(x.requested_at + make_interval(secs => coalesce(x.response_time_ms, 0) / 1000.0),
                         x.created_at) AS accepted_at,
@@ -187,13 +167,12 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
                                               requested_at timestamptz, response_time_ms int, queued_at timestamptz,
                                               delivery_at timestamptz, delivery_received_at timestamptz,
                                               attempt boolean, moved boolean)),
-    shard AS (SELECT sms_otp._stats_shard() AS n),
     messages AS (
         INSERT INTO sms_otp.stats_messages AS s (grain, start, provider, country, type, shard, attempted, accepted,
                                                   rejected, retried, delivered, undelivered, failed,
                                                   delivered_receipts, undelivered_receipts, failed_receipts, segments,
                                                   cost)
-        SELECT 'h', r.start, r.provider, r.country, r.type, (SELECT n FROM shard),
+        SELECT 'h', r.start, r.provider, r.country, r.type, my_shard,
                coalesce(sum(r.sign) FILTER (WHERE r.attempt), 0),
                coalesce(sum(r.sign) FILTER (WHERE r.attempt AND r.outcome = 'sent'), 0),
                coalesce(sum(r.sign) FILTER (WHERE r.attempt AND r.outcome IN ('rejected', 'auth_failed')), 0),
@@ -205,8 +184,13 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
                count(*) FILTER (WHERE r.receipt AND r.delivery_status = 'undelivered'),
                count(*) FILTER (WHERE r.receipt AND r.delivery_status = 'failed'),
                coalesce(sum(r.sign * r.segments) FILTER (WHERE r.attempt AND r.outcome = 'sent'), 0),
-               coalesce(sum(r.sign * r.segments) FILTER (WHERE r.attempt AND r.outcome = 'sent'), 0)
-                   * sms_otp._stats_price(r.provider, r.country)
+               -- the price: the most specific row of sms_prices (provider and country, then '*')
+               CASE WHEN bool_or(r.attempt AND r.outcome = 'sent') THEN
+                   coalesce(sum(r.sign * r.segments) FILTER (WHERE r.attempt AND r.outcome = 'sent'), 0)
+                   * coalesce((SELECT p.price_per_segment FROM sms_otp.sms_prices p
+                               WHERE p.provider_name IN (r.provider, '*') AND p.country IN (r.country, '*')
+                               ORDER BY p.provider_name = '*', p.country = '*' LIMIT 1), 0)
+               ELSE 0 END
         FROM r
         GROUP BY r.start, r.provider, r.country, r.type
         ORDER BY r.start, r.provider, r.country, r.type
@@ -221,29 +205,30 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
         RETURNING 1),
     latency AS (
         INSERT INTO sms_otp.stats_latency AS s (grain, start, provider, country, type, stage, bucket, shard, n, ms)
-        SELECT 'h', l.start, l.provider, l.country, l.type, l.stage, sms_otp._stats_bucket(l.ms), (SELECT n FROM shard),
-               sum(l.sign), sum(l.sign * l.ms)
-        FROM (SELECT r.start, r.provider, r.country, r.type, 'send' AS stage, r.sign,
-                     sms_otp._stats_ms(r.queued_at, r.accepted_at) AS ms
-              FROM r WHERE r.attempt AND r.outcome = 'sent' AND r.queued_at IS NOT NULL
-              UNION ALL
-              SELECT r.start, r.provider, r.country, r.type, 'delivery', r.sign, sms_otp._stats_ms(r.accepted_at, r.delivery_at)
-              FROM r WHERE r.outcome = 'sent' AND r.delivery_status = 'delivered' AND r.delivery_at IS NOT NULL) l
-        GROUP BY l.start, l.provider, l.country, l.type, l.stage, sms_otp._stats_bucket(l.ms)
-        HAVING sum(l.sign) <> 0 OR sum(l.sign * l.ms) <> 0
-        ORDER BY l.start, l.provider, l.country, l.type, l.stage, sms_otp._stats_bucket(l.ms)
+        SELECT 'h', m.start, m.provider, m.country, m.type, m.stage, m.bucket, my_shard, sum(m.sign), sum(m.sign * m.ms)
+        FROM (SELECT l.*, (cardinality(neg) - width_bucket(-l.ms, neg))::smallint AS bucket
+              FROM (SELECT r.start, r.provider, r.country, r.type, 'send' AS stage, r.sign,
+                           greatest(extract(epoch FROM r.accepted_at - r.queued_at) * 1000, 0)::float8 AS ms
+                    FROM r WHERE r.attempt AND r.outcome = 'sent' AND r.queued_at IS NOT NULL
+                    UNION ALL
+                    SELECT r.start, r.provider, r.country, r.type, 'delivery', r.sign,
+                           greatest(extract(epoch FROM r.delivery_at - r.accepted_at) * 1000, 0)::float8
+                    FROM r WHERE r.outcome = 'sent' AND r.delivery_status = 'delivered' AND r.delivery_at IS NOT NULL) l) m
+        GROUP BY m.start, m.provider, m.country, m.type, m.stage, m.bucket
+        HAVING sum(m.sign) <> 0 OR sum(m.sign * m.ms) <> 0
+        ORDER BY m.start, m.provider, m.country, m.type, m.stage, m.bucket
         ON CONFLICT (grain, start, provider, country, type, stage, bucket, shard) DO UPDATE
         SET n = s.n + excluded.n, ms = s.ms + excluded.ms
         RETURNING 1)
     INSERT INTO sms_otp.stats_otp AS s (grain, start, country, prefix, shard, delivered)
-    SELECT 'h', r.start, r.country, r.prefix, (SELECT n FROM shard), sum(r.sign)
+    SELECT 'h', r.start, r.country, r.prefix, my_shard, sum(r.sign)
     FROM r
     WHERE r.type = 'otp' AND r.outcome = 'sent' AND r.delivery_status = 'delivered'
     GROUP BY r.start, r.country, r.prefix
     HAVING sum(r.sign) <> 0
     ORDER BY r.start, r.country, r.prefix
-    ON CONFLICT (grain, start, country, prefix, shard) DO UPDATE SET delivered = s.delivered + excluded.delivered
-$$;
+    ON CONFLICT (grain, start, country, prefix, shard) DO UPDATE SET delivered = s.delivered + excluded.delivered;
+END $$;
 
 -- What the rollups read of a log row (not its text).
 CREATE OR REPLACE FUNCTION sms_otp._stats_log_row(l sms_otp.sms_messages_log) RETURNS jsonb
@@ -284,33 +269,32 @@ CREATE TRIGGER stats_inserted AFTER INSERT ON sms_otp.sms_messages_log
 CREATE TRIGGER stats_updated AFTER UPDATE ON sms_otp.sms_messages_log
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION sms_otp._stats_log_changed();
 
--- A session's place in the funnel.
-CREATE OR REPLACE FUNCTION sms_otp._stats_session_sent(status text, sent_at timestamptz) RETURNS int
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT (sent_at IS NOT NULL OR status IN ('sent', 'verified'))::int
-$$;
-
 -- The code sessions: a new one is requested; sent, entered and verified as it moves. changes:
 -- session rows (created_at, phone, status, sent_at, attempts, verified_at) with a sign.
+-- (PL/pgSQL for the same reasons as _stats_log_apply.) Sent: a provider took the code.
 CREATE OR REPLACE FUNCTION sms_otp._stats_sessions_apply(changes jsonb) RETURNS void
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    my_shard smallint := (pg_backend_pid() % 4 + 1)::smallint;
+BEGIN
     INSERT INTO sms_otp.stats_otp AS s (grain, start, country, prefix, shard, requested, sent, entered, verified)
-    SELECT 'h', d.start, sms_otp._stats_country(d.phone), left(d.phone, 7), sms_otp._stats_shard(),
+    SELECT 'h', d.start, d.country, left(d.phone, 7), my_shard,
            sum(d.requested), sum(d.sent), sum(d.entered), sum(d.verified)
     FROM (SELECT date_trunc('hour', x.created_at, 'UTC') AS start, x.phone,
+                 coalesce(sms_otp.phone_country(x.phone), 'ZZ') AS country,
                  x.sign * x.requested AS requested,
-                 x.sign * sms_otp._stats_session_sent(x.status, x.sent_at) AS sent,
+                 x.sign * (x.sent_at IS NOT NULL OR x.status IN ('sent', 'verified'))::int AS sent,
                  x.sign * (x.attempts > 0 OR x.verified_at IS NOT NULL)::int AS entered,
                  x.sign * (x.verified_at IS NOT NULL)::int AS verified
           FROM jsonb_to_recordset(changes) AS x(created_at timestamptz, phone text, status text, sent_at timestamptz,
                                                 attempts int, verified_at timestamptz, sign int, requested int)) d
-    GROUP BY d.start, sms_otp._stats_country(d.phone), left(d.phone, 7)
+    GROUP BY d.start, d.country, left(d.phone, 7)
     HAVING sum(d.requested) <> 0 OR sum(d.sent) <> 0 OR sum(d.entered) <> 0 OR sum(d.verified) <> 0
     ORDER BY 2, 3, 4
     ON CONFLICT (grain, start, country, prefix, shard) DO UPDATE
     SET requested = s.requested + excluded.requested, sent = s.sent + excluded.sent,
-        entered = s.entered + excluded.entered, verified = s.verified + excluded.verified
-$$;
+        entered = s.entered + excluded.entered, verified = s.verified + excluded.verified;
+END $$;
 
 CREATE OR REPLACE FUNCTION sms_otp._stats_sessions_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
