@@ -120,7 +120,7 @@ test('fetch: otp_send 200 with its fields and headers, otp_verify 200', async ()
   assert.equal(sent.status, 200);
   assert.match(sent.headers.get('content-type'), /^application\/json/);
   assert.equal(sent.headers.get('content-profile'), 'sms_otp');
-  assert.deepEqual(Object.keys(sent.json).sort(), ['attempts_remaining', 'expires_at', 'resend_available_at', 'session_id']);
+  assert.deepEqual(Object.keys(sent.json).sort(), ['attempts_remaining', 'expires_at', 'resend_available_at', 'server_time', 'session_id']);
   assert.equal(stack.value(`SELECT user_id FROM sms_otp.sms_otp_sessions WHERE id = '${sent.json.session_id}'`), ALICE.id);
 
   const code = await codeFor(ALICE.phone, sent.json.session_id);

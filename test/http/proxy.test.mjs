@@ -64,7 +64,7 @@ test('the fixed paths answer as the RPC endpoints do: send, a wrong code, the ri
   const alice = await login(ALICE);
   const sent = await post('/otp/send', {}, { token: alice });
   assert.equal(sent.status, 200, sent.text);
-  assert.deepEqual(Object.keys(sent.json).sort(), ['attempts_remaining', 'expires_at', 'resend_available_at', 'session_id']);
+  assert.deepEqual(Object.keys(sent.json).sort(), ['attempts_remaining', 'expires_at', 'resend_available_at', 'server_time', 'session_id']);
   assert.equal(stack.value(`SELECT count(*) FROM sms_otp.sms_otp_sessions WHERE id = '${sent.json.session_id}'`), '1');
   const code = await codeFor(ALICE.phone, sent.json.session_id);
 
