@@ -594,42 +594,9 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
                 THEN 'd' ELSE 'h' END::"char"
 $$;
 
--- Rollup rows of a range at a grain: the day rows, plus hour rows not yet folded into them.
-CREATE OR REPLACE FUNCTION sms_otp._stats_messages_rows(since timestamptz, until timestamptz, grain "char")
-RETURNS SETOF sms_otp.stats_messages LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT s.* FROM sms_otp.stats_messages s
-    WHERE $3 = 'h' AND s.grain = 'h' AND s.start >= date_trunc('hour', $1, 'UTC') AND s.start < $2
-    UNION ALL
-    SELECT s.* FROM sms_otp.stats_messages s
-    WHERE $3 = 'd' AND s.grain = 'd' AND s.start >= date_trunc('day', $1, 'UTC') AND s.start < $2
-    UNION ALL
-    SELECT s.* FROM sms_otp.stats_messages s
-    WHERE $3 = 'd' AND s.grain = 'h' AND s.shard > 0 AND s.start >= date_trunc('day', $1, 'UTC') AND s.start < $2
-$$;
-
-CREATE OR REPLACE FUNCTION sms_otp._stats_latency_rows(since timestamptz, until timestamptz, grain "char")
-RETURNS SETOF sms_otp.stats_latency LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT s.* FROM sms_otp.stats_latency s
-    WHERE $3 = 'h' AND s.grain = 'h' AND s.start >= date_trunc('hour', $1, 'UTC') AND s.start < $2
-    UNION ALL
-    SELECT s.* FROM sms_otp.stats_latency s
-    WHERE $3 = 'd' AND s.grain = 'd' AND s.start >= date_trunc('day', $1, 'UTC') AND s.start < $2
-    UNION ALL
-    SELECT s.* FROM sms_otp.stats_latency s
-    WHERE $3 = 'd' AND s.grain = 'h' AND s.shard > 0 AND s.start >= date_trunc('day', $1, 'UTC') AND s.start < $2
-$$;
-
-CREATE OR REPLACE FUNCTION sms_otp._stats_otp_rows(since timestamptz, until timestamptz, grain "char")
-RETURNS SETOF sms_otp.stats_otp LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT s.* FROM sms_otp.stats_otp s
-    WHERE $3 = 'h' AND s.grain = 'h' AND s.start >= date_trunc('hour', $1, 'UTC') AND s.start < $2
-    UNION ALL
-    SELECT s.* FROM sms_otp.stats_otp s
-    WHERE $3 = 'd' AND s.grain = 'd' AND s.start >= date_trunc('day', $1, 'UTC') AND s.start < $2
-    UNION ALL
-    SELECT s.* FROM sms_otp.stats_otp s
-    WHERE $3 = 'd' AND s.grain = 'h' AND s.shard > 0 AND s.start >= date_trunc('day', $1, 'UTC') AND s.start < $2
-$$;
+-- Each read takes the rollup rows of its range at its grain in its own statement (the day
+-- rows, plus hour rows not yet folded into them), so the planner sees them as the table they
+-- are: a function returning them could not be inlined (it pins its search_path).
 
 -- A quantile from histogram counts (index i = bucket i of _stats_bounds()), interpolated
 -- linearly within its bucket; the open last bucket answers its lower bound.
@@ -692,7 +659,15 @@ BEGIN
                  sum(s.rejected)::bigint AS rejected, sum(s.retried)::bigint AS retried,
                  sum(s.delivered)::bigint AS delivered, sum(s.undelivered)::bigint AS undelivered,
                  sum(s.failed)::bigint AS failed, sum(s.segments)::bigint AS segments, sum(s.cost) AS cost
-          FROM sms_otp._stats_messages_rows(since, until, rows_grain) s
+          FROM (SELECT x.* FROM sms_otp.stats_messages x
+                WHERE rows_grain = 'h' AND x.grain = 'h' AND x.start >= date_trunc('hour', since, 'UTC') AND x.start < until
+                UNION ALL
+                SELECT x.* FROM sms_otp.stats_messages x
+                WHERE rows_grain = 'd' AND x.grain = 'd' AND x.start >= date_trunc('day', since, 'UTC') AND x.start < until
+                UNION ALL
+                SELECT x.* FROM sms_otp.stats_messages x
+                WHERE rows_grain = 'd' AND x.grain = 'h' AND x.shard > 0 AND x.start >= date_trunc('day', since, 'UTC')
+                  AND x.start < until) s
           GROUP BY 1, 2, 3, 4) g
     ORDER BY 1, 2, 3, 4;
 END $$;
@@ -722,7 +697,15 @@ BEGIN
                  CASE WHEN 'country' = ANY (dims) THEN s.country END AS c,
                  CASE WHEN 'type' = ANY (dims) THEN s.type END AS t,
                  s.stage, s.bucket, sum(s.n)::bigint AS n
-          FROM sms_otp._stats_latency_rows(since, until, rows_grain) s
+          FROM (SELECT x.* FROM sms_otp.stats_latency x
+                WHERE rows_grain = 'h' AND x.grain = 'h' AND x.start >= date_trunc('hour', since, 'UTC') AND x.start < until
+                UNION ALL
+                SELECT x.* FROM sms_otp.stats_latency x
+                WHERE rows_grain = 'd' AND x.grain = 'd' AND x.start >= date_trunc('day', since, 'UTC') AND x.start < until
+                UNION ALL
+                SELECT x.* FROM sms_otp.stats_latency x
+                WHERE rows_grain = 'd' AND x.grain = 'h' AND x.shard > 0 AND x.start >= date_trunc('day', since, 'UTC')
+                  AND x.start < until) s
           GROUP BY 1, 2, 3, 4, 5, 6
           HAVING sum(s.n) <> 0) h
     GROUP BY 1, 2, 3, 4, 5
@@ -738,6 +721,8 @@ RETURNS TABLE (country text, prefix text, requested bigint, sent bigint, deliver
                verified bigint, conversion numeric, never_entered numeric)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
+DECLARE
+    rows_grain "char";
 BEGIN
     PERFORM sms_otp._require_service_role('read the dashboards');
     PERFORM sms_otp._stats_args(since, until, 'all', '{}');
@@ -747,6 +732,7 @@ BEGIN
     IF top IS NULL OR top NOT BETWEEN 1 AND 1000 THEN
         PERFORM sms_otp._raise('invalid_top', 400, 'top must be between 1 and 1000.');
     END IF;
+    rows_grain := sms_otp._stats_grain(since, until, 'all');
     RETURN QUERY
     SELECT g.c, g.p, g.requested, g.sent, g.delivered, g.entered, g.verified,
            round(g.verified::numeric / nullif(g.sent, 0), 4),
@@ -755,7 +741,15 @@ BEGIN
                  sum(s.requested)::bigint AS requested, sum(s.sent)::bigint AS sent,
                  sum(s.delivered)::bigint AS delivered, sum(s.entered)::bigint AS entered,
                  sum(s.verified)::bigint AS verified
-          FROM sms_otp._stats_otp_rows(since, until, sms_otp._stats_grain(since, until, 'all')) s
+          FROM (SELECT x.* FROM sms_otp.stats_otp x
+                WHERE rows_grain = 'h' AND x.grain = 'h' AND x.start >= date_trunc('hour', since, 'UTC') AND x.start < until
+                UNION ALL
+                SELECT x.* FROM sms_otp.stats_otp x
+                WHERE rows_grain = 'd' AND x.grain = 'd' AND x.start >= date_trunc('day', since, 'UTC') AND x.start < until
+                UNION ALL
+                SELECT x.* FROM sms_otp.stats_otp x
+                WHERE rows_grain = 'd' AND x.grain = 'h' AND x.shard > 0 AND x.start >= date_trunc('day', since, 'UTC')
+                  AND x.start < until) s
           GROUP BY 1, 2) g
     WHERE g.requested <> 0 OR g.sent <> 0 OR g.delivered <> 0
     ORDER BY g.sent DESC, g.requested DESC, 1, 2
