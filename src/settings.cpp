@@ -345,6 +345,8 @@ void define() {
                "Provider requests kept free for codes: other messages never fill the last ones.",
                &otp_reserved_in_flight, 8, 0, 1024, PGC_SIGHUP);
 
+    define_guard();
+
     MarkGUCPrefixReserved("sms_otp");
 }
 

@@ -64,6 +64,11 @@ extern int max_response_bytes;
 extern int otp_reserved_in_flight;
 
 void define();
+
+// The SMS-pumping guard's settings (src/guard_settings.cpp), defined by define().
+enum GuardMode { kGuardOff = 0, kGuardRecordOnly = 1, kGuardEnforce = 2 };
+extern int guard_mode;  // GuardMode
+void define_guard();
 // The names in sms_otp.database, in order.
 std::vector<std::string> databases();
 
