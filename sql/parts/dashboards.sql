@@ -454,6 +454,8 @@ BEGIN
     DELETE FROM sms_otp.stats_otp s WHERE s.grain <> 't' AND s.shard = 0 AND s.start < rollups;
     GET DIAGNOSTICS n = ROW_COUNT;
     n_rollups := n_rollups + n;
+    -- The SMS-pumping guard's decisions (past the same horizon), counters and ended blocks.
+    PERFORM sms_otp._guard_prune(batch);
     RETURN jsonb_build_object('log', n_log, 'delivery_events', n_events, 'sessions', n_sessions, 'rollups', n_rollups);
 END $$;
 COMMENT ON FUNCTION sms_otp.stats_prune(int) IS

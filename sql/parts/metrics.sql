@@ -125,6 +125,16 @@ BEGIN
                   FROM f, LATERAL (VALUES ('requested', f.requested), ('sent', f.sent), ('delivered', f.delivered),
                                           ('entered', f.entered), ('verified', f.verified)) o(stage, n)
                   ORDER BY f.country, o.stage))
+     -- The SMS-pumping guard (guard.sql): its totals are never pruned.
+     || sms_otp._metric_family('sms_otp_guard_decisions_total', 'counter',
+            'Codes judged by the SMS-pumping guard, by outcome (allowed, flagged, refused).',
+            ARRAY(SELECT sms_otp._metric_line('sms_otp_guard_decisions_total', jsonb_build_object('outcome', g.key), sum(g.sent))
+                  FROM sms_otp.guard_counts g WHERE g.scope = 'o' AND g.grain = 't' GROUP BY g.key ORDER BY g.key))
+     || sms_otp._metric_family('sms_otp_guard_rules_total', 'counter',
+            'Rules of the SMS-pumping guard that fired, by rule and the outcome of their decision.',
+            ARRAY(SELECT sms_otp._metric_line('sms_otp_guard_rules_total',
+                      jsonb_build_object('outcome', split_part(g.key, ':', 2), 'rule', split_part(g.key, ':', 1)), sum(g.sent))
+                  FROM sms_otp.guard_counts g WHERE g.scope = 'r' AND g.grain = 't' GROUP BY g.key ORDER BY g.key))
      || sms_otp._metric_family('sms_otp_queue_messages', 'gauge', 'Queued messages by lane and state (due, leased, waiting).',
             ARRAY(SELECT sms_otp._metric_line('sms_otp_queue_messages', jsonb_build_object('lane', q.lane, 'state', o.state), o.n)
                   FROM q, LATERAL (VALUES ('due', q.due), ('leased', q.leased),

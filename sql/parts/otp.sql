@@ -131,6 +131,7 @@ DECLARE
     hint         text;
     wanted       text;
     wait         record;
+    guard        jsonb;
     session      uuid := gen_random_uuid();
     code         text;
     message      text;
@@ -194,6 +195,12 @@ BEGIN
     IF NOT any_provider THEN
         PERFORM sms_otp._raise('no_provider', 503, 'No SMS provider is available right now.',
                                'An administrator must enable a provider in sms_otp.api_integrations.');
+    END IF;
+    -- The SMS-pumping guard (guard.sql) judges the number; a refusal is returned, not raised,
+    -- so that its decision record and counters commit.
+    guard := sms_otp._guard(registered, uid, net, session, 'sign_in');
+    IF guard IS NOT NULL THEN
+        RETURN guard;
     END IF;
 
     code := sms_otp._generate_code(cfg.code_length);

@@ -63,6 +63,10 @@ GRANT EXECUTE ON FUNCTION
     sms_otp.metrics(), sms_otp.stats_compact(int), sms_otp.stats_prune(int),
     sms_otp.stats_rebuild(timestamptz, timestamptz), sms_otp.phone_country(text)
 TO PUBLIC;
+-- The SMS-pumping guard: each checks for the service role itself.
+GRANT EXECUTE ON FUNCTION
+    sms_otp.guard_explain(text), sms_otp.guard_block_list(), sms_otp.guard_block_clear(text, text)
+TO PUBLIC;
 -- The read policies call these as the reading role, and the check trigger of
 -- api_integrations these as the writing role (pure functions of their arguments).
 GRANT EXECUTE ON FUNCTION sms_otp._login_session(), sms_otp._step_passed(),
@@ -98,6 +102,11 @@ ALTER TABLE sms_otp.sms_prices ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.stats_messages ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.stats_latency ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sms_otp.stats_otp ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.guard_country_policy ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.guard_safe_list ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.guard_decisions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.guard_blocks ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sms_otp.guard_counts ENABLE ROW LEVEL SECURITY;
 
 DROP POLICY IF EXISTS own_rows ON sms_otp.sms_otp_sessions;
 CREATE POLICY own_rows ON sms_otp.sms_otp_sessions FOR SELECT TO PUBLIC
@@ -131,7 +140,8 @@ BEGIN
                              'sms_keywords', 'sms_opt_outs', 'sms_opt_out_events', 'sms_delivery_events',
                              'sms_inbound_messages', 'sms_idempotency_keys', 'sms_throttles', 'sms_quiet_hours',
                              'sms_campaigns', 'sms_campaign_recipients', 'sms_prices', 'stats_messages',
-                             'stats_latency', 'stats_otp'] LOOP
+                             'stats_latency', 'stats_otp', 'guard_country_policy', 'guard_safe_list',
+                             'guard_decisions', 'guard_blocks', 'guard_counts'] LOOP
         EXECUTE format('DROP POLICY IF EXISTS service_all ON sms_otp.%I', t);
     END LOOP;
     -- 1.0's policies, which an update replaces.
@@ -152,17 +162,20 @@ BEGIN
     -- Phase 2: what the backend configures (templates, categories, keywords) it writes; the
     -- ledger, receipts and inbound messages it reads (opt_out()/opt_in() write the ledger so
     -- that every change has its event).
+    -- The guard's country policy and safe list too.
     FOREACH t IN ARRAY ARRAY['sms_templates', 'sms_categories', 'sms_keywords', 'sms_throttles', 'sms_quiet_hours',
-                             'sms_prices'] LOOP
+                             'sms_prices', 'guard_country_policy', 'guard_safe_list'] LOOP
         EXECUTE format('CREATE POLICY service_all ON sms_otp.%I FOR ALL TO %I USING (true) WITH CHECK (true)', t, role);
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON sms_otp.%I TO %I', t, role);
     END LOOP;
     -- Campaigns change through their functions (launch, pause, ...), so that counts and states
     -- stay true; the backend reads them.
-    -- The dashboards' rollups change only through their triggers and upkeep functions.
+    -- The dashboards' rollups change only through their triggers and upkeep functions, the
+    -- guard's decisions, blocks and counters only through the guard (blocks end early by
+    -- guard_block_clear()).
     FOREACH t IN ARRAY ARRAY['sms_opt_outs', 'sms_opt_out_events', 'sms_delivery_events', 'sms_inbound_messages',
                              'sms_campaigns', 'sms_campaign_recipients', 'stats_messages', 'stats_latency',
-                             'stats_otp'] LOOP
+                             'stats_otp', 'guard_decisions', 'guard_blocks', 'guard_counts'] LOOP
         EXECUTE format('CREATE POLICY service_all ON sms_otp.%I FOR SELECT TO %I USING (true)', t, role);
         EXECUTE format('GRANT SELECT ON sms_otp.%I TO %I', t, role);
     END LOOP;

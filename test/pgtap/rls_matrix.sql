@@ -8,7 +8,7 @@
 -- C = c0000000-0000-4000-8000-00000000000c (codes off; login c-1, verified while codes were on).
 -- A login "passed" when it has a session verified within sms_otp.verified_ttl (12 h).
 BEGIN;
-SELECT plan(203);
+SELECT plan(208);
 
 --------------------------------------------------------------------------------------------
 -- Fixtures, written by the superuser (the extension's owner, as the worker is)
@@ -76,7 +76,10 @@ FROM unnest(ARRAY['sms_otp.sms_otp_sessions', 'sms_otp.sms_messages_log', 'sms_o
                   'sms_otp.sms_campaign_recipients',
                   -- dashboards (each role x operation: dashboards.sql)
                   'sms_otp.sms_prices', 'sms_otp.stats_messages', 'sms_otp.stats_latency',
-                  'sms_otp.stats_otp']::regclass[]) AS tbl;
+                  'sms_otp.stats_otp',
+                  -- the SMS-pumping guard (each rule and role: guard.sql)
+                  'sms_otp.guard_country_policy', 'sms_otp.guard_safe_list', 'sms_otp.guard_decisions',
+                  'sms_otp.guard_blocks', 'sms_otp.guard_counts']::regclass[]) AS tbl;
 
 -- Every write a client might try, aimed at A's rows (or at rows A would like to exist). No
 -- client role holds INSERT, UPDATE or DELETE on any table: each is "permission denied", whoever
@@ -372,9 +375,10 @@ SELECT set_eq($$SELECT pg_temp.readable('service_role', 'sms_otp.sms_outbox')$$,
               'service_role may read every column of sms_outbox but body');
 SELECT is_empty($$SELECT r, t FROM unnest(ARRAY['public', 'anon', 'authenticated']) AS r,
                          unnest(ARRAY['sms_otp.api_integrations', 'sms_otp.sms_outbox', 'sms_otp.user_lockouts',
-                                      'sms_otp._secret']::regclass[]) AS t
+                                      'sms_otp._secret', 'sms_otp.guard_country_policy', 'sms_otp.guard_safe_list',
+                                      'sms_otp.guard_decisions', 'sms_otp.guard_blocks', 'sms_otp.guard_counts']::regclass[]) AS t
                   WHERE EXISTS (SELECT pg_temp.readable(r, t))$$,
-                'no client role may read any column of api_integrations, sms_outbox, user_lockouts or _secret');
+                'no client role may read any column of api_integrations, sms_outbox, user_lockouts, _secret or the guard''s tables');
 
 --------------------------------------------------------------------------------------------
 -- Policies: one per role, named for it
@@ -404,7 +408,12 @@ SELECT set_eq(
              ('sms_prices', 'service_all', '{service_role}', 'ALL'),
              ('stats_messages', 'service_all', '{service_role}', 'SELECT'),
              ('stats_latency', 'service_all', '{service_role}', 'SELECT'),
-             ('stats_otp', 'service_all', '{service_role}', 'SELECT')$$,
+             ('stats_otp', 'service_all', '{service_role}', 'SELECT'),
+             ('guard_country_policy', 'service_all', '{service_role}', 'ALL'),
+             ('guard_safe_list', 'service_all', '{service_role}', 'ALL'),
+             ('guard_decisions', 'service_all', '{service_role}', 'SELECT'),
+             ('guard_blocks', 'service_all', '{service_role}', 'SELECT'),
+             ('guard_counts', 'service_all', '{service_role}', 'SELECT')$$,
     'the policies: own rows for everyone (SELECT only), the service role''s own, and nothing else');
 
 --------------------------------------------------------------------------------------------
@@ -436,7 +445,9 @@ INSERT INTO api VALUES
     ('sms_otp.dashboard_otp(timestamptz, timestamptz, text, int)'), ('sms_otp.dashboard_campaigns(timestamptz, int)'),
     ('sms_otp.dashboard_queue()'), ('sms_otp.dashboard_providers()'), ('sms_otp.metrics()'),
     ('sms_otp.stats_compact(int)'), ('sms_otp.stats_prune(int)'), ('sms_otp.stats_rebuild(timestamptz, timestamptz)'),
-    ('sms_otp.phone_country(text)');
+    ('sms_otp.phone_country(text)'),
+    -- the SMS-pumping guard's (each checks the service role itself)
+    ('sms_otp.guard_explain(text)'), ('sms_otp.guard_block_list()'), ('sms_otp.guard_block_clear(text, text)');
 -- Run as the calling role: by the read policies, and by the check trigger of api_integrations
 -- (so that the service role can write providers).
 CREATE TEMP TABLE helpers (fn regprocedure);
