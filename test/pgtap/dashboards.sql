@@ -3,7 +3,7 @@
 -- inserts, late receipts, compaction and retention, and who may read them.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(47);
+SELECT plan(49);
 
 -- The roles come from test/roles.sql (anon, authenticated, service_role).
 INSERT INTO sms_otp.sms_prices (provider_name, country, price_per_segment)
@@ -200,6 +200,26 @@ SELECT is(
     (SELECT count(*) FROM sms_otp.sms_messages_log l
      WHERE l.created_at >= '2026-02-01' AND l.created_at < '2026-02-05' AND l.outcome = 'sent' AND l.queued_at IS NOT NULL),
     'the send histogram counts every accepted attempt once');
+SELECT set_eq(
+    $$SELECT start, provider, stage, bucket, n, round(ms::numeric, 3) FROM sms_otp.stats_latency WHERE grain = 'p'
+        AND start >= '2026-02-01' AND start < '2026-02-05' AND country = '' AND type = ''$$,
+    $$SELECT start, provider, stage, bucket, sum(n)::bigint AS n, round(sum(ms)::numeric, 3) AS ms
+      FROM sms_otp.stats_latency WHERE grain = 'd'
+        AND start >= '2026-02-01' AND start < '2026-02-05' GROUP BY 1, 2, 3, 4$$,
+    'the day rows by provider alone sum the day rows of every country and type');
+SELECT set_eq(
+    $$SELECT bucket_start, provider, stage, count, p50_ms, p95_ms, p99_ms
+      FROM sms_otp.dashboard_latency('2026-02-01', '2026-02-05', 'day', '{provider}')$$,
+    $$SELECT h.day, h.provider, h.stage, sum(h.n)::bigint AS count,
+             round(sms_otp._stats_quantile(array_agg(h.bucket), array_agg(h.n), 0.50)::numeric, 1)::double precision AS p50,
+             round(sms_otp._stats_quantile(array_agg(h.bucket), array_agg(h.n), 0.95)::numeric, 1)::double precision AS p95,
+             round(sms_otp._stats_quantile(array_agg(h.bucket), array_agg(h.n), 0.99)::numeric, 1)::double precision AS p99
+      FROM (SELECT date_trunc('day', start, 'UTC') AS day, provider, stage, bucket, sum(n)::bigint AS n
+            FROM sms_otp.stats_latency
+            WHERE grain = 'h' AND start >= '2026-02-01' AND start < '2026-02-05'
+            GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0) h
+      GROUP BY 1, 2, 3$$,
+    'latency by provider and day, read from the provider rows, equals the same from every hour');
 
 -- A rebuild from the raw rows gives the same figures, and brings back lost rollup rows.
 CREATE TEMP TABLE before_rebuild AS
