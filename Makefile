@@ -6,7 +6,7 @@ MODULE_big = sms_otp
 # written with CREATE OR REPLACE, so the two roads end in the same catalog (test/upgrade).
 DATA       = sql/sms_otp--1.0.sql
 DATA_built = sql/sms_otp--1.1.sql sql/sms_otp--1.0--1.1.sql
-SHARED_PARTS = $(addprefix sql/parts/,errors.sql identity.sql triggers.sql otp.sql messages.sql transactional.sql \
+SHARED_PARTS = $(addprefix sql/parts/,errors.sql identity.sql triggers.sql otp.sql enrol.sql messages.sql transactional.sql \
                  opt_outs.sql receipts.sql campaigns.sql dashboards.sql guard.sql metrics.sql security.sql)
 FRESH_PARTS  = $(addprefix sql/parts/,types.sql c_functions.sql) sql/parts/triggers.sql sql/parts/tables.sql \
                sql/parts/transactional_tables.sql sql/parts/campaigns_tables.sql sql/parts/guard_tables.sql \

@@ -24,6 +24,7 @@ int trusted_proxies = 1;
 int lockout_threshold = 10;
 int lockout_duration_s = 900;
 int verified_ttl_s = 43200;
+int reverify_window_s = 300;
 char *service_role = nullptr;
 char *webotp_domain = nullptr;
 char *default_region = nullptr;
@@ -237,6 +238,9 @@ void define() {
                7 * 86400, PGC_SUSET, GUC_UNIT_S);
     define_int("sms_otp.verified_ttl", "How long a verification counts for otp_is_verified() by default.",
                &verified_ttl_s, 43200, 60, 30 * 86400, PGC_SUSET, GUC_UNIT_S);
+    define_int("sms_otp.reverify_window",
+               "How recently a login must have passed its SMS code to change or remove its number.",
+               &reverify_window_s, 300, 30, 86400, PGC_SUSET, GUC_UNIT_S);
     DefineCustomStringVariable("sms_otp.service_role", "Role allowed to write the sms_otp tables directly.",
                                nullptr, &service_role, "service_role", PGC_SUSET, 0, check_role, nullptr, nullptr);
     DefineCustomStringVariable("sms_otp.webotp_domain",

@@ -17,6 +17,7 @@ extern int trusted_proxies;
 extern int lockout_threshold;
 extern int lockout_duration_s;
 extern int verified_ttl_s;
+extern int reverify_window_s;
 extern char *service_role;
 extern char *webotp_domain;
 extern char *default_region;

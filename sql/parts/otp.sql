@@ -130,6 +130,8 @@ DECLARE
     any_provider boolean;
     hint         text;
     wanted       text;
+    destination  text;                -- the number the code goes to
+    purpose      text := 'sign_in';   -- or enrol: the code makes destination the registered number
     wait         record;
     guard        jsonb;
     session      uuid := gen_random_uuid();
@@ -162,28 +164,39 @@ BEGIN
     LEFT JOIN sms_otp.user_contact_settings c ON c.user_id = uid
     LEFT JOIN sms_otp.user_lockouts l ON l.user_id = uid;
 
-    IF NOT coalesce(enabled, false) THEN
-        PERFORM sms_otp._raise('otp_not_enabled', 409, 'SMS codes are not turned on for this account.');
-    END IF;
-    IF registered IS NULL THEN
-        PERFORM sms_otp._raise('no_phone', 409, 'This account has no phone number for SMS codes.');
-    END IF;
     IF otp_send.phone IS NOT NULL THEN
-        wanted := sms_otp.normalize_phone(left(otp_send.phone, 64));
+        wanted := CASE WHEN length(otp_send.phone) <= 64 THEN sms_otp.normalize_phone(otp_send.phone) END;
         IF wanted IS NULL THEN
             PERFORM sms_otp._raise('invalid_phone', 400, 'That is not a valid phone number.',
                                    'Write it in international format, such as +14155550123.');
         END IF;
-        IF wanted <> registered THEN
+    END IF;
+    -- Another number than the one codes go to enrols it (the code goes there, and entering it
+    -- stores it): freely while codes are off or no number is set, else only for a login that
+    -- has just passed the current number (an attacker with the password alone must not move the
+    -- factor). Anything else is the sign-in path, with 1.0's answers.
+    IF wanted IS NOT NULL AND (NOT coalesce(enabled, false) OR registered IS NULL OR wanted <> registered) THEN
+        IF coalesce(enabled, false) AND registered IS NOT NULL
+           AND NOT sms_otp._fresh_factor(uid, login, registered, now() - sms_otp._reverify_window()) THEN
             PERFORM sms_otp._raise('phone_mismatch', 400, 'That is not the phone number registered for this account.');
         END IF;
+        purpose := 'enrol';
+        destination := wanted;
+    ELSE
+        IF NOT coalesce(enabled, false) THEN
+            PERFORM sms_otp._raise('otp_not_enabled', 409, 'SMS codes are not turned on for this account.');
+        END IF;
+        IF registered IS NULL THEN
+            PERFORM sms_otp._raise('no_phone', 409, 'This account has no phone number for SMS codes.');
+        END IF;
+        destination := registered;
     END IF;
 
     locked := sms_otp._lockout_seconds(uid, failures, locked_until);
     IF locked IS NOT NULL THEN
         RETURN sms_otp._locked_out_body(locked);
     END IF;
-    wait := sms_otp._send_wait(uid, registered, net, cfg);
+    wait := sms_otp._send_wait(uid, destination, net, cfg);
     IF wait.reason IS NOT NULL THEN
         RETURN sms_otp._respond(429, jsonb_build_object(
             'error', 'rate_limited', 'limit', wait.reason,
@@ -198,7 +211,7 @@ BEGIN
     END IF;
     -- The SMS-pumping guard (guard.sql) judges the number; a refusal is returned, not raised,
     -- so that its decision record and counters commit.
-    guard := sms_otp._guard(registered, uid, net, session, 'sign_in');
+    guard := sms_otp._guard(destination, uid, net, session, purpose);
     IF guard IS NOT NULL THEN
         RETURN guard;
     END IF;
@@ -232,13 +245,14 @@ BEGIN
         WHERE o.id = old.outbox_id AND o.status = 'queued'),
     queued AS (
         INSERT INTO sms_otp.sms_outbox (kind, user_id, session_id, "to", body, provider_hint, expires_at)
-        VALUES ('otp', uid, session, registered, message, hint, expires)
+        VALUES ('otp', uid, session, destination, message, hint, expires)
         RETURNING id)
     INSERT INTO sms_otp.sms_otp_sessions (id, user_id, phone, client_ip, client_net, login_session, status,
                                           attempts, max_attempts, code_hash, outbox_id, expires_at,
-                                          resend_available_at)
-    SELECT session, uid, registered, ip, net, login, 'pending', 0,
-           cfg.max_attempts, sms_otp._hmac(k.key, session::text || ':' || code), queued.id, expires, resend_at
+                                          resend_available_at, purpose)
+    SELECT session, uid, destination, ip, net, login, 'pending', 0,
+           cfg.max_attempts, sms_otp._hmac(k.key, session::text || ':' || code), queued.id, expires, resend_at,
+           purpose
     FROM queued, sms_otp._secret k;
     PERFORM sms_otp._wake_code_worker_on_commit();
 
@@ -247,10 +261,14 @@ BEGIN
         'expires_at', expires,
         'resend_available_at', resend_at,
         'attempts_remaining', cfg.max_attempts,
-        'server_time', now());
+        'server_time', now())
+        -- an enrolment says so, and where the code went
+        || CASE WHEN purpose = 'enrol'
+                THEN jsonb_build_object('purpose', purpose, 'phone_hint', sms_otp._phone_hint(destination))
+                ELSE '{}' END;
 END $$;
 COMMENT ON FUNCTION sms_otp.otp_send(text, text) IS
-    'Send a one-time code by SMS to the caller''s registered phone. POST /rpc/otp_send.';
+    'Send a one-time code by SMS to the caller''s registered phone, or to another number to enrol it. POST /rpc/otp_send.';
 
 -- Wrong codes are counted in shared memory first (_guess_wrong), outside the transaction, so
 -- that BEGIN; otp_verify(wrong); ROLLBACK costs a guess like any other; the tables get the
@@ -279,6 +297,13 @@ BEGIN
     IF otp IS NULL OR length(otp) <> cfg.code_length OR otp !~ '^[0-9]+$' THEN
         PERFORM sms_otp._raise('invalid_code_format', 400,
                                'The code must be ' || cfg.code_length || ' digits.');
+    END IF;
+
+    -- An enrolment changes the user's number: it waits for the user's sends and other
+    -- enrolments (the lock otp_send takes), before the session row, as otp_send locks too.
+    IF EXISTS (SELECT 1 FROM sms_otp.sms_otp_sessions x
+               WHERE x.id = otp_verify.session_id AND x.user_id = uid AND x.purpose = 'enrol') THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('sms_otp.user:' || uid::text, 0));
     END IF;
 
     -- Only the login that asked for the code may enter it.
@@ -333,6 +358,18 @@ BEGIN
                                    ELSE 'This code could not be delivered. Ask for a new one.' END));
     END IF;
 
+    -- An enrolment finishes only from where it may start: codes off, no number, the same
+    -- number, or this login passed the current number shortly before asking. Otherwise the
+    -- user's settings changed since the send (another login enrolled a number, say), and the
+    -- code is spent without being checked.
+    IF s.purpose = 'enrol' AND NOT sms_otp._may_enrol(uid, login, s.phone, s.created_at) THEN
+        UPDATE sms_otp.sms_otp_sessions x SET status = 'superseded', code_hash = NULL, updated_at = now()
+        WHERE x.id = s.id;
+        RETURN sms_otp._respond(409, jsonb_build_object(
+            'verified', false, 'reason', 'superseded', 'attempts_remaining', greatest(s.max_attempts - s.attempts, 0),
+            'message', 'Your SMS code settings changed since this code was sent. Start again.'));
+    END IF;
+
     IF EXISTS (SELECT 1 FROM sms_otp.api_integrations a
                WHERE a.name = s.provider_name AND a.kind = 'twilio_verify') THEN
         -- The provider made and keeps this code; only it can tell.
@@ -351,6 +388,9 @@ BEGIN
         WHERE x.id = s.id;
         UPDATE sms_otp.user_lockouts x SET failures = 0, updated_at = now() WHERE x.user_id = uid;
         PERFORM sms_otp._guess_forget(s.id, uid, false);
+        IF s.purpose = 'enrol' THEN
+            RETURN sms_otp._enrol_finish(uid, s);
+        END IF;
         RETURN jsonb_build_object('verified', true, 'session_id', s.id);
     END IF;
 
@@ -453,12 +493,16 @@ BEGIN
     END IF;
     SELECT * INTO contact FROM sms_otp.user_contact_settings c WHERE c.user_id = uid;
     IF NOT coalesce(contact.otp_enabled, false) THEN
+        -- No step to pass; a settings screen still needs this login's pending enrolment and
+        -- when it may send.
         RETURN jsonb_build_object('otp_required', false, 'verified', true, 'session', NULL,
-                                  'server_time', now());
+                                  'server_time', now())
+               || sms_otp._enrol_status(uid, sms_otp._login_session(), contact, cfg);
     END IF;
     login := sms_otp._require_login();
     SELECT * INTO s FROM sms_otp.sms_otp_sessions x
     WHERE x.user_id = uid AND x.login_session = login AND x.status IN ('pending', 'sent') AND x.expires_at > now()
+      AND x.purpose = 'sign_in'
     ORDER BY x.created_at DESC LIMIT 1;
     IF FOUND THEN
         -- What the provider's receipts said of the code's SMS (delivered, undelivered, failed),
@@ -479,7 +523,8 @@ BEGIN
         'session', session,
         'next_send_at', now() + make_interval(secs => coalesce(greatest(wait.wait_seconds,
                                                                          sms_otp._lockout_wait(uid)), 0)),
-        'server_time', now());
+        'server_time', now())
+        || (sms_otp._enrol_status(uid, login, contact, cfg) - 'next_send_at');
 END $$;
 COMMENT ON FUNCTION sms_otp.otp_status() IS
     'Whether the caller needs the SMS step, whether it is done, and this login''s pending session. POST /rpc/otp_status.';

@@ -23,7 +23,8 @@ GRANT EXECUTE ON FUNCTION
     sms_otp.client_ip(),
     sms_otp.is_service_role(),
     sms_otp.normalize_phone(text),
-    sms_otp.reset_lockout(uuid)
+    sms_otp.reset_lockout(uuid),
+    sms_otp.otp_disable()
 TO PUBLIC;
 GRANT EXECUTE ON FUNCTION sms_otp.sms_segments(text) TO PUBLIC;
 -- Phase 2. send_transactional, opt_out and opt_in check for the service role themselves (a
@@ -75,7 +76,7 @@ GRANT EXECUTE ON FUNCTION sms_otp._login_session(), sms_otp._step_passed(),
 REVOKE ALL ON ALL TABLES IN SCHEMA sms_otp FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA sms_otp FROM PUBLIC;
 GRANT SELECT (id, user_id, provider_name, status, attempts, max_attempts, expires_at, resend_available_at,
-              created_at, sent_at, verified_at, updated_at)
+              created_at, sent_at, verified_at, updated_at, purpose)
     ON sms_otp.sms_otp_sessions TO PUBLIC;
 GRANT SELECT ON sms_otp.sms_messages_log, sms_otp.user_contact_settings TO PUBLIC;
 
@@ -185,7 +186,7 @@ BEGIN
     -- Everything but code hashes, credentials (write-only) and queued bodies.
     EXECUTE format($g$GRANT SELECT (id, user_id, phone, client_ip, login_session, provider_name, provider_session_id,
                                     status, attempts, max_attempts, outbox_id, expires_at, resend_available_at,
-                                    created_at, sent_at, verified_at, updated_at, client_net)
+                                    created_at, sent_at, verified_at, updated_at, client_net, purpose)
                       ON sms_otp.sms_otp_sessions TO %I$g$, role);
     EXECUTE format('GRANT INSERT, UPDATE ON sms_otp.sms_otp_sessions, sms_otp.sms_messages_log TO %I', role);
     EXECUTE format('GRANT INSERT, UPDATE, DELETE ON sms_otp.user_contact_settings, sms_otp.api_integrations TO %I', role);

@@ -62,7 +62,10 @@ CREATE TABLE sms_otp.sms_otp_sessions (
     sent_at             timestamptz,
     verified_at         timestamptz,
     updated_at          timestamptz NOT NULL DEFAULT now(),
-    client_net          cidr    -- what per-address limits count (_client_net)
+    client_net          cidr,   -- what per-address limits count (_client_net)
+    -- sign_in: a code to the registered number; enrol: a code to phone that, once entered,
+    -- makes phone the registered number and turns codes on (otp_send, otp_verify)
+    purpose             text NOT NULL DEFAULT 'sign_in' CHECK (purpose IN ('sign_in', 'enrol'))
 );
 -- contract: the active session of a user
 CREATE INDEX sms_otp_sessions_user_status_expires_idx ON sms_otp.sms_otp_sessions (user_id, status, expires_at);

@@ -36,5 +36,9 @@ DROP INDEX sms_otp.sms_otp_sessions_ip_created_idx;
 CREATE INDEX sms_otp_sessions_net_created_idx ON sms_otp.sms_otp_sessions (client_net, created_at)
     WHERE client_net IS NOT NULL;
 
+-- A code session is for signing in or for enrolling its phone as the user's number.
+ALTER TABLE sms_otp.sms_otp_sessions
+    ADD COLUMN purpose text NOT NULL DEFAULT 'sign_in' CHECK (purpose IN ('sign_in', 'enrol'));
+
 -- The worker claims by lane now, from one index per kind (transactional_tables.sql).
 DROP INDEX sms_otp.sms_outbox_due_idx;

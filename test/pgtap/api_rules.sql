@@ -516,8 +516,8 @@ SELECT is(pg_temp.seen(pg_temp.verify(20, :'s20', :'code20')) - 'session_id', '{
 -- otp_status() (user 21; user 22 has SMS codes off)
 --------------------------------------------------------------------------------------------
 SELECT is((pg_temp.rpc(21, 'sms_otp.otp_status()') -> 'body') - 'phone_hint' - 'next_send_at' - 'server_time',
-          '{"otp_required": true, "verified": false, "session": null}',
-          'otp_status before a send: required, not verified, no session');
+          '{"otp_required": true, "verified": false, "session": null, "enrolment": null, "reverify_until": null}',
+          'otp_status before a send: required, not verified, no session, no enrolment');
 SELECT r #>> '{body,session_id}' AS s21 FROM pg_temp.send(21) AS r \gset
 SELECT r -> 'body' AS status21 FROM pg_temp.rpc(21, 'sms_otp.otp_status()') AS r \gset
 SELECT is(:'status21'::jsonb #>> '{session,session_id}', :'s21', 'otp_status after a send: the pending session');
@@ -532,14 +532,15 @@ SELECT is((pg_temp.rpc(21, 'sms_otp.otp_status()') #>> '{body,session,attempts_r
           'otp_status: attempts_remaining after a wrong code');
 SELECT is(count(*)::int, 1, 'otp_status sends nothing') FROM sms_otp.sms_outbox WHERE user_id = pg_temp.uid(21);
 SELECT is((pg_temp.rpc(21, 'sms_otp.otp_status()', NULL, 'login-21-phone') -> 'body') - 'phone_hint' - 'next_send_at' - 'server_time',
-          '{"otp_required": true, "verified": false, "session": null}',
+          '{"otp_required": true, "verified": false, "session": null, "enrolment": null, "reverify_until": null}',
           'otp_status in another login of the user: that login has no session (a code belongs to its login)');
 SELECT is(pg_temp.seen(pg_temp.no_login(21, 'sms_otp.otp_status()')), '{"status": 401, "code": "no_login_session"}',
           'otp_status without a login claim, for a user with SMS codes on: 401 no_login_session');
-SELECT is((pg_temp.rpc(22, 'sms_otp.otp_status()') -> 'body') - 'server_time',
-          '{"otp_required": false, "verified": true, "session": null}', 'otp_status for a user with SMS codes off');
-SELECT is((pg_temp.no_login(22, 'sms_otp.otp_status()') -> 'body') - 'server_time',
-          '{"otp_required": false, "verified": true, "session": null}',
+SELECT is((pg_temp.rpc(22, 'sms_otp.otp_status()') -> 'body') - 'server_time' - 'next_send_at',
+          '{"otp_required": false, "verified": true, "session": null, "enrolment": null, "reverify_until": null}',
+          'otp_status for a user with SMS codes off');
+SELECT is((pg_temp.no_login(22, 'sms_otp.otp_status()') -> 'body') - 'server_time' - 'next_send_at',
+          '{"otp_required": false, "verified": true, "session": null, "enrolment": null, "reverify_until": null}',
           'otp_status for a user with SMS codes off needs no login claim');
 
 --------------------------------------------------------------------------------------------

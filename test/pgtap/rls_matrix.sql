@@ -8,7 +8,7 @@
 -- C = c0000000-0000-4000-8000-00000000000c (codes off; login c-1, verified while codes were on).
 -- A login "passed" when it has a session verified within sms_otp.verified_ttl (12 h).
 BEGIN;
-SELECT plan(208);
+SELECT plan(211);
 
 --------------------------------------------------------------------------------------------
 -- Fixtures, written by the superuser (the extension's owner, as the worker is)
@@ -144,6 +144,7 @@ SELECT throws_ok('SELECT credentials FROM sms_otp.api_integrations', '42501', NU
 SELECT throws_ok('SELECT body FROM sms_otp.sms_outbox', '42501', NULL, 'anon: sms_outbox.body is not readable');
 
 SELECT throws_ok(stmt, '42501', NULL, 'anon: ' || label || ' is denied') FROM client_writes ORDER BY n;
+SELECT throws_like('SELECT sms_otp.otp_disable()', '%"not_authenticated"%', 'anon: otp_disable is refused (401)');
 
 --------------------------------------------------------------------------------------------
 -- authenticated as A: what a token reads depends on its login (the session_id claim)
@@ -171,6 +172,8 @@ SELECT is(array_agg(id::text ORDER BY id), ARRAY['aaaaaaaa-0000-4000-8000-000000
 SELECT is(count(*)::int, 0, 'user A before the SMS step: no log rows') FROM sms_otp.sms_messages_log;
 SELECT is(count(*)::int, 0, 'user A before the SMS step: no contact settings (the full phone number)')
 FROM sms_otp.user_contact_settings;
+SELECT throws_like('SELECT sms_otp.otp_disable()', '%"reverify_required"%',
+                   'user A before the SMS step: otp_disable is refused (403 reverify_required)');
 
 -- A verification older than sms_otp.verified_ttl is a step no longer passed.
 SET request.jwt.claims = '{"sub": "a0000000-0000-4000-8000-00000000000a", "role": "authenticated", "session_id": "a-stale"}';
@@ -253,6 +256,7 @@ SELECT is(array_agg(id::text ORDER BY id), ARRAY['cccccccc-0000-4000-8000-000000
 SELECT is(count(*)::int, 0, 'user C (codes off), even with a verified session: no log rows') FROM sms_otp.sms_messages_log;
 SELECT is(count(*)::int, 0, 'user C (codes off), even with a verified session: no contact settings')
 FROM sms_otp.user_contact_settings;
+SELECT throws_like('SELECT sms_otp.otp_disable()', '%"otp_not_enabled"%', 'user C (codes off): otp_disable is refused (409)');
 SET request.jwt.claims = '{"sub": "c0000000-0000-4000-8000-00000000000c", "role": "authenticated", "session_id": "c-2"}';
 SELECT is(count(*)::int, 0, 'user C (codes off), another login: no sessions') FROM sms_otp.sms_otp_sessions;
 
@@ -359,8 +363,8 @@ CREATE FUNCTION pg_temp.readable(role text, tbl regclass) RETURNS SETOF name LAN
 $$;
 SELECT set_eq($$SELECT pg_temp.readable('public', 'sms_otp.sms_otp_sessions')$$,
               $$VALUES ('id'::name), ('user_id'), ('provider_name'), ('status'), ('attempts'), ('max_attempts'), ('expires_at'),
-                       ('resend_available_at'), ('created_at'), ('sent_at'), ('verified_at'), ('updated_at')$$,
-              'PUBLIC may read exactly the twelve public columns of sms_otp_sessions');
+                       ('resend_available_at'), ('created_at'), ('sent_at'), ('verified_at'), ('updated_at'), ('purpose')$$,
+              'PUBLIC may read exactly the thirteen public columns of sms_otp_sessions');
 SELECT set_eq($$SELECT pg_temp.readable('service_role', 'sms_otp.sms_otp_sessions')$$,
               $$SELECT a.attname FROM pg_attribute a WHERE a.attrelid = 'sms_otp.sms_otp_sessions'::regclass
                   AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'code_hash'$$,
@@ -424,7 +428,7 @@ INSERT INTO api VALUES
     ('sms_otp.otp_send(text, text)'), ('sms_otp.otp_verify(uuid, text)'), ('sms_otp.otp_status()'),
     ('sms_otp.otp_is_verified(interval)'), ('sms_otp.current_user_id()'), ('sms_otp.client_ip()'),
     ('sms_otp.is_service_role()'), ('sms_otp.normalize_phone(text)'), ('sms_otp.reset_lockout(uuid)'),
-    ('sms_otp.sms_segments(text)'),
+    ('sms_otp.sms_segments(text)'), ('sms_otp.otp_disable()'),
     -- phase 2: the service role's calls (they check the role themselves) and the providers'
     -- callbacks (they check the provider's signature)
     ('sms_otp.send_transactional(text, text, jsonb, text, text, text, timestamptz, interval, text, text)'),
@@ -490,7 +494,7 @@ SELECT is_empty(
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc p
       WHERE p.pronamespace = 'sms_otp'::regnamespace
-        AND (p.proname IN ('otp_send', 'otp_verify', 'otp_status', 'otp_is_verified', 'reset_lockout', '_step_passed',
+        AND (p.proname IN ('otp_send', 'otp_verify', 'otp_status', 'otp_is_verified', 'otp_disable', 'reset_lockout', '_step_passed',
                            'send_transactional', 'opt_out', 'opt_in', '_callback')
              OR p.proname ~ '^(receipt|inbound)_')
         AND NOT p.prosecdef$$,
