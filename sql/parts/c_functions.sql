@@ -28,10 +28,13 @@ CREATE OR REPLACE FUNCTION sms_otp._wake_code_worker_on_commit() RETURNS void
     LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sms_otp_wake_codes_on_commit';
 
--- For providers that keep the code (Twilio Verify): ask them. NULL when they cannot answer.
-CREATE OR REPLACE FUNCTION sms_otp._provider_check(provider text, phone text, code text) RETURNS boolean
+-- For providers that keep the code (Twilio Verify, Vonage Verify): ask them, naming the
+-- verification by the id they gave it at send time (bounded by sms_otp.verify_timeout).
+-- {"result": approved | wrong | expired | locked | unavailable, "status_code", "response_time_ms",
+-- "error"}; never raises for what the provider does.
+CREATE OR REPLACE FUNCTION sms_otp._provider_check(provider text, verification_id text, code text) RETURNS jsonb
     LANGUAGE c VOLATILE STRICT SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', 'sms_otp_provider_check';
+    AS 'MODULE_PATHNAME', 'sms_otp_provider_verdict';
 
 -- Wrong codes counted outside the transaction, in shared memory, so that a guess whose
 -- transaction rolls back still counts. _guess_check reconciles with what the tables say

@@ -242,12 +242,17 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
                               'delivery_at', l.delivery_at, 'delivery_received_at', l.delivery_received_at)
 $$;
 
+-- Sends only: a provider's code check (operation 'check', written by otp_verify) is no message.
 CREATE OR REPLACE FUNCTION sms_otp._stats_log_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.operation = 'send') THEN
+            RETURN NULL;
+        END IF;
         PERFORM sms_otp._stats_log_apply(
-            (SELECT jsonb_agg(sms_otp._stats_log_row(n) || '{"sign": 1, "attempt": true, "moved": true}') FROM new_rows n));
+            (SELECT jsonb_agg(sms_otp._stats_log_row(n) || '{"sign": 1, "attempt": true, "moved": true}')
+             FROM new_rows n WHERE n.operation = 'send'));
     ELSE
         -- Only receipts move: the attempt itself is counted once, when it is written.
         PERFORM sms_otp._stats_log_apply(
@@ -257,11 +262,13 @@ BEGIN
                  FROM new_rows n JOIN old_rows o ON o.id = n.id
                  WHERE (n.delivery_status, n.delivery_at, n.delivery_received_at)
                        IS DISTINCT FROM (o.delivery_status, o.delivery_at, o.delivery_received_at)
+                   AND o.operation = 'send'
                  UNION ALL
                  SELECT sms_otp._stats_log_row(o) || '{"sign": -1, "attempt": false, "moved": false}'
                  FROM new_rows n JOIN old_rows o ON o.id = n.id
                  WHERE (n.delivery_status, n.delivery_at, n.delivery_received_at)
-                       IS DISTINCT FROM (o.delivery_status, o.delivery_at, o.delivery_received_at)) x));
+                       IS DISTINCT FROM (o.delivery_status, o.delivery_at, o.delivery_received_at)
+                   AND o.operation = 'send') x));
     END IF;
     RETURN NULL;
 END $$;
@@ -535,7 +542,8 @@ BEGIN
     h := first_day;
     WHILE h < end_day LOOP
         SELECT jsonb_agg(sms_otp._stats_log_row(l) || '{"sign": 1, "attempt": true, "moved": true}') INTO batch
-        FROM sms_otp.sms_messages_log l WHERE l.created_at >= h AND l.created_at < h + interval '1 hour';
+        FROM sms_otp.sms_messages_log l
+        WHERE l.created_at >= h AND l.created_at < h + interval '1 hour' AND l.operation = 'send';
         IF batch IS NOT NULL THEN
             PERFORM sms_otp._stats_log_apply(batch);
             n_log := n_log + jsonb_array_length(batch);

@@ -270,10 +270,87 @@ END $$;
 COMMENT ON FUNCTION sms_otp.otp_send(text, text) IS
     'Send a one-time code by SMS to the caller''s registered phone, or to another number to enrol it. POST /rpc/otp_send.';
 
+-- Whether a session's code is its provider's, not ours: the provider that took it keeps codes
+-- (Twilio Verify, Vonage Verify); while none has taken it yet, whether an enabled provider that
+-- keeps codes could (the code entered may then be the provider's, and nothing can check it
+-- before the worker has written the provider's id for it).
+CREATE OR REPLACE FUNCTION sms_otp._code_kept(provider text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM sms_otp.api_integrations a
+                   WHERE a.kind IN ('twilio_verify', 'vonage_verify')
+                     AND CASE WHEN provider IS NULL THEN a.enabled ELSE a.name = provider END)
+$$;
+
+-- The first half of otp_verify: the code's format, and for a code its provider keeps, the
+-- provider's word on it, asked before any row is locked (sms_otp.verify_timeout bounds it), so
+-- that a slow provider holds up no send, receipt or worker write on the session.
+--
+-- Codes are 4 to 10 digits whatever the session: what providers that keep them may use
+-- (Vonage's are 4 digits unless told otherwise). Our own codes must be sms_otp.code_length long,
+-- which is said only once the session is known to be the caller's: no answer tells what kind
+-- of code someone else's session holds. Returns NULL for our own code (and for a session that
+-- is not the caller's: otp_verify answers 404); else {"kept": true} with the provider's answer
+-- under "verdict" when it was asked, or an answer to return at once under "answer".
+--
+-- One check of a session runs at a time: a second one while the first is with the provider is
+-- told so at once (409 check_in_progress, nothing counted), never queued behind it. It was asked
+-- only when otp_verify will judge the code: the session sent, not expired, attempts left, the
+-- user not locked out. Each check is logged (sms_messages_log, operation 'check').
+CREATE OR REPLACE FUNCTION sms_otp._verify_provider_first(uid uuid, login text, session uuid, otp text,
+                                                          cfg sms_otp._config) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s       sms_otp.sms_otp_sessions;
+    l       sms_otp.user_lockouts;
+    g       sms_otp._guesses;
+    started timestamptz;
+    verdict jsonb;
+BEGIN
+    IF otp IS NULL OR length(otp) > 10 OR otp !~ '^[0-9]{4,10}$' THEN
+        PERFORM sms_otp._raise('invalid_code_format', 400, 'The code must be ' || cfg.code_length || ' digits.');
+    END IF;
+    SELECT * INTO s FROM sms_otp.sms_otp_sessions x
+    WHERE x.id = session AND x.user_id = uid AND x.login_session = login;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF NOT sms_otp._code_kept(s.provider_name) THEN
+        IF length(otp) <> cfg.code_length THEN
+            PERFORM sms_otp._raise('invalid_code_format', 400, 'The code must be ' || cfg.code_length || ' digits.');
+        END IF;
+        RETURN NULL;
+    END IF;
+
+    IF NOT pg_try_advisory_xact_lock(hashtextextended('sms_otp.check:' || s.id::text, 0)) THEN
+        RETURN jsonb_build_object('kept', true, 'answer', sms_otp._respond(409, jsonb_build_object(
+            'verified', false, 'reason', 'check_in_progress',
+            'attempts_remaining', greatest(s.max_attempts - s.attempts, 0),
+            'message', 'This code is being checked already. Try again in a moment.'), 1));
+    END IF;
+    -- Read again: a check that held the lock before this one has committed what it learnt.
+    SELECT * INTO s FROM sms_otp.sms_otp_sessions x WHERE x.id = session;
+    SELECT * INTO l FROM sms_otp.user_lockouts x WHERE x.user_id = uid;
+    g := sms_otp._guess_check(s.id, s.attempts, uid, coalesce(l.failures, 0), l.locked_until);
+    IF g IS NULL OR g.locked_until > now() OR s.status <> 'sent' OR s.expires_at <= now()
+       OR greatest(g.attempts, s.attempts) >= s.max_attempts THEN
+        RETURN jsonb_build_object('kept', true);
+    END IF;
+
+    started := clock_timestamp();
+    verdict := sms_otp._provider_check(coalesce(s.provider_name, ''), coalesce(s.provider_session_id, ''), otp);
+    INSERT INTO sms_otp.sms_messages_log (user_id, "to", type, provider_name, status_code, response_time_ms, outcome,
+                                          error, session_id, provider_message_id, requested_at, operation)
+    VALUES (uid, s.phone, 'otp', s.provider_name, (verdict ->> 'status_code')::int,
+            (verdict ->> 'response_time_ms')::int, verdict ->> 'result', verdict ->> 'error', s.id,
+            s.provider_session_id, started, 'check');
+    RETURN jsonb_build_object('kept', true, 'verdict', verdict);
+END $$;
+
 -- Wrong codes are counted in shared memory first (_guess_wrong), outside the transaction, so
 -- that BEGIN; otp_verify(wrong); ROLLBACK costs a guess like any other; the tables get the
 -- same numbers in this transaction and keep them across restarts. Any isolation level works:
--- the session row is locked and the counts come from shared memory.
+-- the session row is locked and the counts come from shared memory. A code its provider keeps
+-- is checked with the provider first, before the row is locked (_verify_provider_first).
 CREATE OR REPLACE FUNCTION sms_otp.otp_verify(session_id uuid, otp text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -285,6 +362,8 @@ DECLARE
     l        sms_otp.user_lockouts;
     g        sms_otp._guesses;
     matches  boolean;
+    kept     jsonb;    -- a code its provider keeps: what the provider said (_verify_provider_first)
+    verdict  text;
 BEGIN
     IF uid IS NULL THEN
         PERFORM sms_otp._raise('not_authenticated', 401, 'Sign in before entering a code.');
@@ -294,10 +373,11 @@ BEGIN
         PERFORM sms_otp._raise('invalid_session_id', 400, 'session_id is required.',
                                'Use the session_id that otp_send returned.');
     END IF;
-    IF otp IS NULL OR length(otp) <> cfg.code_length OR otp !~ '^[0-9]+$' THEN
-        PERFORM sms_otp._raise('invalid_code_format', 400,
-                               'The code must be ' || cfg.code_length || ' digits.');
+    kept := sms_otp._verify_provider_first(uid, login, otp_verify.session_id, otp, cfg);
+    IF kept ? 'answer' THEN
+        RETURN kept -> 'answer';
     END IF;
+    verdict := kept #>> '{verdict,result}';
 
     -- An enrolment changes the user's number: it waits for the user's sends and other
     -- enrolments (the lock otp_send takes), before the session row, as otp_send locks too.
@@ -343,13 +423,20 @@ BEGIN
         WHERE x.id = s.id;
         s.status := 'expired';
     END IF;
+    -- A provider that keeps the code ended its verification itself: it expired there (or was
+    -- used or cancelled), or too many wrong codes were entered.
+    IF verdict IN ('expired', 'locked') AND s.status IN ('pending', 'sent') THEN
+        UPDATE sms_otp.sms_otp_sessions x SET status = verdict, code_hash = NULL, updated_at = now()
+        WHERE x.id = s.id;
+        s.status := verdict;
+    END IF;
     IF s.status <> ALL (ARRAY['pending', 'sent']) THEN
         RETURN sms_otp._respond(
             CASE s.status WHEN 'expired' THEN 400 WHEN 'locked' THEN 403 ELSE 409 END,
             jsonb_build_object('verified', false,
                                'reason', CASE s.status WHEN 'verified' THEN 'already_used' ELSE s.status END,
                                'attempts_remaining',
-                               greatest(s.max_attempts - s.attempts, 0),
+                               CASE WHEN s.status = 'locked' THEN 0 ELSE greatest(s.max_attempts - s.attempts, 0) END,
                                'message', CASE s.status
                                    WHEN 'expired' THEN 'This code has expired. Ask for a new one.'
                                    WHEN 'locked' THEN 'Too many wrong codes for this request. Ask for a new code.'
@@ -370,13 +457,22 @@ BEGIN
             'message', 'Your SMS code settings changed since this code was sent. Start again.'));
     END IF;
 
-    IF EXISTS (SELECT 1 FROM sms_otp.api_integrations a
-               WHERE a.name = s.provider_name AND a.kind = 'twilio_verify') THEN
-        -- The provider made and keeps this code; only it can tell.
-        matches := sms_otp._provider_check(s.provider_name, s.phone, otp);
-        IF matches IS NULL THEN
-            PERFORM sms_otp._raise('provider_unavailable', 503, 'The code cannot be checked right now. Try again in a moment.');
+    IF kept IS NOT NULL THEN
+        -- The provider made and keeps this code; only it can tell, and it was asked above. Not
+        -- asked: the code has not left yet (the worker has not written the provider's id), so
+        -- the code entered may be right; nothing is counted. Its answers are returned, never
+        -- raised, so the log row of the check is kept.
+        IF verdict IS NULL THEN
+            RETURN sms_otp._respond(409, jsonb_build_object(
+                'verified', false, 'reason', 'code_pending', 'attempts_remaining', greatest(s.max_attempts - s.attempts, 0),
+                'message', 'Your code is still on its way to us. Try again in a moment.'), 1);
+        ELSIF verdict NOT IN ('approved', 'wrong') THEN
+            RETURN sms_otp._respond(503, jsonb_build_object(
+                'verified', false, 'reason', 'provider_unavailable',
+                'attempts_remaining', greatest(s.max_attempts - s.attempts, 0),
+                'message', 'The code cannot be checked right now. Try again in a moment.'));
         END IF;
+        matches := verdict = 'approved';
     ELSE
         SELECT sms_otp._hash_equal(s.code_hash, sms_otp._hmac(k.key, s.id::text || ':' || otp))
         INTO matches FROM sms_otp._secret k;

@@ -6,8 +6,8 @@
 CREATE TABLE sms_otp.api_integrations (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name        text NOT NULL UNIQUE CHECK (name ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'),
-    kind        text NOT NULL CHECK (kind IN ('twilio', 'twilio_verify', 'vonage', 'messagebird',
-                                              'plivo', 'webhook', 'console')),
+    kind        text NOT NULL CHECK (kind IN ('twilio', 'twilio_verify', 'vonage', 'vonage_verify',
+                                              'messagebird', 'plivo', 'webhook', 'console')),
     priority    int NOT NULL DEFAULT 100,
     enabled     boolean NOT NULL DEFAULT true,
     base_url    text CHECK (base_url ~ '^https?://[^\s/?#]+(/[^\s]*)?$' AND length(base_url) <= 2048),
@@ -90,7 +90,10 @@ CREATE TABLE sms_otp.sms_messages_log (
     outbox_id           bigint,
     session_id          uuid,
     provider_message_id text,
-    created_at          timestamptz NOT NULL DEFAULT now()
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    -- send: an attempt to deliver a message; check: otp_verify asking a provider that keeps the
+    -- code whether one entered is right (counted by no delivery figure)
+    operation           text NOT NULL DEFAULT 'send' CHECK (operation IN ('send', 'check'))
 );
 -- contract: a user's messages by type and time
 CREATE INDEX sms_messages_log_user_type_created_idx ON sms_otp.sms_messages_log (user_id, type, created_at);

@@ -44,6 +44,7 @@ DECLARE
         WHEN 'twilio'        THEN ARRAY['account_sid', 'auth_token']
         WHEN 'twilio_verify' THEN ARRAY['account_sid', 'auth_token', 'service_sid']
         WHEN 'vonage'        THEN ARRAY['api_key', 'api_secret']
+        WHEN 'vonage_verify' THEN ARRAY['api_key', 'api_secret']
         WHEN 'messagebird'   THEN ARRAY['access_key']
         WHEN 'plivo'         THEN ARRAY['auth_id', 'auth_token']
         WHEN 'webhook'       THEN ARRAY['secret']
@@ -78,6 +79,11 @@ BEGIN
     IF NEW.kind IN ('twilio', 'vonage', 'messagebird', 'plivo') AND coalesce(NEW.sender, '') = '' THEN
         RAISE EXCEPTION 'provider "%" of kind % needs a sender (the From number or name)', NEW.name, NEW.kind
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Vonage Verify writes the brand into its own message and takes 1 to 16 characters.
+    IF NEW.kind = 'vonage_verify' AND coalesce(length(NEW.sender), 0) NOT BETWEEN 1 AND 16 THEN
+        RAISE EXCEPTION 'provider "%" of kind vonage_verify needs a sender of 1 to 16 characters (the brand in its message)',
+            NEW.name USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF NEW.base_url IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.base_url IS DISTINCT FROM OLD.base_url) THEN
         host := lower(substring(NEW.base_url FROM '^[A-Za-z]+://(\[[^]]*\]|[^/?#:]+)'));

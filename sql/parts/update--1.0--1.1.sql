@@ -18,11 +18,20 @@ CREATE TYPE sms_otp._guesses AS (
 -- memory now, by _guess_wrong).
 DROP FUNCTION sms_otp._send_wait(uuid, text, inet, sms_otp._config);
 DROP FUNCTION sms_otp._count_failure(uuid, sms_otp._config);
+-- Provider code checks name the verification by its id and answer with what they learnt.
+DROP FUNCTION sms_otp._provider_check(text, text, text);
 
 -- A hint may only pick a provider marked selectable; none is until an administrator says so.
 ALTER TABLE sms_otp.api_integrations ADD COLUMN selectable boolean NOT NULL DEFAULT false;
 -- A provider's cap on requests open at once, shared by the database's workers.
 ALTER TABLE sms_otp.api_integrations ADD COLUMN max_concurrent int CHECK (max_concurrent > 0);
+-- Vonage Verify (API v2), a provider that keeps the code.
+ALTER TABLE sms_otp.api_integrations DROP CONSTRAINT api_integrations_kind_check,
+    ADD CONSTRAINT api_integrations_kind_check CHECK (kind IN ('twilio', 'twilio_verify', 'vonage', 'vonage_verify',
+                                                               'messagebird', 'plivo', 'webhook', 'console'));
+-- The log tells a provider's code check from a send (the dashboards count sends only).
+ALTER TABLE sms_otp.sms_messages_log
+    ADD COLUMN operation text NOT NULL DEFAULT 'send' CHECK (operation IN ('send', 'check'));
 
 -- Per-address limits count IPv6 clients by network. They look back one day, so only the
 -- sessions of the last day need the new column filled (a large table is not rewritten whole).

@@ -13,6 +13,7 @@ namespace sms_otp::providers {
 const Adapter &twilio_adapter();
 const Adapter &twilio_verify_adapter();
 const Adapter &vonage_adapter();
+const Adapter &vonage_verify_adapter();
 const Adapter &messagebird_adapter();
 const Adapter &plivo_adapter();
 const Adapter &webhook_adapter();
@@ -53,6 +54,11 @@ std::optional<int64_t> validity_seconds(const Message &m, int64_t min_s, int64_t
 // Where p is asked to post m's status reports: {callback_base}/{kind}/{name}/status/{id}, the
 // address the receipt functions read back (sql/parts/receipts.sql); "" when none is asked for.
 std::string status_callback_url(const Provider &p, const Message &m);
+
+// A check's answer that approves nothing: the verdict, with the error classify_with() writes for
+// the answer ("HTTP 404: error 20404: ...", "no answer: timed out").
+CheckResult check_failure(const Provider &p, const http::Response &r, Check verdict, std::string_view code,
+                          std::string_view message);
 
 // A Twilio answer, read the same way by Messages and Verify: the resource's "sid" on
 // success, the error document {code, message} otherwise.

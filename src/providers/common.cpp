@@ -95,10 +95,30 @@ Outgoing Adapter::request(const Provider &p, const Message &m) const {
     return out;
 }
 
-Outgoing Adapter::check_request(const Provider &p, const std::string &to, const std::string &code) const {
+Outgoing Adapter::check_request(const Provider &p, const std::string &verification_id, const std::string &code) const {
     Outgoing out;
     out.refused = unfit(p);
-    if (!out.refused) out.request = build_check(p, to, code);
+    if (!out.refused && !verification_id.empty()) out.request = build_check(p, verification_id, code);
+    return out;
+}
+
+const char *check_name(Check verdict) {
+    switch (verdict) {
+        case Check::Approved: return "approved";
+        case Check::Wrong: return "wrong";
+        case Check::Expired: return "expired";
+        case Check::Locked: return "locked";
+        case Check::Unavailable: break;
+    }
+    return "unavailable";
+}
+
+CheckResult check_failure(const Provider &p, const http::Response &r, Check verdict, std::string_view code,
+                          std::string_view message) {
+    CheckResult out;
+    out.verdict = verdict;
+    out.error = classify_with(p, r, code, message).error;
+    if (out.error.empty()) out.error = "HTTP " + std::to_string(r.status) + ": unreadable answer";
     return out;
 }
 
@@ -231,9 +251,9 @@ const Adapter *adapter_for(std::string_view kind) {
     };
     static const Entry table[] = {
         {"twilio", twilio_adapter},           {"twilio_verify", twilio_verify_adapter},
-        {"vonage", vonage_adapter},           {"messagebird", messagebird_adapter},
-        {"plivo", plivo_adapter},             {"webhook", webhook_adapter},
-        {"console", console_adapter},
+        {"vonage", vonage_adapter},           {"vonage_verify", vonage_verify_adapter},
+        {"messagebird", messagebird_adapter}, {"plivo", plivo_adapter},
+        {"webhook", webhook_adapter},         {"console", console_adapter},
     };
     for (const Entry &e : table) {
         if (e.kind == kind) return &e.get();

@@ -52,6 +52,24 @@ struct Result {
     std::string error;        // short, human-readable; no secrets, no codes
 };
 
+// What a provider that keeps the code says of one entered.
+enum class Check {
+    Approved,     // the code is right (the provider's verification is done)
+    Wrong,        // not the code; the verification stays open
+    Expired,      // no open verification by that id: it expired, was used or cancelled
+    Locked,       // too many wrong codes: the provider will approve none any more
+    Unavailable,  // no usable answer (no answer, 5xx, 401, 429, an unreadable body): nothing is known
+};
+
+struct CheckResult {
+    Check verdict = Check::Unavailable;
+    std::string error;  // why, when not Approved or Wrong: short, no secrets, no codes
+};
+
+// The name of a verdict as otp_verify and the log read it: approved, wrong, expired, locked,
+// unavailable.
+const char *check_name(Check verdict);
+
 // What an adapter makes of a message: the HTTP request that sends it, a refusal (the
 // provider's row is unfit for any request), or neither: no HTTP at all (console logs it).
 struct Outgoing {
@@ -70,17 +88,19 @@ public:
     // What the answer (or its absence: status 0) means.
     virtual Result interpret(const Provider &p, const http::Response &r) const = 0;
 
-    // Providers that keep the code themselves (Twilio Verify) check it too.
+    // Providers that keep the code themselves (Twilio Verify, Vonage Verify) check it too, by
+    // the id they gave the verification when it was sent (Result::message_id, stored in the
+    // session's provider_session_id).
     virtual bool keeps_code() const { return false; }
-    // The check request, refused as request() refuses.
-    Outgoing check_request(const Provider &p, const std::string &to, const std::string &code) const;
-    // true: approved; false: wrong code; nothing: the check could not be made (transport, 5xx).
-    virtual std::optional<bool> check_result(const http::Response &) const { return std::nullopt; }
+    // The check request, refused as request() refuses; nothing when verification_id is empty.
+    Outgoing check_request(const Provider &p, const std::string &verification_id, const std::string &code) const;
+    // What the provider's answer to a check says (Check::Unavailable for providers that check nothing).
+    virtual CheckResult check_result(const Provider &, const http::Response &) const { return {}; }
 
 protected:
     // The adapter's own request; nothing for providers that do not use HTTP (console).
     virtual std::optional<http::Request> build(const Provider &p, const Message &m) const = 0;
-    virtual std::optional<http::Request> build_check(const Provider &, const std::string & /*to*/,
+    virtual std::optional<http::Request> build_check(const Provider &, const std::string & /*verification_id*/,
                                                      const std::string & /*code*/) const {
         return std::nullopt;
     }
@@ -90,8 +110,8 @@ protected:
 // base_url), as the outcome of the attempt; nothing when it is fit.
 std::optional<Result> unfit(const Provider &p);
 
-// The adapter of a kind (twilio, twilio_verify, vonage, messagebird, plivo, webhook, console);
-// nullptr for an unknown kind.
+// The adapter of a kind (twilio, twilio_verify, vonage, vonage_verify, messagebird, plivo, webhook,
+// console); nullptr for an unknown kind.
 const Adapter *adapter_for(std::string_view kind);
 
 // The reading shared by every adapter of a plain HTTP answer: 2xx Sent, 401/403 AuthFailed,

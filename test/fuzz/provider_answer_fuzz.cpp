@@ -1,7 +1,8 @@
-// Provider answers, read by each adapter's interpret() (and Twilio Verify's check_result()).
+// Provider answers, read by each adapter's interpret() (and the code checks' check_result()).
 // Input: a first line "<kind> <status> [Retry-After value]", then the body. kind is an adapter
-// (twilio, twilio_verify, vonage, messagebird, plivo, webhook, console) or twilio_verify_check;
-// another word picks one by its first byte, so every input reaches some adapter.
+// (twilio, twilio_verify, vonage, vonage_verify, messagebird, plivo, webhook, console) or a
+// check (twilio_verify_check, vonage_verify_check); another word picks one by its first byte,
+// so every input reaches some adapter.
 #include "http/request.h"
 #include "providers/provider.h"
 #include "support/check.h"
@@ -14,8 +15,9 @@ namespace {
 using namespace sms_otp;
 using providers::Outcome;
 
-const char *const kKinds[] = {"twilio", "twilio_verify", "vonage", "messagebird",
-                              "plivo",  "webhook",       "console", "twilio_verify_check"};
+const char *const kKinds[] = {"twilio",  "twilio_verify",       "vonage",           "vonage_verify",
+                              "messagebird", "plivo",        "webhook",          "console",
+                              "twilio_verify_check", "vonage_verify_check"};
 
 providers::Provider provider(const std::string &kind) {
     providers::Provider p;
@@ -90,15 +92,25 @@ void run(std::string_view in) {
         r.timed_out = !body.empty() && body[0] == 't';
     }
 
-    bool check = kind == "twilio_verify_check";
-    providers::Provider p = provider(check ? "twilio_verify" : kind);
+    bool check = kind.size() > 6 && kind.compare(kind.size() - 6, 6, "_check") == 0;
+    providers::Provider p = provider(check ? kind.substr(0, kind.size() - 6) : kind);
     const providers::Adapter *adapter = providers::adapter_for(p.kind);
     FUZZ_CHECK(adapter != nullptr, "no adapter");
     if (check) {
-        FUZZ_CHECK(adapter->keeps_code(), "twilio_verify keeps the code");
-        auto approved = adapter->check_result(r);
-        if (r.status != 200 && r.status != 404 && r.status != 429) FUZZ_CHECK(!approved, "a check read from a failure");
-        if (r.status != 200) FUZZ_CHECK(!approved || !*approved, "approved without a 200");
+        FUZZ_CHECK(adapter->keeps_code(), "a check of an adapter that keeps the code");
+        providers::CheckResult out = adapter->check_result(p, r);
+        using providers::Check;
+        // Approved only from a 200; a wrong code (an attempt spent) only from the provider's own
+        // answer for it (Twilio 200, Vonage 400); a verdict of nothing from no answer.
+        if (r.status != 200) FUZZ_CHECK(out.verdict != Check::Approved, "approved without a 200");
+        if (r.status != 200 && r.status != 400) FUZZ_CHECK(out.verdict != Check::Wrong, "a wrong code from a failure");
+        if (r.status == 0) FUZZ_CHECK(out.verdict == Check::Unavailable, "a verdict without an answer");
+        FUZZ_CHECK(out.error.size() <= 512, "error text not bounded");
+        if (out.verdict == Check::Approved || out.verdict == Check::Wrong)
+            FUZZ_CHECK(out.error.empty(), "an error with a verdict on the code");
+        for (const auto &item : p.credentials.items())
+            FUZZ_CHECK(out.error.find(item.value().get_ref<const std::string &>()) == std::string::npos,
+                       "credential in the error");
         return;
     }
     check_result(p, r, adapter->interpret(p, r));

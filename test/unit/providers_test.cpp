@@ -139,7 +139,8 @@ TEST(RetryAfter, FallbackOnGarbage) {
 // ------------------------------------------------------------------ common
 
 TEST(Common, AdapterForEveryKind) {
-    for (const char *kind : {"twilio", "twilio_verify", "vonage", "messagebird", "plivo", "webhook", "console"})
+    for (const char *kind : {"twilio", "twilio_verify", "vonage", "vonage_verify", "messagebird", "plivo", "webhook",
+                             "console"})
         EXPECT_NE(providers::adapter_for(kind), nullptr) << kind;
     EXPECT_EQ(providers::adapter_for("sendgrid"), nullptr);
     EXPECT_EQ(providers::adapter_for(""), nullptr);
@@ -285,12 +286,19 @@ TEST(TwilioVerify, Request) {
     EXPECT_EQ(r->body, "To=%2B14155550123&Channel=sms");
 
     p.base_url = "http://127.0.0.1:8025";
-    auto c = adapter("twilio_verify").check_request(p, "+14155550123", "493817").request;
+    // The check names the verification by its sid, never the phone.
+    auto c = adapter("twilio_verify").check_request(p, "VE0123456789abcdef0123456789abcdef", "493817").request;
     ASSERT_TRUE(c);
     EXPECT_EQ(c->method, "POST");
     EXPECT_EQ(c->url, "http://127.0.0.1:8025/v2/Services/VA0123456789abcdef0123456789abcdef/VerificationCheck");
     EXPECT_EQ(c->basic_user, "AC0123456789abcdef0123456789abcdef");
-    EXPECT_EQ(c->body, "To=%2B14155550123&Code=493817");
+    EXPECT_EQ(c->body, "VerificationSid=VE0123456789abcdef0123456789abcdef&Code=493817");
+    // A sid that tries to add form fields of its own stays one value.
+    auto forged = adapter("twilio_verify").check_request(p, "VE1&To=+15550000000", "4938").request;
+    ASSERT_TRUE(forged);
+    EXPECT_EQ(forged->body, "VerificationSid=VE1%26To%3D%2B15550000000&Code=4938");
+    // No id: nothing to ask.
+    EXPECT_FALSE(adapter("twilio_verify").check_request(p, "", "493817").request);
 }
 
 TEST(TwilioVerify, Interpret) {
@@ -308,20 +316,181 @@ TEST(TwilioVerify, Interpret) {
     EXPECT_EQ(a.interpret(p, timeout()).outcome, Outcome::Retry);
 }
 
+providers::Check verdict(const char *kind, const http::Response &r) {
+    return adapter(kind).check_result(provider(kind, kTwilioCreds), r).verdict;
+}
+
 TEST(TwilioVerify, CheckResult) {
-    const auto &a = adapter("twilio_verify");
-    EXPECT_EQ(a.check_result(answer(200, R"({"status":"approved","valid":true})")), std::optional<bool>(true));
-    EXPECT_EQ(a.check_result(answer(200, R"({"valid":true})")), std::optional<bool>(true));
-    EXPECT_EQ(a.check_result(answer(200, R"({"status":"pending","valid":false})")), std::optional<bool>(false));
-    EXPECT_EQ(a.check_result(answer(404, R"({"code":20404})")), std::optional<bool>(false));
-    EXPECT_EQ(a.check_result(answer(429, R"({"code":60202})")), std::optional<bool>(false));
-    EXPECT_EQ(a.check_result(answer(429, R"({"code":20429})")), std::nullopt);
-    EXPECT_EQ(a.check_result(answer(200, "garbage")), std::nullopt);
-    EXPECT_EQ(a.check_result(answer(500)), std::nullopt);
-    EXPECT_EQ(a.check_result(answer(401)), std::nullopt);
-    EXPECT_EQ(a.check_result(timeout()), std::nullopt);
+    using providers::Check;
+    EXPECT_EQ(verdict("twilio_verify", answer(200, R"({"status":"approved","valid":true})")), Check::Approved);
+    EXPECT_EQ(verdict("twilio_verify", answer(200, R"({"valid":true})")), Check::Approved);
+    EXPECT_EQ(verdict("twilio_verify", answer(200, R"({"status":"pending","valid":false})")), Check::Wrong);
+    EXPECT_EQ(verdict("twilio_verify", answer(200, R"({"valid":false})")), Check::Wrong);
+    EXPECT_EQ(verdict("twilio_verify", answer(200, R"({"status":"max_attempts_reached","valid":false})")), Check::Locked);
+    for (const char *status : {"canceled", "expired", "deleted", "failed"})
+        EXPECT_EQ(verdict("twilio_verify", answer(200, std::string(R"({"status":")") + status + R"("})")), Check::Expired)
+            << status;
+    EXPECT_EQ(verdict("twilio_verify", answer(404, R"({"code":20404,"message":"not found"})")), Check::Expired);
+    EXPECT_EQ(verdict("twilio_verify", answer(429, R"({"code":60202})")), Check::Locked);
+    EXPECT_EQ(verdict("twilio_verify", answer(429, R"({"code":20429})")), Check::Unavailable);
+    EXPECT_EQ(verdict("twilio_verify", answer(500)), Check::Unavailable);
+    EXPECT_EQ(verdict("twilio_verify", answer(401)), Check::Unavailable);
+    EXPECT_EQ(verdict("twilio_verify", timeout()), Check::Unavailable);
     // Providers that do not keep the code have nothing to check.
-    EXPECT_FALSE(adapter("twilio").check_request(provider("twilio", kTwilioCreds), "+14155550123", "1").request);
+    EXPECT_FALSE(adapter("twilio").check_request(provider("twilio", kTwilioCreds), "SM01", "1234").request);
+    EXPECT_EQ(verdict("twilio", answer(200, R"({"status":"approved"})")), Check::Unavailable);
+}
+
+// What a hostile or broken answer to a check can make of it: never an approval, never a
+// wrong code (which would cost the user an attempt) unless the answer says so in the
+// provider's own terms.
+TEST(TwilioVerify, CheckResultHostile) {
+    using providers::Check;
+    const char *unreadable[] = {
+        "garbage", "", "null", "[]", R"("approved")", R"({"status":"approved","valid":false})",
+        R"({"status":"pending","valid":true})", R"({"status":1})", R"({"status":["approved"]})",
+        R"({"status":{"approved":true}})", R"({"valid":"true"})", R"({"valid":1})", R"({"status":"APPROVED"})",
+        R"({"status":"approved")", R"({})", R"({"sid":"VE01"})",
+    };
+    for (const char *body : unreadable)
+        EXPECT_EQ(verdict("twilio_verify", answer(200, body)), Check::Unavailable) << body;
+    // Oversized: a large valid document is read like a small one; a deep one is cut, not recursed.
+    std::string big = R"({"status":"pending","valid":false,"pad":")" + std::string(1 << 20, 'x') + R"("})";
+    EXPECT_EQ(verdict("twilio_verify", answer(200, big)), Check::Wrong);
+    std::string deep = R"({"status":"approved","x":)" + std::string(30000, '[') + std::string(30000, ']') + "}";
+    EXPECT_EQ(verdict("twilio_verify", answer(200, deep)), Check::Approved);
+    // Approval is only ever a 200.
+    for (long status : {201L, 202L, 204L, 302L, 400L, 404L, 409L, 410L, 429L, 500L, 503L})
+        EXPECT_NE(verdict("twilio_verify", answer(status, R"({"status":"approved","valid":true})")), Check::Approved)
+            << status;
+    // The error says why without the credentials or the digits of the answer.
+    Provider p = provider("twilio_verify", kTwilioCreds);
+    providers::CheckResult r = adapter("twilio_verify").check_result(
+        p, answer(404, R"x({"code":20404,"message":"No VerificationCheck for +14155550123 (tok_secret_twilio)"})x"));
+    EXPECT_EQ(r.verdict, Check::Expired);
+    EXPECT_EQ(r.error.find("tok_secret_twilio"), std::string::npos) << r.error;
+    EXPECT_EQ(r.error.find("4155550123"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("HTTP 404"), std::string::npos) << r.error;
+    EXPECT_LE(r.error.size(), 400u);
+}
+
+// ------------------------------------------------------------------ vonage_verify
+
+const nlohmann::json kVonageVerifyCreds = {{"api_key", "abcd1234"}, {"api_secret", "vonage_secret_1"}};
+
+TEST(VonageVerify, Request) {
+    Provider p = provider("vonage_verify", kVonageVerifyCreds, "Acme");
+    Message m = message();
+    m.expires_unix = static_cast<int64_t>(time(nullptr)) + 300;
+    auto r = adapter("vonage_verify").request(p, m).request;
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->method, "POST");
+    EXPECT_EQ(r->url, "https://api.nexmo.com/v2/verify");
+    EXPECT_EQ(r->basic_user, "abcd1234");
+    EXPECT_EQ(r->basic_password, "vonage_secret_1");
+    EXPECT_TRUE(has_header(*r, "Content-Type: application/json"));
+    nlohmann::json body = nlohmann::json::parse(r->body);
+    EXPECT_EQ(body["brand"], "Acme");
+    ASSERT_TRUE(body["workflow"].is_array());
+    ASSERT_EQ(body["workflow"].size(), 1u);
+    EXPECT_EQ(body["workflow"][0], nlohmann::json({{"channel", "sms"}, {"to", "14155550123"}}));
+    EXPECT_EQ(body["client_ref"], "42");
+    // The code lives as long as ours (60 to 900 seconds).
+    ASSERT_TRUE(body["channel_timeout"].is_number_integer());
+    EXPECT_GE(body["channel_timeout"].get<int>(), 298);
+    EXPECT_LE(body["channel_timeout"].get<int>(), 300);
+    // Our text is never sent: Vonage writes its own around its own code.
+    EXPECT_EQ(r->body.find("493817"), std::string::npos);
+
+    m.expires_unix = static_cast<int64_t>(time(nullptr)) + 5;
+    EXPECT_EQ(nlohmann::json::parse(adapter("vonage_verify").request(p, m).request->body)["channel_timeout"], 60);
+    m.expires_unix = static_cast<int64_t>(time(nullptr)) + 86400;
+    EXPECT_EQ(nlohmann::json::parse(adapter("vonage_verify").request(p, m).request->body)["channel_timeout"], 900);
+    m.expires_unix = 0;
+    EXPECT_FALSE(nlohmann::json::parse(adapter("vonage_verify").request(p, m).request->body).contains("channel_timeout"));
+    // client_ref takes at most 16 characters: a longer id is left out rather than refused.
+    m.id = 12345678901234567;
+    EXPECT_FALSE(nlohmann::json::parse(adapter("vonage_verify").request(p, m).request->body).contains("client_ref"));
+
+    p.base_url = "http://127.0.0.1:8025/";
+    auto c = adapter("vonage_verify").check_request(p, "c11236f4-00bf-4b89-84ba-88b25df97315", "4938").request;
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->method, "POST");
+    EXPECT_EQ(c->url, "http://127.0.0.1:8025/v2/verify/c11236f4-00bf-4b89-84ba-88b25df97315");
+    EXPECT_EQ(c->basic_user, "abcd1234");
+    EXPECT_EQ(nlohmann::json::parse(c->body), nlohmann::json({{"code", "4938"}}));
+    // An id cannot reach another path or add a query.
+    auto forged = adapter("vonage_verify").check_request(p, "../../v1/x?y=1#z", "4938").request;
+    ASSERT_TRUE(forged);
+    EXPECT_EQ(forged->url, "http://127.0.0.1:8025/v2/verify/..%2F..%2Fv1%2Fx%3Fy%3D1%23z");
+    EXPECT_FALSE(adapter("vonage_verify").check_request(p, "", "4938").request);
+}
+
+TEST(VonageVerify, Interpret) {
+    Provider p = provider("vonage_verify", kVonageVerifyCreds, "Acme");
+    const auto &a = adapter("vonage_verify");
+    Result ok = a.interpret(p, answer(202, R"({"request_id":"c11236f4-00bf-4b89-84ba-88b25df97315"})"));
+    EXPECT_EQ(ok.outcome, Outcome::Sent);
+    EXPECT_EQ(ok.message_id, "c11236f4-00bf-4b89-84ba-88b25df97315");
+    // Accepted without an id it could be checked by: not a usable send.
+    for (const char *body : {"", "garbage", "[]", R"({})", R"({"request_id":""})", R"({"request_id":42})",
+                             R"({"request_id":null})", R"({"request_id":["x"]})"}) {
+        Result r = a.interpret(p, answer(202, body));
+        EXPECT_EQ(r.outcome, Outcome::Retry) << body;
+        EXPECT_TRUE(r.message_id.empty()) << body;
+    }
+    Result conflict = a.interpret(p, answer(409, R"({"title":"Conflict","detail":"Concurrent verifications to the same number are not allowed","request_id":"f8386e0f"})"));
+    EXPECT_EQ(conflict.outcome, Outcome::Rejected);
+    EXPECT_NE(conflict.error.find("Concurrent verifications"), std::string::npos) << conflict.error;
+    EXPECT_EQ(a.interpret(p, answer(402, R"({"title":"Low balance"})")).outcome, Outcome::AuthFailed);
+    EXPECT_EQ(a.interpret(p, answer(401, R"({"title":"Unauthorized"})")).outcome, Outcome::AuthFailed);
+    EXPECT_EQ(a.interpret(p, answer(422, R"({"title":"Invalid params","invalid_parameters":[]})")).outcome,
+              Outcome::Rejected);
+    Result throttled = a.interpret(p, answer(429, R"({"title":"Rate Limit Hit"})", "7"));
+    EXPECT_EQ(throttled.outcome, Outcome::Throttled);
+    EXPECT_EQ(throttled.retry_after_s, 7);
+    EXPECT_EQ(a.interpret(p, answer(500)).outcome, Outcome::Retry);
+    EXPECT_EQ(a.interpret(p, timeout()).outcome, Outcome::Retry);
+    Result leaky = a.interpret(p, answer(401, R"({"title":"Bad key abcd1234","detail":"secret vonage_secret_1 for 14155550123"})"));
+    EXPECT_EQ(leaky.error.find("abcd1234"), std::string::npos) << leaky.error;
+    EXPECT_EQ(leaky.error.find("vonage_secret_1"), std::string::npos) << leaky.error;
+    EXPECT_EQ(leaky.error.find("4155550123"), std::string::npos) << leaky.error;
+}
+
+TEST(VonageVerify, CheckResult) {
+    using providers::Check;
+    EXPECT_EQ(verdict("vonage_verify", answer(200, R"({"request_id":"c1","status":"completed"})")), Check::Approved);
+    EXPECT_EQ(verdict("vonage_verify", answer(400, R"({"title":"Invalid Code","detail":"The code you provided does not match the expected value."})")),
+              Check::Wrong);
+    EXPECT_EQ(verdict("vonage_verify", answer(404, R"({"title":"Not Found","detail":"Request c1 was not found or it has been verified already."})")),
+              Check::Expired);
+    EXPECT_EQ(verdict("vonage_verify", answer(410, R"({"title":"Invalid Code","detail":"An incorrect code has been provided too many times. Workflow terminated."})")),
+              Check::Locked);
+    EXPECT_EQ(verdict("vonage_verify", answer(409, R"({"title":"Conflict"})")), Check::Unavailable);
+    EXPECT_EQ(verdict("vonage_verify", answer(429, R"({"title":"Rate Limit Hit"})")), Check::Unavailable);
+    EXPECT_EQ(verdict("vonage_verify", answer(401)), Check::Unavailable);
+    EXPECT_EQ(verdict("vonage_verify", answer(500)), Check::Unavailable);
+    EXPECT_EQ(verdict("vonage_verify", timeout()), Check::Unavailable);
+}
+
+TEST(VonageVerify, CheckResultHostile) {
+    using providers::Check;
+    for (const char *body : {"", "garbage", "null", "[]", R"("completed")", R"({})", R"({"status":"COMPLETED"})",
+                             R"({"status":"pending"})", R"({"status":1})", R"({"status":["completed"]})",
+                             R"({"status":{"completed":true}})", R"({"status":true})", R"({"status":"completed")"})
+        EXPECT_EQ(verdict("vonage_verify", answer(200, body)), Check::Unavailable) << body;
+    // A 400 that is not the provider's error document (a proxy's page) costs no attempt.
+    for (const char *body : {"", "<html>Bad Request</html>", "[]", R"("Invalid Code")"})
+        EXPECT_EQ(verdict("vonage_verify", answer(400, body)), Check::Unavailable) << body;
+    for (long status : {201L, 202L, 204L, 302L, 400L, 404L, 409L, 410L, 429L, 500L})
+        EXPECT_NE(verdict("vonage_verify", answer(status, R"({"request_id":"c1","status":"completed"})")), Check::Approved)
+            << status;
+    std::string big = R"({"status":"completed","pad":")" + std::string(1 << 20, 'x') + R"("})";
+    EXPECT_EQ(verdict("vonage_verify", answer(200, big)), Check::Approved);
+    std::string deep = R"({"title":)" + std::string(30000, '[') + std::string(30000, ']') + "}";
+    providers::CheckResult r = adapter("vonage_verify").check_result(provider("vonage_verify", kVonageVerifyCreds), answer(410, deep));
+    EXPECT_EQ(r.verdict, Check::Locked);
+    EXPECT_LE(r.error.size(), 400u);
 }
 
 // ------------------------------------------------------------------ vonage
@@ -674,6 +843,7 @@ const KindCase kKinds[] = {
     {"twilio_verify",
      {{"account_sid", "AC0123456789abcdef0123456789abcdef"}, {"auth_token", "tok"}, {"service_sid", "VA01"}}},
     {"vonage", {{"api_key", "key1"}, {"api_secret", "sec1"}}},
+    {"vonage_verify", {{"api_key", "key1"}, {"api_secret", "sec1"}}},
     {"messagebird", {{"access_key", "live_abc"}}},
     {"plivo", {{"auth_id", "MAXXXX"}, {"auth_token", "ptok"}}},
     {"webhook", {{"secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}},
@@ -731,12 +901,17 @@ TEST(Refusal, ControlCharactersInSenderOrBaseUrl) {
 }
 
 TEST(Refusal, VerifyCheckRefusedToo) {
-    nlohmann::json creds = kKinds[1].credentials;
-    creds["auth_token"] = "tok\r\nX: 1";
-    providers::Outgoing out = adapter("twilio_verify").check_request(provider("twilio_verify", creds), "+14155550123", "1");
-    EXPECT_FALSE(out.request);
-    ASSERT_TRUE(out.refused);
-    EXPECT_EQ(out.refused->outcome, Outcome::AuthFailed);
+    for (const char *kind : {"twilio_verify", "vonage_verify"}) {
+        nlohmann::json creds = kTwilioCreds;
+        creds["service_sid"] = "VA01";
+        creds["api_key"] = "key1";
+        creds["api_secret"] = "sec\r\nX: 1";
+        creds["auth_token"] = "tok\r\nX: 1";
+        providers::Outgoing out = adapter(kind).check_request(provider(kind, creds), "VE01", "1234");
+        EXPECT_FALSE(out.request) << kind;
+        ASSERT_TRUE(out.refused) << kind;
+        EXPECT_EQ(out.refused->outcome, Outcome::AuthFailed) << kind;
+    }
 }
 
 TEST(Refusal, OurOwnRefusalsReadAsThemselves) {
