@@ -15,15 +15,10 @@ CREATE OR REPLACE FUNCTION sms_otp._phone_type(phone text) RETURNS text
     AS 'MODULE_PATHNAME', 'sms_otp_phone_type';
 
 -- A number's prefix: without its last `digits` digits (never shorter than '+' and one digit).
+-- (_guard writes the same expression in place.)
 CREATE OR REPLACE FUNCTION sms_otp._guard_prefix(e164 text, digits int) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT left(e164, greatest(length(e164) - digits, 2))
-$$;
-
--- A comma-separated setting as an array, spaces dropped.
-CREATE OR REPLACE FUNCTION sms_otp._guard_list(name text) RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(array_remove(string_to_array(replace(current_setting(name), ' ', ''), ','), ''), '{}')
 $$;
 
 -- A setting with a time unit ('1h', '3600s') in seconds.
@@ -47,7 +42,8 @@ DECLARE
     -- the share of today gone: yesterday's count weighs what is left of a sliding day
     day_left    double precision := 1 - extract(epoch FROM now() - date_trunc('day', now(), 'UTC')) / 86400;
     hour_from   timestamptz := date_bin('10 minutes', now() - interval '1 hour', 'epoch');
-    conv_from   timestamptz := date_bin('10 minutes', now() - make_interval(secs => sms_otp._guard_seconds('sms_otp.guard_conversion_window')), 'epoch');
+    -- (settings read in place: a helper function pinning its search_path is a call each time)
+    conv_from   timestamptz := date_bin('10 minutes', now() - current_setting('sms_otp.guard_conversion_window')::interval, 'epoch');
     base_days   int := current_setting('sms_otp.guard_baseline_days')::int;
     factor      double precision := current_setting('sms_otp.guard_baseline_factor')::double precision;
     threshold   double precision := current_setting('sms_otp.guard_conversion_threshold')::double precision;
@@ -116,12 +112,12 @@ BEGIN
     IF policy.action = 'block' THEN
         rules := array_append(rules, 'country_policy');
     ELSIF policy.action IS NULL AND NOT (current_setting('sms_otp.guard_countries') = '*' AND country <> 'ZZ'
-                                         OR country = ANY (sms_otp._guard_list('sms_otp.guard_countries'))) THEN
+                                         OR country = ANY (string_to_array(replace(current_setting('sms_otp.guard_countries'), ' ', ''), ','))) THEN
         rules := array_append(rules, 'country_not_listed');
     ELSIF policy.action = 'monitor' THEN
         rules := array_append(rules, 'country_monitor');
     END IF;
-    IF number_type = ANY (sms_otp._guard_list('sms_otp.guard_number_types')) THEN
+    IF number_type = ANY (string_to_array(replace(current_setting('sms_otp.guard_number_types'), ' ', ''), ',')) THEN
         rules := array_append(rules, 'number_type');
     END IF;
     IF safe THEN
@@ -197,7 +193,7 @@ BEGIN
     e164 := coalesce(CASE WHEN length(destination) <= 64 THEN sms_otp.normalize_phone(destination) END,
                      left(destination, 16));
     country := coalesce(sms_otp.phone_country(e164), 'ZZ');
-    prefix := sms_otp._guard_prefix(e164, current_setting('sms_otp.guard_prefix_digits')::int);
+    prefix := left(e164, greatest(length(e164) - current_setting('sms_otp.guard_prefix_digits')::int, 2));
     ntype := sms_otp._phone_type(e164);
     -- Sends to one prefix are judged one at a time, so concurrent ones cannot all pass a limit
     -- (otp_send holds the user's and the address's locks already: always taken in that order).

@@ -6,7 +6,7 @@
 -- to dodge its prefix). Everything happens in one transaction, so now() is one instant: windows
 -- are set by writing counter rows with the times wanted.
 BEGIN;
-SELECT plan(114);
+SELECT plan(116);
 
 \ir request.psql
 
@@ -271,6 +271,14 @@ SELECT is((SELECT a.r FROM answers a LIMIT 1),
 SELECT is((SELECT array_agg(DISTINCT d.outcome) FROM sms_otp.guard_decisions d WHERE d.phone IN
               ('+393123456702', '+449012345670', '+447400400002', '+4915112345604', '+34612345601')),
           '{refused}', 'answers: each of them was recorded as refused');
+
+--------------------------------------------------------------------------------------------
+-- Enrolment codes: judged the same way
+--------------------------------------------------------------------------------------------
+SELECT is((pg_temp.send_to(NULL, $$sms_otp.otp_send(phone => '+449012345671')$$, false)) -> 'status', '429',
+          'enrolment: a code to enrol a premium-rate number is refused');
+SELECT is((SELECT (d.purpose, d.rules)::text FROM pg_temp.last() d), '(enrol,{number_type})',
+          'enrolment: recorded with its purpose');
 
 --------------------------------------------------------------------------------------------
 -- Records, counters, metrics, retention
