@@ -1,7 +1,7 @@
 // Fault rules: what the mock does instead of (or before) answering normally.
 // Rules are tried in the order they were added; the first one whose provider
-// (and phone, when the rule names one) matches applies, and a rule with a
-// count disappears once it is used up.
+// (and phone, and path, when the rule names them) matches applies, and a rule
+// with a count disappears once it is used up.
 
 import { normalizePhone } from './store.mjs';
 
@@ -31,6 +31,10 @@ export function parseFaultRule(spec) {
       throw fail('to must be a phone number or a non-empty array of them');
     }
     rule.to = list.map(normalizePhone);
+  }
+  if (spec.path !== undefined) {
+    if (typeof spec.path !== 'string' || spec.path === '') throw fail('path must be a non-empty string');
+    rule.path = spec.path;
   }
   if (spec.count !== undefined) {
     if (!Number.isInteger(spec.count) || spec.count === 0 || spec.count < -1) {
@@ -89,12 +93,15 @@ export class Faults {
 
   // The rule that applies to this request, as a snapshot (its count already
   // taken), or null. `to` lists the request's recipients (requestRecipients);
-  // a rule naming phones applies when one of them is among those. Called once
-  // per provider request, so it stays cheap when no rules are set.
-  take(provider, to = []) {
+  // a rule naming phones applies when one of them is among those, a rule
+  // naming a path when the request's path contains it (a code check apart
+  // from its send, say). Called once per provider request, so it stays cheap
+  // when no rules are set.
+  take(provider, to = [], path = '') {
     if (this.rules.length === 0) return null;
     const i = this.rules.findIndex((r) => (r.provider === '*' || r.provider === provider)
-      && (!r.to || to.some((t) => r.to.includes(t))));
+      && (!r.to || to.some((t) => r.to.includes(t)))
+      && (!r.path || path.includes(r.path)));
     if (i < 0) return null;
     const rule = this.rules[i];
     if (rule.count > 0 && --rule.count === 0) this.rules.splice(i, 1);
@@ -115,6 +122,7 @@ export function requestRecipients(form, json) {
   };
   add(form?.To);                                      // twilio, twilio_verify
   add(form?.to ?? json?.to);                          // vonage, webhook
+  if (Array.isArray(json?.workflow)) json.workflow.forEach((w) => add(w?.to));  // vonage_verify
   add(json?.data?.to);                                // webhook under data
   const r = json?.recipients;                         // messagebird
   add(typeof r === 'string' ? r.split(',') : r);

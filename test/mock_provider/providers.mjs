@@ -77,6 +77,16 @@ function vonageReject(status, errorText, httpStatus = 200) {
   return { status: httpStatus, body: { 'message-count': '1', messages: [{ status, 'error-text': errorText }] } };
 }
 
+// Vonage's newer APIs (Verify v2) answer errors as RFC 7807 problem documents.
+function vonageProblem(status, title, detail, extra = {}) {
+  const anchor = { 400: 'invalid-code', 401: 'unauthorized', 404: 'not-found', 409: 'conflict', 410: 'gone',
+    422: 'invalid-params', 429: 'rate-limit' }[status] ?? 'internal-error';
+  return {
+    status,
+    body: { type: `https://developer.nexmo.com/api-errors#${anchor}`, title, detail, instance: randomUUID(), ...extra },
+  };
+}
+
 function plivoError(status, error) {
   return { status, body: { api_id: randomUUID(), error } };
 }
@@ -92,6 +102,9 @@ export function errorBody(provider, status) {
       const code = TWILIO_CODES[status] ?? 20500;
       return twilioError(status, code, TWILIO_MESSAGES[status] ?? reason).body;
     }
+    case 'vonage_verify':
+      return vonageProblem(status, status === 429 ? 'Rate Limit Hit' : reason, status === 429
+        ? 'Please wait, then retry your request' : `The request failed with status ${status}.`).body;
     case 'vonage': {
       const code = status === 429 ? '1' : status === 401 ? '4' : '5';
       const text = status === 429 ? 'Throttled' : status === 401 ? 'Bad Credentials' : 'Internal Error';
@@ -352,6 +365,129 @@ function twilioVerifyCheck(ctx) {
   };
 }
 
+// ---------------------------------------------------------------- Vonage Verify (v2)
+
+const VONAGE_WRONG_CODES = 3;   // the third wrong code ends the workflow (410)
+
+// Verifications by request_id, and which one is running for each number (Vonage refuses a
+// second one to a number while one runs: 409). Bounded like the other stores.
+export class VonageVerifications {
+  constructor() {
+    this.byId = new Map();
+    this.byTo = new Map();
+  }
+
+  clear() {
+    this.byId.clear();
+    this.byTo.clear();
+  }
+
+  get(id, now) {
+    const v = this.byId.get(id);
+    if (v && v.expires <= now) {
+      this.end(v);
+      return null;
+    }
+    return v ?? null;
+  }
+
+  running(to, now) {
+    const id = this.byTo.get(to);
+    return id ? this.get(id, now) : null;
+  }
+
+  create(fields, now) {
+    if (this.byId.size >= MAX_PENDING) this.end(this.byId.values().next().value);
+    const length = fields.code_length ?? 4;
+    const v = {
+      ...fields,
+      request_id: randomUUID(),
+      code: String(randomInt(0, 10 ** length)).padStart(length, '0'),
+      wrong: 0,
+      expires: now + (fields.channel_timeout ?? 300) * 1000,
+    };
+    this.byId.set(v.request_id, v);
+    this.byTo.set(v.to, v.request_id);
+    return v;
+  }
+
+  end(v) {
+    this.byId.delete(v.request_id);
+    if (this.byTo.get(v.to) === v.request_id) this.byTo.delete(v.to);
+  }
+}
+
+// Basic authentication with the account's API key and secret (`vonage_verify` in the config,
+// else `vonage`).
+function vonageVerifyAuthFailure(ctx) {
+  const auth = basicAuth(ctx);
+  const creds = ctx.config.vonage_verify ?? ctx.config.vonage;
+  if (auth && credentialsMatch(creds, [[auth.user, 'api_key'], [auth.password, 'api_secret']])) return null;
+  return vonageProblem(401, 'Unauthorized', 'You did not provide correct credentials.');
+}
+
+const invalidParams = (name, reason) => vonageProblem(422, 'Invalid params', 'The value of one or more parameters is invalid.',
+  { invalid_parameters: [{ name, reason }] });
+
+function vonageVerifyStart(ctx) {
+  const denied = vonageVerifyAuthFailure(ctx);
+  if (denied) return denied;
+  const p = ctx.json;
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return invalidParams('body', 'must be a JSON object');
+  if (typeof p.brand !== 'string' || p.brand.length < 1 || p.brand.length > 16) return invalidParams('brand', 'must be 1 to 16 characters');
+  const step = Array.isArray(p.workflow) ? p.workflow[0] : null;
+  if (!step || typeof step !== 'object' || step.channel !== 'sms') return invalidParams('workflow', 'the first step must be the sms channel');
+  if (typeof step.to !== 'string' || !/^[1-9]\d{6,14}$/.test(step.to)) return invalidParams('to', 'must be an E.164 number without +');
+  if (p.code_length !== undefined && !(Number.isInteger(p.code_length) && p.code_length >= 4 && p.code_length <= 10)) {
+    return invalidParams('code_length', 'must be 4 to 10');
+  }
+  if (p.channel_timeout !== undefined && !(Number.isInteger(p.channel_timeout) && p.channel_timeout >= 60 && p.channel_timeout <= 900)) {
+    return invalidParams('channel_timeout', 'must be 60 to 900 seconds');
+  }
+  if (p.client_ref !== undefined && (typeof p.client_ref !== 'string' || p.client_ref.length < 1 || p.client_ref.length > 16)) {
+    return invalidParams('client_ref', 'must be 1 to 16 characters');
+  }
+  const store = ctx.state.vonageVerifications;
+  const running = store.running(step.to, ctx.now);
+  if (running) {
+    return vonageProblem(409, 'Conflict', 'Concurrent verifications to the same number are not allowed',
+      { request_id: running.request_id });
+  }
+  const v = store.create({
+    to: step.to, brand: p.brand, code_length: p.code_length, channel_timeout: p.channel_timeout,
+    client_ref: p.client_ref ?? null,
+  }, ctx.now);
+  return {
+    status: 202,
+    body: { request_id: v.request_id },
+    messages: [{ to: step.to, from: p.brand, text: `Your ${p.brand} verification code is ${v.code}` }],
+    record: { request_id: v.request_id },
+  };
+}
+
+function vonageVerifyCheck(ctx) {
+  const denied = vonageVerifyAuthFailure(ctx);
+  if (denied) return denied;
+  const id = decodeURIComponent(ctx.match[1]);
+  const p = ctx.json;
+  if (!p || typeof p !== 'object' || typeof p.code !== 'string' || !/^[A-Za-z0-9]{4,10}$/.test(p.code)) {
+    return invalidParams('code', 'must be 4 to 10 letters or digits');
+  }
+  const store = ctx.state.vonageVerifications;
+  const v = store.get(id, ctx.now);
+  if (!v) return vonageProblem(404, 'Not Found', `Request ${id} was not found or it has been verified already.`);
+  if (p.code === v.code) {
+    store.end(v);
+    return { status: 200, body: { request_id: v.request_id, status: 'completed' } };
+  }
+  v.wrong++;
+  if (v.wrong >= VONAGE_WRONG_CODES) {
+    store.end(v);
+    return vonageProblem(410, 'Invalid Code', 'An incorrect code has been provided too many times. Workflow terminated.');
+  }
+  return vonageProblem(400, 'Invalid Code', 'The code you provided does not match the expected value.');
+}
+
 // ---------------------------------------------------------------- Vonage SMS API
 
 function vonageSms(ctx) {
@@ -603,13 +739,15 @@ function webhook(ctx) {
 // ---------------------------------------------------------------- routing
 
 // Provider names are the `kind` values of api_integrations.
-export const PROVIDERS = ['twilio', 'twilio_verify', 'vonage', 'messagebird', 'plivo', 'webhook'];
+export const PROVIDERS = ['twilio', 'twilio_verify', 'vonage', 'vonage_verify', 'messagebird', 'plivo', 'webhook'];
 
 const ROUTES = [
   { provider: 'twilio', re: /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/, handle: twilioMessages },
   { provider: 'twilio_verify', re: /^\/v2\/Services\/([^/]+)\/Verifications$/, handle: twilioVerifyStart },
   { provider: 'twilio_verify', re: /^\/v2\/Services\/([^/]+)\/VerificationCheck$/, handle: twilioVerifyCheck },
   { provider: 'vonage', re: /^\/sms\/json$/, handle: vonageSms, methods: ['GET', 'POST'] },
+  { provider: 'vonage_verify', re: /^\/v2\/verify$/, handle: vonageVerifyStart },
+  { provider: 'vonage_verify', re: /^\/v2\/verify\/([^/]+)$/, handle: vonageVerifyCheck },
   { provider: 'messagebird', re: /^\/messages$/, handle: messagebirdMessages },
   { provider: 'plivo', re: /^\/v1\/Account\/([^/]+)\/Message\/?$/, handle: plivoMessage },
   { provider: 'webhook', re: /^\/webhook(?:\/.*)?$/, handle: webhook },

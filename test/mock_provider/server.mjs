@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Mock SMS provider: answers in the wire formats of Twilio (Messages and
-// Verify), Vonage, MessageBird, Plivo and a signed webhook, records what it
+// Verify), Vonage (SMS and Verify v2), MessageBird, Plivo and a signed webhook, records what it
 // received, injects faults on demand, posts signed status callbacks and
 // inbound messages as those providers do (callbacks.mjs), and shows the
 // messages in an inbox page. Plain Node, no dependencies. See README.md in
@@ -16,7 +16,9 @@ import {
 } from './callbacks.mjs';
 import { Faults, requestRecipients } from './faults.mjs';
 import { renderInboxPage } from './inbox_page.mjs';
-import { PROVIDERS, Verifications, errorBody, matchProvider, throttleReply } from './providers.mjs';
+import {
+  PROVIDERS, Verifications, VonageVerifications, errorBody, matchProvider, throttleReply,
+} from './providers.mjs';
 import { Inbox, RequestLog, Stats } from './store.mjs';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -255,6 +257,7 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
     openRequests: new OpenRequests(),
     faults: new Faults(),
     verifications: new Verifications(),
+    vonageVerifications: new VonageVerifications(),
     vonageBalance: START_BALANCE,
     callbacks: null,
     // The account each provider last accepted a message for: inbound
@@ -273,6 +276,7 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
     state.faults.clear();
     if (startFaults) state.faults.add(startFaults);
     state.verifications.clear();
+    state.vonageVerifications.clear();
     state.vonageBalance = START_BALANCE;
     state.callbacks.reset(startCallbacks);
     state.accounts = {};
@@ -330,7 +334,7 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
       const { form, json } = parseBody(req.headers['content-type'], text);
       const query = queryString ? Object.fromEntries(new URLSearchParams(queryString)) : {};
       const auth = parseAuthorization(req.headers.authorization);
-      const fault = state.faults.take(route.provider, requestRecipients(form, json));
+      const fault = state.faults.take(route.provider, requestRecipients(form, json), path);
 
       state.stats.countRequest(route.provider);
       const entry = record

@@ -194,6 +194,11 @@ const checkVerification = (to, code) => call(`/v2/Services/${VERIFY_SERVICE}/Ver
   headers: verifyAuth, form: { To: to, Code: code },
 });
 
+const vonageVerifyAuth = { authorization: basic(VONAGE.api_key, VONAGE.api_secret) };
+const startVonageVerify = (json, headers = vonageVerifyAuth) => call('/v2/verify', { headers, json });
+const checkVonageVerify = (id, code, headers = vonageVerifyAuth) => call(`/v2/verify/${id}`, { headers, json: { code } });
+const smsWorkflow = (to) => ({ brand: 'Acme', workflow: [{ channel: 'sms', to }] });
+
 function signWebhook(secret, id, timestamp, body) {
   const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
   return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
@@ -355,6 +360,90 @@ test('verify: wrong auth is 401', async () => {
   assert.equal(res.status, 401);
   assert.equal(res.json.code, 20003);
   assert.deepEqual(await inbox(), []);
+});
+
+// ---------------------------------------------------------------- Vonage Verify (v2)
+
+test('vonage verify: 202 with a request_id, a 4-digit code by default, the right code completes once', async () => {
+  await configureAll();
+  const sent = await startVonageVerify({ ...smsWorkflow('15551230101'), client_ref: '42', channel_timeout: 120 });
+  assert.equal(sent.status, 202);
+  assert.match(sent.json.request_id, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(Object.keys(sent.json), ['request_id']);
+  const [sms] = await inbox();
+  assert.equal(sms.provider, 'vonage_verify');
+  assert.equal(sms.to, '+15551230101');
+  assert.match(sms.code, /^\d{4}$/);
+  assert.equal(sms.text, `Your Acme verification code is ${sms.code}`);
+
+  const wrong = await checkVonageVerify(sent.json.request_id, sms.code === '0000' ? '1111' : '0000');
+  assert.equal(wrong.status, 400);
+  assert.equal(wrong.json.title, 'Invalid Code');
+  assert.match(wrong.json.type, /#invalid-code$/);
+  const right = await checkVonageVerify(sent.json.request_id, sms.code);
+  assert.equal(right.status, 200);
+  assert.deepEqual(right.json, { request_id: sent.json.request_id, status: 'completed' });
+  const again = await checkVonageVerify(sent.json.request_id, sms.code);
+  assert.equal(again.status, 404);
+  assert.equal(again.json.title, 'Not Found');
+});
+
+test('vonage verify: code_length, a running verification to the number is 409, three wrong codes end it (410)', async () => {
+  const sent = await startVonageVerify({ ...smsWorkflow('15551230102'), code_length: 8 });
+  assert.equal(sent.status, 202);
+  const [sms] = await inbox();
+  assert.match(sms.code, /^\d{8}$/);
+  const second = await startVonageVerify(smsWorkflow('15551230102'));
+  assert.equal(second.status, 409);
+  assert.equal(second.json.detail, 'Concurrent verifications to the same number are not allowed');
+  assert.equal(second.json.request_id, sent.json.request_id);
+  const wrong = sms.code === '00000000' ? '11111111' : '00000000';
+  assert.equal((await checkVonageVerify(sent.json.request_id, wrong)).status, 400);
+  assert.equal((await checkVonageVerify(sent.json.request_id, wrong)).status, 400);
+  const ended = await checkVonageVerify(sent.json.request_id, wrong);
+  assert.equal(ended.status, 410);
+  assert.match(ended.json.detail, /too many times/);
+  // Ended: even the right code finds nothing, and the number is free again.
+  assert.equal((await checkVonageVerify(sent.json.request_id, sms.code)).status, 404);
+  assert.equal((await startVonageVerify(smsWorkflow('15551230102'))).status, 202);
+});
+
+test('vonage verify: bad credentials 401, bad parameters 422, nothing sent', async () => {
+  await configureAll();
+  const denied = await startVonageVerify(smsWorkflow('15551230103'), { authorization: basic(VONAGE.api_key, 'nope') });
+  assert.equal(denied.status, 401);
+  assert.equal(denied.json.title, 'Unauthorized');
+  for (const body of [
+    { ...smsWorkflow('15551230103'), brand: 'A brand that is far too long' },
+    { brand: 'Acme', workflow: [{ channel: 'voice', to: '15551230103' }] },
+    smsWorkflow('+15551230103'),
+    { ...smsWorkflow('15551230103'), code_length: 3 },
+    { ...smsWorkflow('15551230103'), channel_timeout: 30 },
+    { ...smsWorkflow('15551230103'), client_ref: 'x'.repeat(17) },
+  ]) {
+    const res = await startVonageVerify(body);
+    assert.equal(res.status, 422, JSON.stringify(body));
+    assert.equal(res.json.title, 'Invalid params');
+  }
+  assert.deepEqual(await inbox(), []);
+  const check = await checkVonageVerify('no-such-id', '1234', { authorization: basic(VONAGE.api_key, 'nope') });
+  assert.equal(check.status, 401);
+  assert.equal((await checkVonageVerify('no-such-id', '12')).status, 422);
+});
+
+test('faults: a path limits a rule to the requests whose path holds it (a check apart from its send)', async () => {
+  await addFault({ provider: 'vonage_verify', path: '/v2/verify/', mode: 'status', status: 503 });
+  const sent = await startVonageVerify(smsWorkflow('15551230104'));
+  assert.equal(sent.status, 202);
+  const check = await checkVonageVerify(sent.json.request_id, '1234');
+  assert.equal(check.status, 503);
+  assert.equal(check.json.title, 'Service Unavailable');
+  assert.equal((await addFault({ provider: '*', mode: 'slow', delay_ms: 1, path: '' })).status, 400);
+  await control('/faults', { method: 'DELETE' });
+  await addFault({ provider: 'vonage_verify', mode: 'throttle' });
+  const throttled = await startVonageVerify(smsWorkflow('15551230105'));
+  assert.equal(throttled.status, 429);
+  assert.equal(throttled.json.title, 'Rate Limit Hit');
 });
 
 // ---------------------------------------------------------------- Vonage
