@@ -91,7 +91,11 @@ test("otp_verify's code check keeps to the allow-list too", async () => {
   cluster.reload({ 'sms_otp.http_allowed_hosts': '' });
   try {
     await sleep(300);
-    assert.throws(verify, /provider_unavailable/);
+    // Returned, not raised: the check's log row is kept.
+    assert.equal(JSON.parse(verify()).reason, 'provider_unavailable');
+    assert.equal(cluster.value(`SELECT outcome || ' ' || coalesce(status_code::text, '-') || ' ' || error
+                                FROM sms_otp.sms_messages_log WHERE session_id = '${session}' AND operation = 'check'`),
+                 'unavailable 0 destination not allowed: http');
     const checks = (await mock.requests('twilio_verify')).filter((r) => r.path.endsWith('/VerificationCheck'));
     assert.equal(checks.length, 0, 'the check was not sent over plain http');
   } finally {
