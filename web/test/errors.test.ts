@@ -26,6 +26,9 @@ describe('classifyError', () => {
     [409, 'already_used', 'already_used'],
     [409, 'superseded', 'superseded'],
     [409, 'failed', 'delivery_failed'],
+    [503, 'provider_unavailable', 'provider_unavailable'],
+    [409, 'code_pending', 'code_pending'],
+    [409, 'check_in_progress', 'check_in_progress'],
   ])('maps verify reason %s/%s to %s', (status, reason, kind) => {
     const e = classifyError(status, { verified: false, reason, attempts_remaining: 3, message: 'm' });
     expect(e.kind).toBe(kind);

@@ -7,10 +7,10 @@ import { renderOtp } from './render';
 
 const SESSION = 'aaaaaaaa-0000-4000-8000-000000000001';
 
-async function openWithCode() {
+async function openWithCode(options: Parameters<typeof renderOtp>[1] = {}) {
   const api = fakeApi(() => statusBody(Date.now()));
   api.send.mockResolvedValueOnce(ok(sendBody(Date.now())));
-  const view = renderOtp(api);
+  const view = renderOtp(api, options);
   const user = userEvent.setup();
   await user.click(await screen.findByRole('button', { name: 'Send OTP' }));
   await screen.findByText(/Code expires in/);
@@ -114,6 +114,9 @@ describe('OtpOverlay', () => {
     [409, { verified: false, reason: 'failed', attempts_remaining: 5 }, 'We could not deliver the text message. Ask for a new code.', 'Send a new code'],
     [404, { code: 'session_not_found' }, 'That code request has ended. Ask for a new code.', 'Send a new code'],
     [503, { code: 'provider_unavailable' }, 'The code cannot be checked right now. Please try again in a moment.', 'Try again'],
+    [503, { verified: false, reason: 'provider_unavailable', attempts_remaining: 5 }, 'The code cannot be checked right now. Please try again in a moment.', 'Try again'],
+    [409, { verified: false, reason: 'code_pending', attempts_remaining: 5, retry_after_seconds: 1 }, 'Your code is still on its way to us. Please try again in a moment.', 'Try again'],
+    [409, { verified: false, reason: 'check_in_progress', attempts_remaining: 5, retry_after_seconds: 1 }, 'Your code is being checked. Please try again in a moment.', 'Try again'],
     [0, {}, 'We cannot reach the server. Check your connection and try again.', 'Try again'],
     [401, { code: 'PGRST301', message: 'JWT expired' }, 'Your sign-in has expired. Please sign in again.', 'Sign in again'],
   ])('a verify answered %s %j says "%s" and offers "%s"', async (status, body, text, action) => {
@@ -149,6 +152,22 @@ describe('OtpOverlay', () => {
     await user.click(await screen.findByRole('button', { name: 'Try again' }));
     await screen.findByText('Secret page');
     expect(api.verify).toHaveBeenNthCalledWith(2, SESSION, '654321', expect.anything());
+  });
+
+  it('checks the same code again when it was still on its way, keeping the code and the send button as they were', async () => {
+    // A provider's 4-digit code (Vonage Verify's default), the app set up for it.
+    const { api, user } = await openWithCode({ codeLength: 4 });
+    api.verify
+      .mockResolvedValueOnce(fail<VerifyBody>(409, { verified: false, reason: 'code_pending', attempts_remaining: 5, retry_after_seconds: 1 }))
+      .mockResolvedValueOnce(ok<VerifyBody>({ verified: true }));
+    await user.type(codeField(), '4821');
+    expect(await screen.findByRole('alert')).toHaveTextContent('Your code is still on its way to us.');
+    // The session stays: the code field is still there.
+    expect(codeField()).toBeInTheDocument();
+    await user.click(screen.getByRole('button', { name: 'Try again' }));
+    await screen.findByText('Secret page');
+    expect(api.verify).toHaveBeenCalledTimes(2);
+    expect(api.verify).toHaveBeenNthCalledWith(2, SESSION, '4821', expect.anything());
   });
 
   it('sends a new code after an expired one', async () => {

@@ -20,6 +20,8 @@ export type OtpErrorKind =
   | 'session_not_found' // no such code request for this user
   | 'no_provider' // no SMS provider is enabled
   | 'provider_unavailable' // the provider that keeps the code cannot check it now
+  | 'code_pending' // the code has not left yet as far as the server knows; try the same code again
+  | 'check_in_progress' // this code is being checked right now; try again in a moment
   | 'not_authenticated' // no valid sign-in (missing or expired token)
   | 'otp_not_enabled' // the account does not use SMS codes
   | 'no_phone' // the account has no phone number
@@ -49,6 +51,9 @@ const REASONS: Record<string, OtpErrorKind> = {
   already_used: 'already_used',
   superseded: 'superseded',
   failed: 'delivery_failed',
+  provider_unavailable: 'provider_unavailable',
+  code_pending: 'code_pending',
+  check_in_progress: 'check_in_progress',
 };
 
 const CODES: Record<string, OtpErrorKind> = {

@@ -61,6 +61,10 @@ export function describeOtpError(error: OtpError, ctx: MessageContext): OtpMessa
       return { text: 'Text messages cannot be sent right now. Please try again in a few minutes.', recovery: 'retry' };
     case 'provider_unavailable':
       return { text: 'The code cannot be checked right now. Please try again in a moment.', recovery: 'retry' };
+    case 'code_pending':
+      return { text: 'Your code is still on its way to us. Please try again in a moment.', recovery: 'retry' };
+    case 'check_in_progress':
+      return { text: 'Your code is being checked. Please try again in a moment.', recovery: 'retry' };
     case 'not_authenticated':
       return { text: 'Your sign-in has expired. Please sign in again.', recovery: 'sign_out' };
     case 'otp_not_enabled':
