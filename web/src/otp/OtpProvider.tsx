@@ -28,8 +28,14 @@ export interface OtpContextValue {
   resend: () => Promise<void>;
   verify: (code: string) => Promise<void>;
   refresh: () => Promise<void>;
+  /** Asks otp_status() again without showing "checking" meanwhile: the screen changes only if
+   *  the answer does (after <OtpSettings> turned codes on or off, say). */
+  sync: () => Promise<void>;
   /** Repeats the call that failed last (after a network error, say). */
   retry: () => Promise<void>;
+  /** The API client of the signed-in user (null when nobody is), for panels such as
+   *  <OtpSettings> that make calls of their own. */
+  api: OtpApi | null;
   dismissError: () => void;
   signOut: () => void;
 }
@@ -151,10 +157,10 @@ export function OtpProvider({
   const actions = useRef(0);
 
   const loadStatus = useCallback(
-    async (background = false): Promise<ApiResult<StatusBody> | null> => {
+    async (background = false, quiet = false): Promise<ApiResult<StatusBody> | null> => {
       const api = apiRef.current;
       if (!api) return null;
-      if (!background) dispatch({ type: 'STATUS_REQUESTED' });
+      if (!background && !quiet) dispatch({ type: 'STATUS_REQUESTED' });
       const epoch = actions.current;
       const res = await run((signal) => api.status(signal));
       if (!res) return null;
@@ -170,7 +176,7 @@ export function OtpProvider({
           }
         }
       } else {
-        dispatch({ type: 'STATUS_FAILED', error: res.error, background });
+        dispatch({ type: 'STATUS_FAILED', error: res.error, background: background || quiet });
       }
       return res;
     },
@@ -223,6 +229,10 @@ export function OtpProvider({
 
   const refresh = useCallback(async () => {
     await loadStatus(false);
+  }, [loadStatus]);
+
+  const sync = useCallback(async () => {
+    await loadStatus(false, true);
   }, [loadStatus]);
 
   const retry = useCallback(async () => {
@@ -310,11 +320,13 @@ export function OtpProvider({
       resend: send,
       verify,
       refresh,
+      sync,
       retry,
       dismissError,
       signOut,
+      api,
     }),
-    [state, codeLength, send, verify, refresh, retry, dismissError, signOut],
+    [state, codeLength, send, verify, refresh, sync, retry, dismissError, signOut, api],
   );
 
   return <OtpContext.Provider value={value}>{children}</OtpContext.Provider>;

@@ -1,4 +1,4 @@
-// The three sms_otp calls over @supabase/postgrest-js, each answering a typed result
+// The sms_otp calls over @supabase/postgrest-js, each answering a typed result
 // instead of throwing: {ok: true, data} or {ok: false, error} (see errors.ts). The calls go
 // through a PostgrestClient made from a URL, or through a client the application already has:
 // its own PostgrestClient or a SupabaseClient.
@@ -23,12 +23,23 @@ export interface StatusSessionBody {
   delivery?: DeliveryStatus | null;
 }
 
+/** This login's pending enrolment (a code sent to a number being turned on), as otp_status()
+ *  describes it. */
+export interface StatusEnrolmentBody extends StatusSessionBody {
+  /** The number being enrolled, masked. */
+  phone_hint: string | null;
+}
+
 /** What otp_status() returns. */
 export interface StatusBody {
   otp_required: boolean;
   verified: boolean;
   phone_hint?: string | null;
   session: StatusSessionBody | null;
+  /** This login's pending enrolment (absent from servers before sms_otp 1.1). */
+  enrolment?: StatusEnrolmentBody | null;
+  /** With codes on: until when this login may change or remove its number without a new code. */
+  reverify_until?: string | null;
   next_send_at?: string;
   server_time: string;
 }
@@ -41,12 +52,24 @@ export interface SendBody {
   attempts_remaining: number;
   /** The server's clock when it set the deadlines above (absent from sms_otp 1.0). */
   server_time?: string;
+  /** 'enrol' when the code went to a new number to turn it on (absent for a sign-in code). */
+  purpose?: 'enrol';
+  /** For an enrolment: the number the code went to, masked. */
+  phone_hint?: string;
 }
 
 /** What otp_verify() returns on success. */
 export interface VerifyBody {
   verified: true;
   session_id?: string;
+  /** True when the code enrolled its number: it is the account's number now, codes are on. */
+  enrolled?: boolean;
+  phone_hint?: string;
+}
+
+/** What otp_disable() returns. */
+export interface DisableBody {
+  otp_enabled: false;
 }
 
 export type ApiResult<T> =
@@ -57,6 +80,9 @@ export interface OtpApi {
   status(signal?: AbortSignal): Promise<ApiResult<StatusBody>>;
   send(options?: { phone?: string; providerHint?: string }, signal?: AbortSignal): Promise<ApiResult<SendBody>>;
   verify(sessionId: string, code: string, signal?: AbortSignal): Promise<ApiResult<VerifyBody>>;
+  /** Turns SMS codes off and forgets the number (needs a code entered moments before).
+   *  Optional so that an OtpApi written for the overlay alone stays one. */
+  disable?(signal?: AbortSignal): Promise<ApiResult<DisableBody>>;
 }
 
 /** The answer of one RPC call, as postgrest-js gives it (never thrown). */
@@ -159,5 +185,6 @@ export function createOtpApi(options: OtpApiOptions): OtpApi {
       return call<SendBody>('otp_send', args, signal);
     },
     verify: (sessionId, code, signal) => call<VerifyBody>('otp_verify', { session_id: sessionId, otp: code }, signal),
+    disable: (signal) => call<DisableBody>('otp_disable', {}, signal),
   };
 }

@@ -25,6 +25,9 @@ export type OtpErrorKind =
   | 'not_authenticated' // no valid sign-in (missing or expired token)
   | 'otp_not_enabled' // the account does not use SMS codes
   | 'no_phone' // the account has no phone number
+  | 'invalid_phone' // the number given is not a phone number
+  | 'phone_mismatch' // another number than the account's, and no fresh code to move to it
+  | 'reverify_required' // changing or removing the number needs a code to the current one first
   | 'network' // no answer at all
   | 'server' // any other 5xx
   | 'unknown';
@@ -62,6 +65,9 @@ const CODES: Record<string, OtpErrorKind> = {
   provider_unavailable: 'provider_unavailable',
   otp_not_enabled: 'otp_not_enabled',
   no_phone: 'no_phone',
+  invalid_phone: 'invalid_phone',
+  phone_mismatch: 'phone_mismatch',
+  reverify_required: 'reverify_required',
   session_not_found: 'session_not_found',
   invalid_session_id: 'session_not_found',
   invalid_code_format: 'invalid_code_format',

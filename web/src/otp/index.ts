@@ -2,6 +2,21 @@
 export { OtpProvider, useOtp, type OtpContextValue, type OtpProviderProps } from './OtpProvider.js';
 export { OtpOverlay, type OtpOverlayProps } from './OtpOverlay.js';
 export { ProtectedRoute, type ProtectedRouteProps } from './ProtectedRoute.js';
+export { OtpSettings, type OtpSettingsProps } from './OtpSettings.js';
+export {
+  composePhone,
+  DEFAULT_COUNTRIES,
+  initialSettingsState,
+  isFresh,
+  settingsReducer,
+  type Country,
+  type SettingsCode,
+  type SettingsEvent,
+  type SettingsIntent,
+  type SettingsNotice,
+  type SettingsPhase,
+  type SettingsState,
+} from './settings.js';
 export {
   createOtpApi,
   OtpAbortError,
@@ -12,8 +27,10 @@ export {
   type OtpRpcClient,
   type OtpRpcRequest,
   type OtpRpcResponse,
+  type DisableBody,
   type SendBody,
   type StatusBody,
+  type StatusEnrolmentBody,
   type VerifyBody,
 } from './api.js';
 export { classifyError, type OtpError, type OtpErrorKind } from './errors.js';

@@ -74,6 +74,12 @@ export function describeOtpError(error: OtpError, ctx: MessageContext): OtpMessa
         text: 'This account has no phone number for text-message codes. Please contact support.',
         recovery: 'sign_out',
       };
+    case 'invalid_phone':
+      return { text: 'That does not look like a phone number. Check the country and the number.', recovery: 'reenter' };
+    case 'phone_mismatch':
+      return { text: 'That is not the phone number on this account.', recovery: 'refresh' };
+    case 'reverify_required':
+      return { text: 'First confirm it’s you with a code sent to your current number.', recovery: 'send' };
     case 'network':
       return { text: 'We cannot reach the server. Check your connection and try again.', recovery: 'retry' };
     case 'server':
