@@ -4,6 +4,7 @@ import { OtpProvider, ProtectedRoute } from '../otp';
 import { clearAuth, isOperator, loadAuth, saveAuth, type DemoAuth } from './auth';
 import { LoginPage } from './LoginPage';
 import { LockedShell, ProtectedPage } from './ProtectedPage';
+import { SettingsPage } from './SettingsPage';
 
 // Loaded when an operator opens it: end users never download the charts.
 const DashboardPage = lazy(() => import('../dashboard/DashboardPage').then((m) => ({ default: m.DashboardPage })));
@@ -74,6 +75,22 @@ export function App({ apiUrl, inboxUrl }: AppProps) {
                 overlay={{ extra }}
               >
                 {auth && <ProtectedPage auth={auth} />}
+              </ProtectedRoute>
+            )
+          }
+        />
+        <Route
+          path="/settings"
+          element={
+            operator ? (
+              <Navigate to="/dashboard" replace />
+            ) : (
+              <ProtectedRoute
+                unauthenticated={<Navigate to="/login" replace />}
+                placeholder={auth && <LockedShell email={auth.email} />}
+                overlay={{ extra }}
+              >
+                {auth && <SettingsPage auth={auth} />}
               </ProtectedRoute>
             )
           }

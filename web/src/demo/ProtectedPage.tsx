@@ -1,3 +1,4 @@
+import { Link } from 'react-router';
 import { useOtp } from '../otp';
 import type { DemoAuth } from './auth';
 
@@ -8,6 +9,12 @@ export function ProtectedPage({ auth }: { auth: DemoAuth }) {
     <div className="demo-shell">
       <header className="demo-header">
         <span className="demo-brand">sms_otp demo</span>
+        <nav className="demo-nav" aria-label="Pages">
+          <Link to="/" aria-current="page">
+            Home
+          </Link>
+          <Link to="/settings">Settings</Link>
+        </nav>
         <span className="demo-user">{auth.email}</span>
         <button type="button" className="demo-secondary" onClick={() => otp.signOut()}>
           Sign out
