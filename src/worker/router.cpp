@@ -26,9 +26,17 @@ void Router::set_providers(std::vector<providers::Provider> list) {
 
 std::vector<ProviderRef> Router::route(const Claimed &c) const {
     std::vector<ProviderRef> order;
+    // Providers that keep the code (Twilio Verify, Vonage Verify) send a code of their own,
+    // never a text: they carry codes only.
+    bool code = c.message.type == "otp";
+    auto fits = [&](const providers::Provider &p) {
+        if (code) return true;
+        const providers::Adapter *a = providers::adapter_for(p.kind);
+        return !a || !a->keeps_code();
+    };
     auto add = [&](const std::string &name, bool only_selectable) {
         for (const auto &p : providers_)
-            if (p->name == name && (!only_selectable || p->selectable) &&
+            if (p->name == name && (!only_selectable || p->selectable) && fits(*p) &&
                 std::find(order.begin(), order.end(), p) == order.end())
                 order.push_back(p);
     };

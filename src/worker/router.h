@@ -34,7 +34,8 @@ public:
     void set_providers(std::vector<providers::Provider> list);
     const std::vector<ProviderRef> &providers() const { return providers_; }
 
-    // The providers to try for a message, in order (available or not).
+    // The providers to try for a message, in order (available or not). Providers that keep the
+    // code (Twilio Verify, Vonage Verify) are in the routes of codes only.
     std::vector<ProviderRef> route(const Claimed &c) const;
     bool available(const providers::Provider &p, int64_t now_us) const;
     // Microseconds until some provider of the route is available again (0 if one is now).

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { Cluster, Mock, waitFor, useStack } from './harness.mjs';
+import { Cluster, Mock, waitFor, useStack, enqueue, delivered as settled } from './harness.mjs';
 
 const VERIFY_TIMEOUT_MS = 3000;
 const cluster = new Cluster([
@@ -26,8 +26,8 @@ function providers(rows) {
   cluster.sql('DELETE FROM sms_otp.api_integrations');
   for (const r of rows) {
     cluster.sql(`INSERT INTO sms_otp.api_integrations (name, kind, priority, base_url, sender, credentials)
-      VALUES ('${r.name}', '${r.kind}', ${r.priority ?? 10}, '${mock.url}', ${r.sender ? `'${r.sender}'` : 'NULL'},
-              '${JSON.stringify(r.credentials)}')`);
+      VALUES ('${r.name}', '${r.kind}', ${r.priority ?? 10}, ${r.kind === 'console' ? 'NULL' : `'${mock.url}'`},
+              ${r.sender ? `'${r.sender}'` : 'NULL'}, '${JSON.stringify(r.credentials ?? {})}')`);
   }
 }
 const twilioVerify = { name: 'tv', kind: 'twilio_verify', credentials: TWILIO };
@@ -282,4 +282,26 @@ test('a hanging provider alone: 503 provider_unavailable after the timeout, retu
   assert.deepEqual(checks(s).map((c) => c.outcome), ['unavailable']);
   assert.deepEqual(session(s), { ...session(s), status: 'sent', attempts: 0 });
   assert.equal(verify(u, s, sms.code).verified, true);
+});
+
+test('a transactional message never goes through a provider that keeps the code (it would send its own code instead)', async () => {
+  providers([twilioVerify, vonageVerify, { name: 'console', kind: 'console', priority: 20 }]);
+  const id = enqueue(cluster, { body: 'Your order has shipped' });
+  const o = await settled(cluster, id);
+  assert.deepEqual([o.status, o.provider], ['sent', 'console']);
+  assert.equal((await mock.requests('twilio_verify')).length + (await mock.requests('vonage_verify')).length, 0);
+  // Codes still go to the first of them.
+  const u = newUser();
+  const s = send(u);
+  await delivered(u, s);
+  assert.equal(session(s).provider, 'tv');
+
+  // With only providers that keep the code, a transactional message finds no provider and waits.
+  providers([twilioVerify]);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const waiting = enqueue(cluster, { body: 'Your order has shipped' });
+  await waitFor('an attempt', () => cluster.value(`SELECT last_error FROM sms_otp.sms_outbox WHERE id = ${waiting}`));
+  assert.equal(cluster.value(`SELECT status || ': ' || last_error FROM sms_otp.sms_outbox WHERE id = ${waiting}`),
+    'queued: no SMS provider is enabled');
+  assert.equal((await checkRequests('twilio_verify', '/Verifications')).length, 1, 'only the code went to Verify');
 });
