@@ -131,10 +131,18 @@ createRoot(document.getElementById('root')!).render(
 
 // Never imported: tsc only. The declarations must be real types, not any: each line below is
 // a mistake they have to catch.
-const TYPE_CHECKS = `import { createOtpApi, OtpProvider, type OtpRpcClient } from '@sms-otp/web';
+const TYPE_CHECKS = `import { composePhone, createOtpApi, OtpProvider, OtpSettings, type Country, type OtpRpcClient, type SettingsNotice } from '@sms-otp/web';
 
 // @ts-expect-error: a URL or a client is needed
 createOtpApi({ token: 't' });
+// The settings panel: its props, its list of countries and what onChange reports.
+const countries: Country[] = [{ code: 'GB', name: 'United Kingdom', dial: '44' }];
+export const settings = <OtpSettings countries={countries} defaultCountry="GB" onChange={(c: SettingsNotice) => c} />;
+export const e164: string | null = composePhone('44', '07700 900123');
+// @ts-expect-error: a country is {code, name, dial}
+export const badCountries = <OtpSettings countries={[{ code: 'GB' }]} />;
+// @ts-expect-error: onChange reports 'enabled', 'changed' or 'disabled'
+export const badNotice: SettingsNotice = 'removed';
 // @ts-expect-error: not a client
 export const notAClient: OtpRpcClient = { rpc: () => null };
 // @ts-expect-error: token is a string or null
