@@ -77,14 +77,15 @@ BEGIN
 END $$;
 
 -- What otp_status adds for a settings screen: this login's pending enrolment, until when this
--- login may change or remove the number without a new code (codes on only), and when it may
--- send next.
+-- login may change or remove the number without a new code (codes on only), and, while an
+-- enrolment is pending, when it may send next (the limits are read only then: otp_status of a
+-- user without codes is asked on every page load).
 CREATE OR REPLACE FUNCTION sms_otp._enrol_status(uid uuid, login text, contact sms_otp.user_contact_settings,
                                                  cfg sms_otp._config) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     e          sms_otp.sms_otp_sessions;
-    wait       record;
+    wait_s     int;
     win        interval := sms_otp._reverify_window();
     fresh      timestamptz;
 BEGIN
@@ -99,8 +100,10 @@ BEGIN
               AND x.verified_at > pg_catalog.now() - win AND x.login_session = login AND x.phone = contact.phone;
         END IF;
     END IF;
-    SELECT * INTO wait FROM sms_otp._send_wait(uid, e.phone,
-                                               sms_otp._client_net(sms_otp.client_ip(), cfg.ipv6_prefix), cfg);
+    IF e.id IS NOT NULL THEN
+        SELECT greatest(w.wait_seconds, sms_otp._lockout_wait(uid)) INTO wait_s
+        FROM sms_otp._send_wait(uid, e.phone, sms_otp._client_net(sms_otp.client_ip(), cfg.ipv6_prefix), cfg) AS w;
+    END IF;
     RETURN pg_catalog.jsonb_build_object(
         'enrolment', CASE WHEN e.id IS NOT NULL THEN pg_catalog.jsonb_build_object(
             'session_id', e.id, 'phone_hint', sms_otp._phone_hint(e.phone), 'status', e.status,
@@ -108,8 +111,7 @@ BEGIN
             'attempts_remaining', e.max_attempts - e.attempts,
             'delivery', (SELECT o.delivery_status FROM sms_otp.sms_outbox o WHERE o.id = e.outbox_id)) END,
         'reverify_until', fresh,
-        'next_send_at', pg_catalog.now() + pg_catalog.make_interval(
-            secs => coalesce(greatest(wait.wait_seconds, sms_otp._lockout_wait(uid)), 0)));
+        'next_send_at', pg_catalog.now() + pg_catalog.make_interval(secs => coalesce(wait_s, 0)));
 END $$;
 
 -- Turn SMS codes off and forget the number. Needs this login to have passed the current

@@ -7,7 +7,7 @@
 -- 198.18.1.n unless a test says otherwise. Registered numbers are +1 415 555 02nn, numbers
 -- being enrolled +1 415 555 03nn.
 BEGIN;
-SELECT plan(104);
+SELECT plan(105);
 
 \ir request.psql
 
@@ -284,6 +284,10 @@ SELECT is(pg_temp.outcome(pg_temp.send(23, p)), '400 invalid_phone', format('%s:
 FROM (VALUES ('not a phone', 'letters'), ('', 'an empty string'), ('+1 415 555 0323' || repeat(' ', 60), 'a number padded past 64 characters'),
              (repeat('1', 100000), '100,000 digits'), ('+999 1234 5678', 'no such country')) AS t(p, label);
 SELECT is(count(*)::int, 0, 'none of them wrote anything') FROM sms_otp.sms_otp_sessions WHERE user_id = pg_temp.uid(23);
+SELECT is(pg_temp.status(23) - 'server_time',
+          jsonb_build_object('otp_required', false, 'verified', true, 'session', NULL, 'enrolment', NULL,
+                             'reverify_until', NULL, 'next_send_at', now()),
+          'otp_status with codes off and nothing pending: no enrolment, and no wait read');
 
 --------------------------------------------------------------------------------------------
 -- Limits, lockout and rollbacks are those of sign-in codes
