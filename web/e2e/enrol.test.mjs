@@ -59,11 +59,14 @@ describe('the SMS codes settings panel', { timeout: 240_000 }, () => {
     assert.equal(await page.getByTestId('settings-state').textContent(), 'On');
     assert.deepEqual(contact(BOB_ID), [FIRST, 'true']);
     await screenshot(page, 'settings-on');
-    // The login that enrolled has proven the number: after a reload it has passed the SMS step,
-    // with no overlay.
+    // The login that enrolled has proven the number: a reload stays on the page, no overlay,
+    // and the home page says the SMS step is passed.
     await page.reload();
-    await page.getByTestId('access').filter({ hasText: 'You passed the SMS step' }).waitFor();
+    await panel(page).getByRole('button', { name: 'Change number' }).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/settings');
     assert.equal(await page.getByRole('dialog').count(), 0);
+    await page.getByRole('link', { name: 'Home' }).click();
+    await page.getByTestId('access').filter({ hasText: 'You passed the SMS step' }).waitFor();
     await openSettings(page);
     await panel(page).getByRole('button', { name: 'Change number' }).waitFor();
 

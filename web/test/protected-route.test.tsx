@@ -1,7 +1,7 @@
 import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it } from 'vitest';
-import { useOtp } from '../src/otp';
+import { describe, expect, it, vi } from 'vitest';
+import { OtpProvider, ProtectedRoute, useOtp } from '../src/otp';
 import type { StatusBody, VerifyBody } from '../src/otp/api';
 import { fail, fakeApi, ok, sendBody, statusBody } from './fakeApi';
 import { renderOtp } from './render';
@@ -11,6 +11,24 @@ describe('ProtectedRoute', () => {
     renderOtp(undefined, { token: null as unknown as string });
     expect(screen.getByText('Please sign in')).toBeInTheDocument();
     expect(screen.queryByText('Secret page')).not.toBeInTheDocument();
+  });
+
+  it('never takes a signed-in user for a visitor while the first status loads (a deep link reloaded)', async () => {
+    const seen = vi.fn();
+    function Login() {
+      seen();
+      return <p>Please sign in</p>;
+    }
+    const api = fakeApi(() => statusBody(Date.now(), { verified: true }));
+    render(
+      <OtpProvider apiUrl="http://api.test" token="token" api={api}>
+        <ProtectedRoute unauthenticated={<Login />} loading={<p>Loading…</p>}>
+          <p>Secret page</p>
+        </ProtectedRoute>
+      </OtpProvider>,
+    );
+    expect(await screen.findByText('Secret page')).toBeInTheDocument();
+    expect(seen).not.toHaveBeenCalled();
   });
 
   it('shows nothing protected while the status is on its way', () => {

@@ -107,7 +107,11 @@ export function OtpProvider({
   receiptPollMs = 5000,
   children,
 }: OtpProviderProps) {
-  const [state, dispatch] = useReducer(otpReducer, initialOtpState);
+  // Signed in: "checking" from the first render, so that a guard never takes a signed-in user
+  // for a visitor (and sends a deep link, reloaded, to the login page) before the first call.
+  const [state, dispatch] = useReducer(otpReducer, token !== null || injectedApi !== undefined, (signedIn: boolean) =>
+    signedIn ? { ...initialOtpState, phase: 'checking' as const } : initialOtpState,
+  );
   const headerKey = JSON.stringify(headers ?? {});
   const api = useMemo(() => {
     if (injectedApi) return injectedApi;
