@@ -7,12 +7,12 @@ MODULE_big = sms_otp
 DATA       = sql/sms_otp--1.0.sql
 DATA_built = sql/sms_otp--1.1.sql sql/sms_otp--1.0--1.1.sql
 SHARED_PARTS = $(addprefix sql/parts/,errors.sql identity.sql triggers.sql otp.sql enrol.sql messages.sql transactional.sql \
-                 opt_outs.sql receipts.sql campaigns.sql dashboards.sql guard.sql metrics.sql security.sql)
+                 opt_outs.sql receipts.sql campaigns.sql dashboards.sql guard.sql metrics.sql captcha.sql security.sql)
 FRESH_PARTS  = $(addprefix sql/parts/,types.sql c_functions.sql) sql/parts/triggers.sql sql/parts/tables.sql \
                sql/parts/transactional_tables.sql sql/parts/campaigns_tables.sql sql/parts/guard_tables.sql \
-               $(filter-out sql/parts/triggers.sql,$(SHARED_PARTS))
+               sql/parts/captcha_tables.sql $(filter-out sql/parts/triggers.sql,$(SHARED_PARTS))
 UPDATE_PARTS = sql/parts/update--1.0--1.1.sql sql/parts/transactional_tables.sql sql/parts/campaigns_tables.sql \
-               sql/parts/guard_tables.sql sql/parts/c_functions.sql \
+               sql/parts/guard_tables.sql sql/parts/captcha_tables.sql sql/parts/c_functions.sql \
                $(SHARED_PARTS)
 
 SRCS = $(wildcard src/*.cpp src/*/*.cpp)

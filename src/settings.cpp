@@ -1,4 +1,5 @@
 #include "settings.h"
+#include "captcha/captcha.h"
 
 #include "pg/server.h"
 
@@ -350,6 +351,7 @@ void define() {
                &otp_reserved_in_flight, 8, 0, 1024, PGC_SIGHUP);
 
     define_guard();
+    define_captcha();
 
     MarkGUCPrefixReserved("sms_otp");
 }

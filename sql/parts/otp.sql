@@ -145,6 +145,9 @@ BEGIN
     END IF;
     login := sms_otp._require_login();
     PERFORM sms_otp._require_read_committed();
+    -- The CAPTCHA (captcha.sql), when sms_otp.captcha is on: checked before any lock is taken,
+    -- so a slow verifier holds up this caller alone, and a refusal counts for no limit.
+    PERFORM sms_otp._captcha_check(ip);
     -- Sends of one user are serialised, so two at once cannot both pass the limits, and so are
     -- sends from one address, for the per-address limits (locks in memory: cheaper than locking
     -- the user's row, which would write it).

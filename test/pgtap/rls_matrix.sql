@@ -8,7 +8,7 @@
 -- C = c0000000-0000-4000-8000-00000000000c (codes off; login c-1, verified while codes were on).
 -- A login "passed" when it has a session verified within sms_otp.verified_ttl (12 h).
 BEGIN;
-SELECT plan(211);
+SELECT plan(212);
 
 --------------------------------------------------------------------------------------------
 -- Fixtures, written by the superuser (the extension's owner, as the worker is)
@@ -79,7 +79,9 @@ FROM unnest(ARRAY['sms_otp.sms_otp_sessions', 'sms_otp.sms_messages_log', 'sms_o
                   'sms_otp.stats_otp',
                   -- the SMS-pumping guard (each rule and role: guard.sql)
                   'sms_otp.guard_country_policy', 'sms_otp.guard_safe_list', 'sms_otp.guard_decisions',
-                  'sms_otp.guard_blocks', 'sms_otp.guard_counts']::regclass[]) AS tbl;
+                  'sms_otp.guard_blocks', 'sms_otp.guard_counts',
+                  -- the CAPTCHA check's accepted tokens (captcha.sql)
+                  'sms_otp.captcha_tokens']::regclass[]) AS tbl;
 
 -- Every write a client might try, aimed at A's rows (or at rows A would like to exist). No
 -- client role holds INSERT, UPDATE or DELETE on any table: each is "permission denied", whoever
@@ -380,9 +382,10 @@ SELECT set_eq($$SELECT pg_temp.readable('service_role', 'sms_otp.sms_outbox')$$,
 SELECT is_empty($$SELECT r, t FROM unnest(ARRAY['public', 'anon', 'authenticated']) AS r,
                          unnest(ARRAY['sms_otp.api_integrations', 'sms_otp.sms_outbox', 'sms_otp.user_lockouts',
                                       'sms_otp._secret', 'sms_otp.guard_country_policy', 'sms_otp.guard_safe_list',
-                                      'sms_otp.guard_decisions', 'sms_otp.guard_blocks', 'sms_otp.guard_counts']::regclass[]) AS t
+                                      'sms_otp.guard_decisions', 'sms_otp.guard_blocks', 'sms_otp.guard_counts',
+                                      'sms_otp.captcha_tokens']::regclass[]) AS t
                   WHERE EXISTS (SELECT pg_temp.readable(r, t))$$,
-                'no client role may read any column of api_integrations, sms_outbox, user_lockouts, _secret or the guard''s tables');
+                'no client role may read any column of api_integrations, sms_outbox, user_lockouts, _secret, the guard''s tables or captcha_tokens');
 
 --------------------------------------------------------------------------------------------
 -- Policies: one per role, named for it

@@ -1,0 +1,157 @@
+-- The CAPTCHA check of otp_send (sql/parts/captcha.sql): its settings, the secret kept from
+-- clients, and every refusal that needs no verifier answer. The verifier here is a closed
+-- local port, so a token that reaches it gets 503 captcha_unavailable at once: a 403 instead
+-- proves that the token was refused before any request. Tokens a verifier accepts or rejects
+-- are in test/http/captcha.test.mjs (the mock provider as siteverify).
+-- User n is 00000000-0000-4000-8000-0000000003nn with phone +1 415 555 03nn, login "login-n".
+BEGIN;
+SELECT plan(45);
+
+\ir request.psql
+
+CREATE FUNCTION pg_temp.uid(n int) RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
+    SELECT ('00000000-0000-4000-8000-' || lpad((300 + n)::text, 12, '0'))::uuid
+$$;
+-- otp_send as user n, with these request headers besides x-forwarded-for.
+CREATE FUNCTION pg_temp.send(n int, headers jsonb DEFAULT '{}') RETURNS jsonb LANGUAGE sql AS $$
+    SELECT pg_temp.request('authenticated',
+                           jsonb_build_object('sub', pg_temp.uid(n), 'role', 'authenticated', 'session_id', 'login-' || n),
+                           jsonb_build_object('x-forwarded-for', '198.19.3.' || n) || headers,
+                           'sms_otp.otp_send()')
+$$;
+CREATE FUNCTION pg_temp.token(t text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object('x-captcha-token', t)
+$$;
+-- status and code, or status alone for a success.
+CREATE FUNCTION pg_temp.seen(r jsonb) RETURNS text LANGUAGE sql AS $$
+    SELECT (r ->> 'status') || coalesce(' ' || (r #>> '{error,code}'), ' ' || (r #>> '{body,error}'), '')
+$$;
+CREATE FUNCTION pg_temp.sessions(n int) RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM sms_otp.sms_otp_sessions s WHERE s.user_id = pg_temp.uid(n)
+$$;
+-- The header reader alone, as the owner.
+CREATE FUNCTION pg_temp.read_token(headers text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('request.headers', headers, true);
+    RETURN sms_otp._captcha_token();
+END $$;
+
+SELECT sms_otp._guess_forget(NULL, pg_temp.uid(n), true) FROM generate_series(1, 9) AS n;
+DELETE FROM sms_otp.api_integrations;
+INSERT INTO sms_otp.api_integrations (name, kind, priority) VALUES ('console', 'console', 10);
+INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled)
+SELECT pg_temp.uid(n), '+1415555' || lpad((300 + n)::text, 4, '0'), true FROM generate_series(1, 9) AS n;
+
+--------------------------------------------------------------------------------------------
+-- Settings
+--------------------------------------------------------------------------------------------
+SELECT is(current_setting('sms_otp.captcha'), 'off', 'sms_otp.captcha is off by default');
+SELECT is(pg_temp.seen(pg_temp.send(1)), '200', 'with the check off, otp_send needs no token');
+SELECT throws_ok($$SET LOCAL sms_otp.captcha = 'recaptcha'$$, '22023', NULL, 'sms_otp.captcha takes off, turnstile or hcaptcha only');
+SELECT throws_ok($$SET LOCAL sms_otp.captcha_verify_url = 'ftp://127.0.0.1/siteverify'$$, '22023', NULL,
+                 'the verify URL must be http(s)');
+SELECT throws_ok($$SET LOCAL sms_otp.captcha_verify_url = E'https://example.com/siteverify\r\nX-Evil: 1'$$, '22023', NULL,
+                 'the verify URL may hold no control characters');
+SELECT throws_ok($$SET LOCAL sms_otp.captcha_verify_url = 'https:///siteverify'$$, '22023', NULL,
+                 'the verify URL must name a host');
+SELECT throws_ok($$SET LOCAL sms_otp.captcha_secret = E'abc\ndef'$$, '22023', NULL,
+                 'a secret with a newline is refused');
+SELECT throws_ok($$SET LOCAL sms_otp.captcha_secret = 'has space'$$, '22023', NULL, 'a secret with a space is refused');
+SELECT throws_ok(format('SET LOCAL sms_otp.captcha_secret = %L', repeat('s', 257)), '22023', NULL,
+                 'a secret longer than 256 bytes is refused');
+SELECT throws_ok($$SET LOCAL sms_otp.captcha_timeout = 50$$, '22023', NULL, 'the timeout is at least 100 ms');
+SELECT throws_ok($$SET LOCAL sms_otp.captcha_timeout = '31s'$$, '22023', NULL, 'the timeout is at most 30 s');
+
+-- A client can neither turn the check off nor point it elsewhere, nor read the secret.
+SET LOCAL sms_otp.captcha = 'turnstile';
+SET LOCAL sms_otp.captcha_secret = '1x0000000000000000000000000000000AA';
+SET LOCAL sms_otp.captcha_verify_url = 'http://127.0.0.1:9/turnstile/v0/siteverify';
+SELECT is(pg_temp.request('authenticated', NULL, NULL, $$set_config('sms_otp.captcha', 'off', true)$$) ->> 'sqlstate',
+          '42501', 'a client cannot SET sms_otp.captcha');
+SELECT is(pg_temp.request('authenticated', NULL, NULL,
+                          $$set_config('sms_otp.captcha_verify_url', 'http://127.0.0.1:1/', true)$$) ->> 'sqlstate',
+          '42501', 'a client cannot SET sms_otp.captcha_verify_url');
+SELECT is(pg_temp.request('authenticated', NULL, NULL, $$current_setting('sms_otp.captcha_secret')$$) ->> 'sqlstate',
+          '42501', 'a client cannot read sms_otp.captcha_secret');
+SELECT is(pg_temp.request('anon', NULL, NULL,
+                          $$(SELECT count(*) FROM pg_catalog.pg_settings WHERE name = 'sms_otp.captcha_secret')$$) -> 'body',
+          '0'::jsonb, 'pg_settings does not list the secret to a client');
+SELECT is(pg_temp.request('authenticated', NULL, NULL,
+                          $$(SELECT string_agg(s.setting, ',') FROM pg_catalog.pg_settings s WHERE s.setting LIKE '%0000AA%')$$) -> 'body',
+          'null'::jsonb, 'no setting a client can list holds the secret''s value');
+SELECT is(current_setting('sms_otp.captcha_secret'), '1x0000000000000000000000000000000AA', 'a superuser reads the secret');
+
+--------------------------------------------------------------------------------------------
+-- Refusals before the verifier
+--------------------------------------------------------------------------------------------
+SELECT is(pg_temp.seen(pg_temp.send(2)), '403 captcha_required', 'no token: 403 captcha_required');
+SELECT is(pg_temp.seen(pg_temp.send(2, '{"x-captcha-token": ""}')), '403 captcha_required', 'an empty token is no token');
+SELECT is(pg_temp.seen(pg_temp.send(2, '{"x-captcha-token": 12345}')), '403 captcha_required', 'a token that is not a string is no token');
+SELECT is(pg_temp.seen(pg_temp.send(2, '{"X-Captcha-Token": "tok"}')), '403 captcha_required',
+          'PostgREST lower-cases header names: another spelling is not read');
+SELECT is(pg_temp.seen(pg_temp.request('anon', NULL, pg_temp.token('tok'), 'sms_otp.otp_send()')), '401 not_authenticated',
+          'an anonymous caller is refused before any CAPTCHA request');
+SELECT is(pg_temp.seen(pg_temp.send(2, pg_temp.token(repeat('a', 2049)))), '403 captcha_failed',
+          'a token of 2049 bytes is refused without asking the verifier');
+SELECT is(pg_temp.seen(pg_temp.send(2, pg_temp.token(repeat('é', 1025)))), '403 captcha_failed',
+          'the cap counts bytes, not characters');
+SELECT is(pg_temp.seen(pg_temp.send(2, pg_temp.token(repeat('a', 2048)))), '503 captcha_unavailable',
+          'a token of 2048 bytes is sent to the verifier (down here: 503, fail closed)');
+SELECT is(pg_temp.read_token(pg_temp.token(repeat('a', 2048) || 'ééé')::text), repeat('a', 2048) || 'é',
+          'a long token is cut past the cap on a character boundary');
+SELECT is(pg_temp.read_token('{"x-captcha-token": "' || repeat('a', 70000) || '"}'), NULL,
+          'headers over 64 kB are not parsed');
+SELECT is(pg_temp.read_token('["x-captcha-token", "tok"]'), NULL, 'headers that are not a JSON object hold no token');
+SELECT is(pg_temp.read_token('{"x-captcha-token": "tok"'), NULL, 'unreadable headers hold no token');
+SELECT is(pg_temp.read_token('{"x-captcha-token": "tok", "x-captcha-token": "other"}'), 'other',
+          'a repeated member: the last one, as jsonb reads it');
+
+-- A token accepted before is refused until its window ends, without asking the verifier.
+INSERT INTO sms_otp.captcha_tokens VALUES (sha256(convert_to('seen-token', 'UTF8')), now() + interval '1 min'),
+                                          (sha256(convert_to('old-token', 'UTF8')), now() - interval '1 s');
+SELECT is(pg_temp.seen(pg_temp.send(2, pg_temp.token('seen-token'))), '403 captcha_failed',
+          'a replayed token: 403 captcha_failed, the same answer as a rejected one');
+SELECT is(pg_temp.seen(pg_temp.send(2, pg_temp.token('old-token'))), '503 captcha_unavailable',
+          'a token remembered past its window is asked about again');
+
+-- The verifier down, or unreachable by our rules, or no secret: 503, nothing sent.
+SELECT is(pg_temp.seen(pg_temp.send(2, pg_temp.token('fresh-token'))), '503 captcha_unavailable',
+          'verifier down: 503 captcha_unavailable');
+SELECT is(pg_temp.sessions(2), 0::bigint, 'no refusal made a session or queued a code');
+SET LOCAL sms_otp.captcha_verify_url = 'http://10.1.2.3/siteverify';
+SELECT is(sms_otp._captcha_verify('fresh-token', NULL) ->> 'result', 'unavailable',
+          'a verifier at an address sms_otp.http_allowed_hosts does not list is not asked');
+SET LOCAL sms_otp.captcha_verify_url = 'http://127.0.0.1:9/siteverify';
+SELECT is(sms_otp._captcha_verify(E'tok\r\nen', NULL) - 'response_time_ms',
+          '{"result": "failed", "status_code": null, "error": "token refused before sending"}'::jsonb,
+          'a token with control characters is refused without a request');
+SET LOCAL sms_otp.captcha_secret = '';
+SELECT is(sms_otp._captcha_verify('fresh-token', NULL) ->> 'status_code', NULL,
+          'without a secret nothing is sent');
+SELECT is(pg_temp.seen(pg_temp.send(2, pg_temp.token('fresh-token'))), '503 captcha_unavailable',
+          'without a secret every token fails closed');
+
+-- Refusals count for no limit: more of them than the per-minute and per-day limits, and then a
+-- send with the check off goes through.
+SELECT is((SELECT count(*) FROM generate_series(1, 12) AS i, pg_temp.send(3, pg_temp.token('t' || i)) AS r
+            WHERE pg_temp.seen(r) = '503 captcha_unavailable'), 12::bigint, '12 sends refused 503');
+SELECT is((SELECT count(*) FROM generate_series(1, 12) AS i, pg_temp.send(3, jsonb_build_object('x-n', i)) AS r
+            WHERE pg_temp.seen(r) = '403 captcha_required'), 12::bigint, '12 sends refused 403');
+SET LOCAL sms_otp.captcha = 'off';
+SELECT is(pg_temp.seen(pg_temp.send(3)), '200', 'after 24 refused sends, the first send is not rate limited');
+SELECT is(sms_otp._captcha_verify('fresh-token', NULL) ->> 'result', 'unavailable', 'with the check off, nothing passes the verifier function');
+SET LOCAL sms_otp.captcha = 'turnstile';
+
+--------------------------------------------------------------------------------------------
+-- Clients reach none of it
+--------------------------------------------------------------------------------------------
+SELECT is(pg_temp.request('authenticated', '{"sub": "00000000-0000-4000-8000-000000000301", "role": "authenticated"}',
+                          NULL, $$sms_otp._captcha_verify('tok', NULL)$$) ->> 'sqlstate', '42501',
+          'a client cannot call the verifier');
+SELECT is(pg_temp.request('authenticated', NULL, NULL, $$sms_otp._captcha_check(NULL)$$) ->> 'sqlstate', '42501',
+          'a client cannot call the check');
+SELECT is(pg_temp.request('service_role', NULL, NULL, $$(SELECT count(*) FROM sms_otp.captcha_tokens)$$) ->> 'sqlstate', '42501',
+          'not even the service role reads the accepted tokens');
+
+SELECT * FROM finish();
+ROLLBACK;
