@@ -6,6 +6,8 @@
 import { createHmac, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 
+import { CAPTCHA_PROVIDERS, hcaptchaSiteverify, turnstileSiteverify } from './captcha.mjs';
+
 const hex32 = () => randomUUID().replace(/-/g, '');
 const hex16Upper = () => hex32().slice(0, 16).toUpperCase();
 
@@ -738,8 +740,9 @@ function webhook(ctx) {
 
 // ---------------------------------------------------------------- routing
 
-// Provider names are the `kind` values of api_integrations.
-export const PROVIDERS = ['twilio', 'twilio_verify', 'vonage', 'vonage_verify', 'messagebird', 'plivo', 'webhook'];
+// Provider names are the `kind` values of api_integrations, and the CAPTCHA verifiers.
+export const PROVIDERS = ['twilio', 'twilio_verify', 'vonage', 'vonage_verify', 'messagebird', 'plivo', 'webhook',
+  ...CAPTCHA_PROVIDERS];
 
 const ROUTES = [
   { provider: 'twilio', re: /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/, handle: twilioMessages },
@@ -751,6 +754,8 @@ const ROUTES = [
   { provider: 'messagebird', re: /^\/messages$/, handle: messagebirdMessages },
   { provider: 'plivo', re: /^\/v1\/Account\/([^/]+)\/Message\/?$/, handle: plivoMessage },
   { provider: 'webhook', re: /^\/webhook(?:\/.*)?$/, handle: webhook },
+  { provider: 'turnstile', re: /^\/turnstile\/v0\/siteverify$/, handle: turnstileSiteverify },
+  { provider: 'hcaptcha', re: /^\/siteverify$/, handle: hcaptchaSiteverify },
 ];
 
 export function matchProvider(path) {

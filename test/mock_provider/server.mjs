@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import {
   CALLBACK_PROVIDERS, CallbackDispatcher, DEFAULT_CALLBACK_DELAY_MS, SIGN_MODES, VONAGE_METHODS, VONAGE_SIGNATURE_METHODS,
 } from './callbacks.mjs';
+import { CAPTCHA_PROVIDERS, CaptchaTokens, checkCaptchaConfig } from './captcha.mjs';
 import { Faults, requestRecipients } from './faults.mjs';
 import { renderInboxPage } from './inbox_page.mjs';
 import {
@@ -56,6 +57,7 @@ function checkProviderConfig(key, value) {
   if (out.integration !== undefined && (typeof out.integration !== 'string' || out.integration === '')) {
     throw httpError(400, `${key}.integration must be the integration's name`);
   }
+  if (CAPTCHA_PROVIDERS.includes(key)) checkCaptchaConfig(key, out);
   if (key === 'vonage') {
     if (out.signature_method !== undefined && !VONAGE_SIGNATURE_METHODS.includes(out.signature_method)) {
       throw httpError(400, `vonage.signature_method must be one of ${VONAGE_SIGNATURE_METHODS.join(', ')}`);
@@ -258,6 +260,7 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
     faults: new Faults(),
     verifications: new Verifications(),
     vonageVerifications: new VonageVerifications(),
+    captchaTokens: new CaptchaTokens(),
     vonageBalance: START_BALANCE,
     callbacks: null,
     // The account each provider last accepted a message for: inbound
@@ -277,6 +280,7 @@ export function createMockProvider({ delayMs = 0, record = true, verbose = false
     if (startFaults) state.faults.add(startFaults);
     state.verifications.clear();
     state.vonageVerifications.clear();
+    state.captchaTokens.clear();
     state.vonageBalance = START_BALANCE;
     state.callbacks.reset(startCallbacks);
     state.accounts = {};

@@ -1680,3 +1680,70 @@ test('inbox page: every message has a reply form with STOP, START and HELP', asy
   for (const t of ['STOP', 'START', 'HELP']) assert.match(page.text, new RegExp(`data-text="${t}">${t}</button>`));
   assert.match(page.text, /placeholder="Reply from \+15551230001"/);
 });
+
+// ---------------------------------------------------------------- CAPTCHA verifiers
+
+test('captcha: Turnstile and hCaptcha siteverify pass a configured token once, then answer the duplicate code', async () => {
+  await configure({ turnstile: { secret: 'ts-secret', tokens: ['good-t'] }, hcaptcha: { secret: 'hc-secret', tokens: ['good-h'] } });
+  const ts = (fields) => call('/turnstile/v0/siteverify', { form: fields });
+  const hc = (fields) => call('/siteverify', { form: fields });
+
+  const first = await ts({ secret: 'ts-secret', response: 'good-t', remoteip: '198.51.100.7' });
+  assert.equal(first.status, 200);
+  assert.equal(first.json.success, true);
+  assert.deepEqual(first.json['error-codes'], []);
+  assert.equal(typeof first.json.challenge_ts, 'string');
+  assert.deepEqual((await ts({ secret: 'ts-secret', response: 'good-t' })).json,
+    { success: false, 'error-codes': ['timeout-or-duplicate'] });
+  assert.deepEqual((await ts({ secret: 'ts-secret', response: 'forged' })).json,
+    { success: false, 'error-codes': ['invalid-input-response'] });
+  assert.deepEqual((await ts({ secret: 'wrong', response: 'good-t' })).json,
+    { success: false, 'error-codes': ['invalid-input-secret'] });
+  assert.deepEqual((await ts({ response: 'good-t' })).json, { success: false, 'error-codes': ['missing-input-secret'] });
+  assert.deepEqual((await ts({ secret: 'ts-secret' })).json, { success: false, 'error-codes': ['missing-input-response'] });
+  // Turnstile also takes JSON.
+  await configure({ turnstile: { secret: 'ts-secret', tokens: ['json-t'] } });
+  assert.equal((await call('/turnstile/v0/siteverify', { json: { secret: 'ts-secret', response: 'json-t' } })).json.success, true);
+
+  const h = await hc({ secret: 'hc-secret', response: 'good-h' });
+  assert.equal(h.json.success, true);
+  assert.equal(h.json.credit, false);
+  assert.deepEqual((await hc({ secret: 'hc-secret', response: 'good-h' })).json,
+    { success: false, 'error-codes': ['invalid-or-already-seen-response'] });
+  // Each provider keeps its own tokens: Turnstile's token is no hCaptcha token.
+  assert.deepEqual((await hc({ secret: 'hc-secret', response: 'good-t' })).json,
+    { success: false, 'error-codes': ['invalid-input-response'] });
+  assert.equal((await call('/siteverify', { method: 'GET' })).status, 405);
+
+  const log = await requests('?provider=turnstile');
+  assert.equal(log[0].path, '/turnstile/v0/siteverify');
+  assert.deepEqual(log[0].form, { secret: 'ts-secret', response: 'good-t', remoteip: '198.51.100.7' });
+  assert.equal((await requests('?provider=hcaptcha')).length, 4);
+});
+
+test('captcha: single_use false plays a verifier that accepts a replay; reset forgets used tokens', async () => {
+  await configure({ turnstile: { tokens: ['again'], single_use: false } });
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await call('/turnstile/v0/siteverify', { form: { secret: 'any', response: 'again' } })).json.success, true);
+  }
+  await configure({ turnstile: { tokens: ['once'] } });
+  assert.equal((await call('/turnstile/v0/siteverify', { form: { secret: 'any', response: 'once' } })).json.success, true);
+  assert.equal((await control('/reset')).status, 204);
+  await configure({ turnstile: { tokens: ['once'] } });
+  assert.equal((await call('/turnstile/v0/siteverify', { form: { secret: 'any', response: 'once' } })).json.success, true);
+});
+
+test('captcha: fault rules make the verifier fail or hang; bad config is refused', async () => {
+  await configure({ turnstile: { tokens: ['t1'] } });
+  await addFault({ provider: 'turnstile', mode: 'status', status: 500, count: 1 });
+  const failed = await call('/turnstile/v0/siteverify', { form: { secret: 's', response: 't1' } });
+  assert.equal(failed.status, 500);
+  await addFault({ provider: 'turnstile', mode: 'timeout', count: 1 });
+  await assert.rejects(call('/turnstile/v0/siteverify', { form: { secret: 's', response: 't1' }, signal: AbortSignal.timeout(300) }));
+  // The faults took the requests: the token is still unused.
+  assert.equal((await call('/turnstile/v0/siteverify', { form: { secret: 's', response: 't1' } })).json.success, true);
+  for (const bad of [{ turnstile: { tokens: 'x' } }, { hcaptcha: { tokens: [1] } }, { hcaptcha: { secret: 5 } },
+    { turnstile: { single_use: 'no' } }]) {
+    assert.equal((await configure(bad)).status, 400, JSON.stringify(bad));
+  }
+});
