@@ -59,6 +59,11 @@ interface OtpProviderCommonProps {
   schema?: string;
   /** Extra request headers (Supabase without a client: apikey). */
   headers?: Record<string, string>;
+  /**
+   * A fresh CAPTCHA token (Turnstile or hCaptcha) for each code sent, when the server sets
+   * sms_otp.captcha; sent as the X-Captcha-Token header of otp_send. See createOtpApi.
+   */
+  captchaToken?: () => string | null | undefined | Promise<string | null | undefined>;
   /** Replaces the API client (tests). */
   api?: OtpApi;
   /** How often to ask whether a queued code has left, in ms. */
@@ -102,6 +107,7 @@ export function OtpProvider({
   codeLength = 6,
   schema,
   headers,
+  captchaToken,
   api: injectedApi,
   deliveryPollMs = 1500,
   receiptPollMs = 5000,
@@ -113,10 +119,18 @@ export function OtpProvider({
     signedIn ? { ...initialOtpState, phase: 'checking' as const } : initialOtpState,
   );
   const headerKey = JSON.stringify(headers ?? {});
+  // The newest callback is asked at each send, so a new function each render keeps the client.
+  const captchaRef = useRef(captchaToken);
+  captchaRef.current = captchaToken;
   const api = useMemo(() => {
     if (injectedApi) return injectedApi;
     if (!token) return null;
-    const common = { token, schema, headers: JSON.parse(headerKey) as Record<string, string> };
+    const common = {
+      token,
+      schema,
+      headers: JSON.parse(headerKey) as Record<string, string>,
+      captchaToken: () => captchaRef.current?.(),
+    };
     if (client) return createOtpApi({ ...common, client });
     if (apiUrl === undefined) throw new Error('<OtpProvider> needs an apiUrl or a client.');
     return createOtpApi({ ...common, url: apiUrl });

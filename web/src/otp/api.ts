@@ -118,6 +118,13 @@ interface OtpApiCommonOptions {
   schema?: string;
   /** Extra headers on every call, e.g. Supabase's apikey. */
   headers?: Record<string, string>;
+  /**
+   * When the server requires a CAPTCHA (sms_otp.captcha): called before each otp_send for a
+   * fresh token of the application's Turnstile or hCaptcha widget, sent as the
+   * X-Captcha-Token header of that call only. Each token is good for one send. Nothing
+   * (undefined, null, '') sends no header, and the server answers captcha_required.
+   */
+  captchaToken?: () => string | null | undefined | Promise<string | null | undefined>;
 }
 
 export type OtpApiOptions = OtpApiCommonOptions &
@@ -155,15 +162,20 @@ export function createOtpApi(options: OtpApiOptions): OtpApi {
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
   const client: OtpRpcClient =
     options.client ?? new PostgrestClient(options.url, { fetch: options.fetch });
-  const rpc = (fn: string, args: Record<string, unknown>) => {
+  const rpc = (fn: string, args: Record<string, unknown>, extra: Record<string, string>) => {
     let builder = client.schema(schema).rpc(fn, args);
-    for (const [name, value] of Object.entries(headers)) builder = builder.setHeader(name, value);
+    for (const [name, value] of Object.entries({ ...headers, ...extra })) builder = builder.setHeader(name, value);
     return builder;
   };
 
-  async function call<T>(fn: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<ApiResult<T>> {
+  async function call<T>(
+    fn: string,
+    args: Record<string, unknown>,
+    signal?: AbortSignal,
+    extra: Record<string, string> = {},
+  ): Promise<ApiResult<T>> {
     const requestedAt = Date.now();
-    let builder = rpc(fn, args);
+    let builder = rpc(fn, args, extra);
     if (signal) builder = builder.abortSignal(signal);
     // postgrest-js hands back a non-2xx body (parsed JSON) as `error`, and a request that got
     // no answer as status 0: both become an OtpError.
@@ -178,11 +190,16 @@ export function createOtpApi(options: OtpApiOptions): OtpApi {
 
   return {
     status: (signal) => call<StatusBody>('otp_status', {}, signal),
-    send: (opts = {}, signal) => {
+    send: async (opts = {}, signal) => {
       const args: Record<string, unknown> = {};
       if (opts.phone) args.phone = opts.phone;
       if (opts.providerHint) args.provider_hint = opts.providerHint;
-      return call<SendBody>('otp_send', args, signal);
+      const captcha = options.captchaToken ? await options.captchaToken() : undefined;
+      if (signal?.aborted) throw new OtpAbortError();
+      // A header value cannot hold line breaks; such a token is no token (the server says so).
+      const extra: Record<string, string> =
+        typeof captcha === 'string' && captcha !== '' && !/[\r\n\0]/.test(captcha) ? { 'X-Captcha-Token': captcha } : {};
+      return call<SendBody>('otp_send', args, signal, extra);
     },
     verify: (sessionId, code, signal) => call<VerifyBody>('otp_verify', { session_id: sessionId, otp: code }, signal),
     disable: (signal) => call<DisableBody>('otp_disable', {}, signal),

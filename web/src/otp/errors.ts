@@ -28,6 +28,8 @@ export type OtpErrorKind =
   | 'invalid_phone' // the number given is not a phone number
   | 'phone_mismatch' // another number than the account's, and no fresh code to move to it
   | 'reverify_required' // changing or removing the number needs a code to the current one first
+  | 'captcha' // a send needs a CAPTCHA token the server accepts (missing, rejected or used before)
+  | 'captcha_unavailable' // the CAPTCHA cannot be checked right now
   | 'network' // no answer at all
   | 'server' // any other 5xx
   | 'unknown';
@@ -71,6 +73,9 @@ const CODES: Record<string, OtpErrorKind> = {
   session_not_found: 'session_not_found',
   invalid_session_id: 'session_not_found',
   invalid_code_format: 'invalid_code_format',
+  captcha_required: 'captcha',
+  captcha_failed: 'captcha',
+  captcha_unavailable: 'captcha_unavailable',
 };
 
 function record(value: unknown): Record<string, unknown> {

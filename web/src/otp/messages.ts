@@ -80,6 +80,10 @@ export function describeOtpError(error: OtpError, ctx: MessageContext): OtpMessa
       return { text: 'That is not the phone number on this account.', recovery: 'refresh' };
     case 'reverify_required':
       return { text: 'First confirm it’s you with a code sent to your current number.', recovery: 'send' };
+    case 'captcha':
+      return { text: 'Please complete the check that you are not a robot, then ask for the code again.', recovery: 'send' };
+    case 'captcha_unavailable':
+      return { text: 'We cannot check that you are not a robot right now. Please try again in a moment.', recovery: 'retry' };
     case 'network':
       return { text: 'We cannot reach the server. Check your connection and try again.', recovery: 'retry' };
     case 'server':
