@@ -111,6 +111,24 @@ test('a replayed token is refused locally, even when the verifier would take it 
                             WHERE token_hash = sha256('replay-me') AND expires_at > now() + interval '290 s'`), '1');
 });
 
+test('two sends racing with one token (a verifier that takes it twice): exactly one passes', async () => {
+  await mock('POST', '/_mock/config', { turnstile: { secret: SECRET, tokens: ['race'], single_use: false } });
+  const [a, b] = await Promise.all([login(ALICE), login(BOB)]);
+  const results = await Promise.all([send(a, 'race'), send(b, 'race')]);
+  assert.deepEqual(results.map((r) => r.status).sort(), [200, 403], results.map((r) => r.text).join(' | '));
+  assertRaised(results.find((r) => r.status === 403), 403, 'captcha_failed');
+});
+
+test('a browser may send the header: the preflight allows it', async () => {
+  const r = await fetch(`${stack.api}/rpc/otp_send`, {
+    method: 'OPTIONS',
+    headers: { Origin: 'http://app.test', 'Access-Control-Request-Method': 'POST',
+      'Access-Control-Request-Headers': 'authorization, content-type, x-captcha-token' },
+  });
+  assert.ok(r.status < 300, String(r.status));
+  assert.ok((r.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/,\s*/).includes('x-captcha-token'));
+});
+
 test('each accepted token clears up to 50 expired ones; live ones stay', async () => {
   stack.sql(`INSERT INTO sms_otp.captcha_tokens
              SELECT sha256(('old-' || i)::bytea), now() - interval '1 s' FROM generate_series(1, 60) AS i;
