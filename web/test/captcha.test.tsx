@@ -12,7 +12,13 @@ function reply(status: number, body: unknown) {
 }
 
 const SERVER_TIME = new Date().toISOString();
-const SENT = { session_id: 's', expires_at: SERVER_TIME, resend_available_at: SERVER_TIME, attempts_remaining: 5, server_time: SERVER_TIME };
+const SENT = {
+  session_id: 's',
+  expires_at: new Date(Date.now() + 300_000).toISOString(),
+  resend_available_at: new Date(Date.now() + 30_000).toISOString(),
+  attempts_remaining: 5,
+  server_time: SERVER_TIME,
+};
 
 function apiWith(captchaToken: () => string | null | undefined | Promise<string | null | undefined>) {
   const fetchMock = vi.fn(async (url: string, _init: RequestInit) =>
@@ -96,7 +102,7 @@ describe('<OtpProvider captchaToken>', () => {
     const { rerender } = render(ui('first'));
     rerender(ui('second'));
     fireEvent.click(await screen.findByRole('button', { name: 'Send OTP' }));
-    await vi.waitFor(() => expect(fetchMock.mock.calls.some(([url]) => String(url).endsWith('/otp_send'))).toBe(true));
+    await screen.findByText(/Code expires in/);
     const send = fetchMock.mock.calls.find(([url]) => String(url).endsWith('/otp_send'))!;
     expect(new Headers(send[1].headers).get('X-Captcha-Token')).toBe('second');
     const status = fetchMock.mock.calls.find(([url]) => String(url).endsWith('/otp_status'))!;
