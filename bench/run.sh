@@ -6,7 +6,7 @@
 # the workers' throughput against their request slots, with several workers and after a bulk
 # load (bench/throughput.sh); campaigns (bench/campaigns.sh); what nginx and pgbouncer add to a
 # request (bench/proxy.sh); the dashboards' reads and the upkeep of their rollups
-# (bench/dashboards.sh).
+# (bench/dashboards.sh); the SMS-pumping guard against a simulated attack (bench/guard.sh).
 #   bash bench/run.sh                 the full run (30 to 35 minutes to the transactional sends, about 25 more after)
 #   bash bench/run.sh --smoke         a few seconds: proves the scripts work, judges nothing
 #   bash bench/run.sh --write-docs    the full run, then the table goes into docs/benchmarks.md
@@ -319,3 +319,7 @@ BENCH_SKIP_BUILD=1 bash bench/proxy.sh "${rls_args[@]}"
 # ------------------------------------------------------------------ the dashboards
 log "dashboards at 10 M log rows and the upkeep of their rollups: bench/dashboards.sh"
 BENCH_SKIP_BUILD=1 bash bench/dashboards.sh "${rls_args[@]}"
+
+# ------------------------------------------------------------------ the SMS-pumping guard
+log "the SMS-pumping guard against a simulated attack, and its cost: bench/guard.sh"
+BENCH_SKIP_BUILD=1 bash bench/guard.sh "${rls_args[@]}"
