@@ -8,7 +8,8 @@
 # request (bench/proxy.sh); the dashboards' reads and the upkeep of their rollups
 # (bench/dashboards.sh); the SMS-pumping guard against a simulated attack (bench/guard.sh).
 #   bash bench/run.sh                 the full run (30 to 35 minutes to the transactional sends, about 25 more after)
-#   bash bench/run.sh --smoke         a few seconds: proves the scripts work, judges nothing
+#   bash bench/run.sh --smoke         a few seconds: proves the scripts work, judges nothing but the
+#                                     guard's attack and false-refusal targets (bench/guard.sh)
 #   bash bench/run.sh --write-docs    the full run, then the table goes into docs/benchmarks.md
 # Sizes can be changed through the environment (BENCH_USERS, BENCH_HISTORY_ROWS, ...; see below).
 # BENCH_SKIP_BUILD=1 measures the installed extension as it is; BENCH_KEEP=1 leaves the cluster.
