@@ -305,3 +305,35 @@ test('a transactional message never goes through a provider that keeps the code 
     'queued: no SMS provider is enabled');
   assert.equal((await checkRequests('twilio_verify', '/Verifications')).length, 1, 'only the code went to Verify');
 });
+
+// Enrolment through a provider that keeps the code: the code goes to the new number, the
+// provider checks it by its own id, and only then is the number stored and codes turned on.
+for (const p of [twilioVerify, vonageVerify]) {
+  test(`${p.kind}: a user enrols a new number with a code the provider keeps`, async () => {
+    providers([p]);
+    if (p.kind === 'vonage_verify') await mock.config({ vonage_verify: VONAGE });
+    users += 1;
+    const n = String(users).padStart(2, '0');
+    const id = `a0000000-0000-4000-8000-0000000008${n}`;
+    const phone = `+141555508${n}`;
+    const claims = `SET request.jwt.claims = '{"sub":"${id}","session_id":"login-1"}';`;
+    const u = { id, phone, claims: () => claims };
+    const sent = JSON.parse(cluster.sql(`${claims} SELECT sms_otp.otp_send('${phone}')`)[0][0]);
+    assert.equal(sent.purpose, 'enrol');
+    const s = sent.session_id;
+    const sms = await delivered(u, s);
+    const { psid } = session(s);
+    assert.ok(psid.length > 0, 'the provider gave the verification an id');
+    assert.equal(cluster.value(`SELECT count(*) FROM sms_otp.user_contact_settings WHERE user_id = '${id}' AND otp_enabled`), '0',
+      'nothing is stored before the code is entered');
+
+    const bad = verify(u, s, otherCode(sms.code));
+    assert.equal(bad.reason, 'invalid_code');
+    assert.equal(cluster.value(`SELECT count(*) FROM sms_otp.user_contact_settings WHERE user_id = '${id}' AND otp_enabled`), '0',
+      'a wrong code stores nothing');
+    assert.equal(verify(u, s, sms.code).verified, true);
+    assert.equal(cluster.value(`SELECT phone || ' ' || otp_enabled FROM sms_otp.user_contact_settings WHERE user_id = '${id}'`),
+      `${phone} true`, 'the right code stores the number and turns codes on');
+    assert.deepEqual(checks(s).map((c) => [c.outcome, c.pmid]), [['wrong', psid], ['approved', psid]]);
+  });
+}
