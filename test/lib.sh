@@ -3,7 +3,7 @@
 
 free_port() {
     local port
-    for port in $(seq "${1:-55432}" 65000); do
+    for port in $(seq "${1:-25432}" 32767); do
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0

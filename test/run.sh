@@ -10,7 +10,7 @@ make -s -j2
 if [ "$(id -u)" -eq 0 ]; then make -s install; else sudo make -s install; fi
 
 work=$(make_workdir sms_otp_test)
-port=$(free_port 55432)
+port=$(free_port 25432)
 cleanup() { bash test/cluster.sh stop "$work/pg" || true; }
 trap cleanup EXIT
 

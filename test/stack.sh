@@ -15,7 +15,7 @@
 #   STACK_MOCK_PORT    mock SMS provider port (default 8025)
 #   STACK_PROXY_PORT   nginx port for provider callbacks (default 8026); sms_otp.callback_url
 #                      is http://127.0.0.1:PORT/callbacks (deploy/nginx/sms_otp_callbacks.conf)
-#   STACK_PG_PORT      PostgreSQL port (default: the first free one from 55432)
+#   STACK_PG_PORT      PostgreSQL port (default: the first free one from 25432)
 #   STACK_PG_SETTINGS  extra postgresql.conf lines for a new cluster, separated by ';' or
 #                      newlines, e.g. "sms_otp.resend_cooldown = 1; sms_otp.rate_limit_per_minute = 1000"
 #   STACK_LOG_LEVEL    PostgREST log-level (default info: one line per request)
@@ -207,7 +207,7 @@ start() {
     elif [ -f "$dir/pg/data/postgresql.conf" ]; then
         pg_port=$(sed -nE 's/^port = ([0-9]+)$/\1/p' "$dir/pg/data/postgresql.conf" | tail -1)
     else
-        pg_port=$(free_port 55432)
+        pg_port=$(free_port 25432)
     fi
     local name port
     for name in api mock proxy pg; do

@@ -66,7 +66,7 @@ stop() { not_ok "$1" "$2"; echo "1..$n"; exit 1; }
 start_cluster() {
     local c=$1 port i
     shift
-    port=$(cat "$work/$c.port" 2>/dev/null || free_port $((55000 + RANDOM % 9000)))
+    port=$(cat "$work/$c.port" 2>/dev/null || free_port $((21000 + RANDOM % 9000)))
     for i in 1 2 3 4 5; do
         if [ -f "$work/$c/data/PG_VERSION" ]; then
             bash test/cluster.sh run "$work/$c" sh -c "echo 'port = $port' >>'$work/$c/data/postgresql.conf'"
@@ -76,7 +76,7 @@ start_cluster() {
             return 0
         fi
         grep -q 'already in use' "$work/$c/server.log" || return 1
-        port=$(free_port $((55000 + RANDOM % 9000)))
+        port=$(free_port $((21000 + RANDOM % 9000)))
     done
     return 1
 }

@@ -39,7 +39,7 @@ export async function waitFor(what, check, { timeout = 30000, interval = 100 } =
 
 function freePorts(count) {
   // From a random offset, so that stacks started side by side on one machine rarely meet.
-  const base = 20000 + Math.floor(Math.random() * 20000);
+  const base = 20000 + Math.floor(Math.random() * 10000);
   const out = String(execFileSync('bash', ['-c', `. "${root}/test/lib.sh"; p=${base}
     for i in $(seq ${count}); do p=$(free_port $p); echo $p; p=$((p + 1)); done`]));
   return out.trim().split('\n').map(Number);

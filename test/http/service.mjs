@@ -8,7 +8,7 @@ import { root, signJwt } from '../stack.mjs';
 // test/stack.mjs picks free ports for PostgREST, the mock and PostgreSQL but leaves the
 // callback proxy on its default (8026); a free one keeps the suite clear of other stacks.
 export function freeProxyPort() {
-  const start = 50000 + Math.floor(Math.random() * 10000);
+  const start = 20000 + Math.floor(Math.random() * 10000);
   const out = execFileSync('bash', ['-c', `. "${root}/test/lib.sh"; free_port ${start}`]);
   process.env.STACK_PROXY_PORT = String(out).trim();
 }

@@ -20,7 +20,7 @@ export class Cluster {
     this.dir = mkdtempSync('/tmp/sms_otp_it.');
     chmodSync(this.dir, 0o755);
     if (isRoot) execFileSync('chown', ['postgres:', this.dir]);
-    this.port = freePort(56000 + Math.floor(Math.random() * 2000));
+    this.port = freePort(26000 + Math.floor(Math.random() * 4000));
     this.db = 'sms_otp_it';
     // The mock provider listens on plain http at 127.0.0.1: allowed for tests only.
     this.settings = [`sms_otp.database = '${this.db}'`, "sms_otp.http_allowed_hosts = '127.0.0.1, localhost'", ...settings];

@@ -23,7 +23,7 @@ cd "$(dirname "$0")/../.."
 here=test/upgrade
 
 work=$(make_workdir sms_otp_upgrade)
-port=$(free_port 55640)
+port=$(free_port 25640)
 cleanup() {
     if [ -n "${UPGRADE_KEEP:-}" ]; then
         echo "# cluster left running: $work/pg, port $port" >&2
