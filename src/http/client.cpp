@@ -274,7 +274,8 @@ struct Multi::Shared {
     bool stop = false;
     std::atomic<int> open{0};
     std::thread thread;
-    int wake_fd = -1;  // an eventfd the transport waits on with its sockets
+    int wake_fd = -1;   // an eventfd the transport waits on with its sockets
+    int epoll_fd = -1;  // the transport's sockets and wake_fd
 
     void wake() const {
         uint64_t one = 1;
@@ -283,6 +284,7 @@ struct Multi::Shared {
     }
     ~Shared() {
         if (wake_fd >= 0) close(wake_fd);
+        if (epoll_fd >= 0) close(epoll_fd);
     }
 };
 
@@ -297,10 +299,16 @@ void free_all(std::deque<Multi::Transfer *> &list) {
 
 Multi::Multi() : multi_((global_init(), curl_multi_init())), shared_(std::make_unique<Shared>()) {
     if (!multi_) throw std::bad_alloc();
+    // Both descriptors are made here, where a failure can still be thrown to the caller, not on
+    // the thread (the Shared destructor closes whichever was made).
     shared_->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (shared_->wake_fd < 0) {
+    shared_->epoll_fd = shared_->wake_fd < 0 ? -1 : epoll_create1(EPOLL_CLOEXEC);
+    epoll_event wake{};
+    wake.events = EPOLLIN;
+    wake.data.fd = shared_->wake_fd;
+    if (shared_->epoll_fd < 0 || epoll_ctl(shared_->epoll_fd, EPOLL_CTL_ADD, shared_->wake_fd, &wake) != 0) {
         curl_multi_cleanup(static_cast<CURLM *>(multi_));
-        throw std::runtime_error("eventfd failed");
+        throw std::runtime_error(shared_->wake_fd < 0 ? "eventfd failed" : "epoll failed");
     }
     // The thread inherits the signal mask it is created with: with every signal blocked, the
     // process's handlers (PostgreSQL's, in a worker) always run on the caller's thread.
@@ -441,13 +449,7 @@ void Multi::transport() {
     CURLM *multi = static_cast<CURLM *>(multi_);
     Shared &s = *shared_;
     Events events;
-    events.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (events.epoll_fd >= 0) {
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = s.wake_fd;
-        epoll_ctl(events.epoll_fd, EPOLL_CTL_ADD, s.wake_fd, &ev);
-    }
+    events.epoll_fd = s.epoll_fd;
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, Events::on_socket);
     curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, &events);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, Events::on_timer);
@@ -493,30 +495,23 @@ void Multi::transport() {
             }
             s.open.store(int(active.size()), std::memory_order_relaxed);
         }
-        if (events.epoll_fd < 0) {
-            // No epoll (it failed to open): libcurl's own poll over every socket.
-            curl_multi_perform(multi, &running);
-            curl_multi_poll(multi, nullptr, 0, 10, nullptr);
-            curl_multi_perform(multi, &running);
-        } else {
-            int n = epoll_wait(events.epoll_fd, ready, 64, done.empty() ? events.wait_ms() : 0);
-            for (int i = 0; i < n; i++) {
-                int fd = ready[i].data.fd;
-                if (fd == s.wake_fd) {
-                    uint64_t count;
-                    while (read(s.wake_fd, &count, sizeof count) > 0) {
-                    }
-                    continue;
+        int n = epoll_wait(events.epoll_fd, ready, 64, done.empty() ? events.wait_ms() : 0);
+        for (int i = 0; i < n; i++) {
+            int fd = ready[i].data.fd;
+            if (fd == s.wake_fd) {
+                uint64_t count;
+                while (read(s.wake_fd, &count, sizeof count) > 0) {
                 }
-                uint32_t e = ready[i].events;
-                int flags = ((e & EPOLLIN) ? CURL_CSELECT_IN : 0) | ((e & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-                            ((e & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-                curl_multi_socket_action(multi, fd, flags, &running);
+                continue;
             }
-            if (events.timer_due()) {
-                events.timeout_ms = -1;  // the action may set the next
-                curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-            }
+            uint32_t e = ready[i].events;
+            int flags = ((e & EPOLLIN) ? CURL_CSELECT_IN : 0) | ((e & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                        ((e & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(multi, fd, flags, &running);
+        }
+        if (events.timer_due()) {
+            events.timeout_ms = -1;  // the action may set the next
+            curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
         }
         int left = 0;
         while (CURLMsg *msg = curl_multi_info_read(multi, &left)) {
@@ -545,7 +540,6 @@ void Multi::transport() {
         curl_multi_remove_handle(multi, t->easy);
         delete t;
     }
-    if (events.epoll_fd >= 0) close(events.epoll_fd);
 }
 
 void Multi::run(int timeout_ms, const std::function<void(uint64_t, Response &&)> &done) {
