@@ -222,9 +222,8 @@ bool Dispatcher::advance(Job job) {
         }
         limit(*out.request);
         uint64_t tag = next_tag_++;
-        bool other = job.claimed.message.type != "otp";
-        multi_.add(*out.request, tag, other);
-        if (other) others_in_flight_++;
+        multi_.add(*out.request, tag, job.other());
+        if (job.other()) others_in_flight_++;
         in_flight_.emplace(tag, std::move(job));
         return true;
     }
@@ -337,7 +336,7 @@ void Dispatcher::run(int timeout_ms) {
         Job job = std::move(it->second);
         in_flight_.erase(it);
         give_provider_slot(job.current->name);
-        if (job.claimed.message.type != "otp") others_in_flight_--;
+        if (job.other()) others_in_flight_--;
         handle(std::move(job), response);
     });
     multi_.set_unwritten(static_cast<int>(unwritten_));

@@ -69,6 +69,8 @@ private:
         std::string sender;
         std::shared_ptr<int64_t> sent_at;
         int64_t ready_since_us = 0;  // when it was handed over, claimed
+        // Not a code: kept within the request slots that sms_otp.otp_reserved_in_flight leaves.
+        bool other() const { return claimed.message.type != "otp"; }
     };
 
     // Send ready messages while request slots are free (codes first).
