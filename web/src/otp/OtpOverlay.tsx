@@ -5,7 +5,7 @@
 // Its look is otp.css (the package's style.css), which the application imports once.
 import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { createPortal } from 'react-dom';
-import { OTPInput, REGEXP_ONLY_DIGITS, type SlotProps } from 'input-otp';
+import { CodeInput } from './CodeInput.js';
 import { formatDuration, secondsUntil, spellDuration } from './clock.js';
 import type { OtpError } from './errors.js';
 import { isUndeliverable } from './machine.js';
@@ -32,15 +32,6 @@ const RECOVERY_LABELS: Partial<Record<Recovery, string>> = {
 /** Errors after which the send button asks for a new code rather than the first one. */
 function isAfterSession(error: OtpError | null): boolean {
   return !!error && ['expired', 'locked', 'delivery_failed', 'session_not_found', 'already_used', 'superseded'].includes(error.kind);
-}
-
-function Slot({ slot }: { slot: SlotProps }) {
-  return (
-    <div className={`sms-otp-slot${slot.isActive ? ' is-active' : ''}`} aria-hidden="true">
-      {slot.char ?? slot.placeholderChar}
-      {slot.hasFakeCaret && <span className="sms-otp-caret" />}
-    </div>
-  );
 }
 
 export function OtpOverlay({ title = 'Confirm it’s you', extra, signOutLabel = 'Sign out' }: OtpOverlayProps) {
@@ -223,31 +214,18 @@ export function OtpOverlay({ title = 'Confirm it’s you', extra, signOutLabel =
             <label htmlFor={codeId} className="sms-otp-label">
               Code
             </label>
-            <OTPInput
+            <CodeInput
               ref={codeInput}
               id={codeId}
-              name="one-time-code"
               value={code}
+              length={codeLength}
+              disabled={phase === 'verifying'}
+              describedBy={`${descId} ${hintId}`}
               onChange={(value) => {
                 setCode(value);
                 if (localError) setLocalError(null);
               }}
-              onComplete={(value: string) => submit(value)}
-              maxLength={codeLength}
-              pattern={REGEXP_ONLY_DIGITS}
-              inputMode="numeric"
-              autoComplete="one-time-code"
-              pasteTransformer={(pasted) => pasted.replace(/\D/g, '')}
-              disabled={phase === 'verifying'}
-              aria-describedby={`${descId} ${hintId}`}
-              containerClassName="sms-otp-code"
-              render={({ slots }) => (
-                <div className="sms-otp-slots" style={{ gridTemplateColumns: `repeat(${codeLength}, 1fr)` }}>
-                  {slots.map((slot, i) => (
-                    <Slot key={i} slot={slot} />
-                  ))}
-                </div>
-              )}
+              onComplete={(value) => submit(value)}
             />
             <p id={hintId} className="sms-otp-meta">
               <span data-testid="expires-in">

@@ -4,7 +4,7 @@
 // not recent (sms_otp.reverify_window): the panel asks for it in place.
 // It renders inside <OtpProvider> and uses its API client; the look is otp.css.
 import { useCallback, useEffect, useId, useReducer, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { OTPInput, REGEXP_ONLY_DIGITS, type SlotProps } from 'input-otp';
+import { CodeInput } from './CodeInput.js';
 import { OtpAbortError, type ApiResult } from './api.js';
 import { formatDuration, secondsUntil, spellDuration } from './clock.js';
 import type { OtpError } from './errors.js';
@@ -36,15 +36,6 @@ const NOTICES: Record<SettingsNotice, string> = {
   changed: 'Your number is changed. Codes go to the new number from now on.',
   disabled: 'SMS codes are off, and the number is removed from your account.',
 };
-
-function Slot({ slot }: { slot: SlotProps }) {
-  return (
-    <div className={`sms-otp-slot${slot.isActive ? ' is-active' : ''}`} aria-hidden="true">
-      {slot.char ?? slot.placeholderChar}
-      {slot.hasFakeCaret && <span className="sms-otp-caret" />}
-    </div>
-  );
-}
 
 function networkError(e: unknown): OtpError {
   return { kind: 'network', status: 0, serverMessage: String((e as Error)?.message ?? e) };
@@ -403,31 +394,18 @@ export function OtpSettings({ title = 'SMS codes', countries = DEFAULT_COUNTRIES
         <label htmlFor={codeId} className="sms-otp-label">
           Code
         </label>
-        <OTPInput
+        <CodeInput
           ref={codeInput}
           id={codeId}
-          name="one-time-code"
           value={code}
+          length={codeLength}
+          disabled={state.busy === 'verify'}
+          describedBy={metaId}
           onChange={(value) => {
             setCode(value);
             if (localError) setLocalError(null);
           }}
-          onComplete={(value: string) => submitCode(value)}
-          maxLength={codeLength}
-          pattern={REGEXP_ONLY_DIGITS}
-          inputMode="numeric"
-          autoComplete="one-time-code"
-          pasteTransformer={(pasted) => pasted.replace(/\D/g, '')}
-          disabled={state.busy === 'verify'}
-          aria-describedby={metaId}
-          containerClassName="sms-otp-code"
-          render={({ slots }) => (
-            <div className="sms-otp-slots" style={{ gridTemplateColumns: `repeat(${codeLength}, 1fr)` }}>
-              {slots.map((slot, i) => (
-                <Slot key={i} slot={slot} />
-              ))}
-            </div>
-          )}
+          onComplete={(value) => submitCode(value)}
         />
         <p id={metaId} className="sms-otp-meta">
           <span data-testid="settings-expires-in">
