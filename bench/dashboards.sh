@@ -344,7 +344,7 @@ done
 
 upkeep_table="| write path (one connection) | with the rollups, ms per 1,000 messages | trigger disabled | added per 1,000 | ratio |
 |---|---:|---:|---:|---:|"
-for p in "results|the worker's results: INSERT of 64 log rows a statement (jsonb_to_recordset, as the worker writes them)" \
+for p in "results|the worker's results: INSERT of 64 log rows a statement (from a JSON array)" \
          "receipt|a receipt: UPDATE of one log row's delivery_status and delivery_at" \
          "session|a code: INSERT of one sms_otp_sessions row"; do
     path=${p%%|*}

@@ -145,17 +145,35 @@ $$;
 -- row's delivery_status later (upwards only, but from one terminal state to another too:
 -- failed < undelivered < delivered): the old state's counts come off, the new state's go on,
 -- in the row's own hour. One statement for the three rollups.
+-- added: rows counted in (sign 1); removed: their versions before an update, counted out (sign
+-- -1, matched to added by id: a row whose delivery_status moved counts a receipt). attempt:
+-- the added rows are new attempts (inserted), not receipts moving them.
+-- The rows come as arrays of the table's own row type, not as JSON: the worker's results
+-- statement runs this for every part it writes, and building and reading a document per row
+-- cost more than the upkeep itself.
 -- PL/pgSQL, so that the statement's plan is kept for the session (a SQL function's would be
 -- made again at every call), and the helpers are written out in it (a call each per row
 -- otherwise): the shard, the country, the latency and its bucket (the buckets counted from
 -- the top: 12 - width_bucket(-ms, -bounds) is the number of bounds below ms).
-CREATE OR REPLACE FUNCTION sms_otp._stats_log_apply(changes jsonb) RETURNS void
+CREATE OR REPLACE FUNCTION sms_otp._stats_log_apply(added sms_otp.sms_messages_log[], removed sms_otp.sms_messages_log[],
+                                                    attempt boolean) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     my_shard smallint := (pg_backend_pid() % 4 + 1)::smallint;
     neg      float8[] := ARRAY(SELECT -b::float8 FROM unnest(sms_otp._stats_bounds()) b ORDER BY 1);
 BEGIN
-    WITH r AS MATERIALIZED (
+    WITH x AS (
+        SELECT a.created_at, a.provider_name, a."to", a.type, a.outcome, a.segments, a.delivery_status,
+               a.requested_at, a.response_time_ms, a.queued_at, a.delivery_at, a.delivery_received_at,
+               1 AS sign, attempt AS attempt,
+               b.id IS NULL OR a.delivery_status IS DISTINCT FROM b.delivery_status AS moved
+        FROM unnest(added) a LEFT JOIN unnest(removed) b ON b.id = a.id
+        UNION ALL
+        SELECT b.created_at, b.provider_name, b."to", b.type, b.outcome, b.segments, b.delivery_status,
+               b.requested_at, b.response_time_ms, b.queued_at, b.delivery_at, b.delivery_received_at,
+               -1, false, false
+        FROM unnest(removed) b),
+    r AS MATERIALIZED (
         SELECT date_trunc('hour', x.created_at, 'UTC') AS start, coalesce(x.provider_name, 'none') AS provider,
                coalesce(sms_otp.phone_country(x."to"), 'ZZ') AS country, x.type, left(x."to", 7) AS prefix, x.sign,
                x.outcome,
@@ -164,11 +182,7 @@ BEGIN
                         x.created_at) AS accepted_at,
                x.queued_at, coalesce(x.delivery_received_at, x.delivery_at) AS delivery_at, x.attempt,
                x.sign = 1 AND x.moved AND x.outcome = 'sent' AS receipt
-        FROM jsonb_to_recordset(changes) AS x(created_at timestamptz, provider_name text, "to" text, type text,
-                                              sign int, outcome text, segments int, delivery_status text,
-                                              requested_at timestamptz, response_time_ms int, queued_at timestamptz,
-                                              delivery_at timestamptz, delivery_received_at timestamptz,
-                                              attempt boolean, moved boolean)),
+        FROM x),
     messages AS (
         INSERT INTO sms_otp.stats_messages AS s (grain, start, provider, country, type, shard, attempted, accepted,
                                                   rejected, retried, delivered, undelivered, failed,
@@ -232,43 +246,28 @@ BEGIN
     ON CONFLICT (grain, start, country, prefix, shard) DO UPDATE SET delivered = s.delivered + excluded.delivered;
 END $$;
 
--- What the rollups read of a log row (not its text).
-CREATE OR REPLACE FUNCTION sms_otp._stats_log_row(l sms_otp.sms_messages_log) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object('created_at', l.created_at, 'provider_name', l.provider_name, 'to', l."to",
-                              'type', l.type, 'outcome', l.outcome, 'segments', l.segments,
-                              'delivery_status', l.delivery_status, 'requested_at', l.requested_at,
-                              'response_time_ms', l.response_time_ms, 'queued_at', l.queued_at,
-                              'delivery_at', l.delivery_at, 'delivery_received_at', l.delivery_received_at)
-$$;
-
 -- Sends only: a provider's code check (operation 'check', written by otp_verify) is no message.
 CREATE OR REPLACE FUNCTION sms_otp._stats_log_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    added   sms_otp.sms_messages_log[];
+    removed sms_otp.sms_messages_log[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.operation = 'send') THEN
-            RETURN NULL;
+        SELECT array_agg(n::sms_otp.sms_messages_log) INTO added FROM new_rows n WHERE n.operation = 'send';
+        IF added IS NOT NULL THEN
+            PERFORM sms_otp._stats_log_apply(added, '{}', true);
         END IF;
-        PERFORM sms_otp._stats_log_apply(
-            (SELECT jsonb_agg(sms_otp._stats_log_row(n) || '{"sign": 1, "attempt": true, "moved": true}')
-             FROM new_rows n WHERE n.operation = 'send'));
     ELSE
         -- Only receipts move: the attempt itself is counted once, when it is written.
-        PERFORM sms_otp._stats_log_apply(
-            (SELECT jsonb_agg(c) FROM (
-                 SELECT sms_otp._stats_log_row(n) || jsonb_build_object('sign', 1, 'attempt', false, 'moved',
-                                                                        n.delivery_status IS DISTINCT FROM o.delivery_status) AS c
-                 FROM new_rows n JOIN old_rows o ON o.id = n.id
-                 WHERE (n.delivery_status, n.delivery_at, n.delivery_received_at)
-                       IS DISTINCT FROM (o.delivery_status, o.delivery_at, o.delivery_received_at)
-                   AND o.operation = 'send'
-                 UNION ALL
-                 SELECT sms_otp._stats_log_row(o) || '{"sign": -1, "attempt": false, "moved": false}'
-                 FROM new_rows n JOIN old_rows o ON o.id = n.id
-                 WHERE (n.delivery_status, n.delivery_at, n.delivery_received_at)
-                       IS DISTINCT FROM (o.delivery_status, o.delivery_at, o.delivery_received_at)
-                   AND o.operation = 'send') x));
+        SELECT array_agg(n::sms_otp.sms_messages_log), array_agg(o::sms_otp.sms_messages_log) INTO added, removed
+        FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE (n.delivery_status, n.delivery_at, n.delivery_received_at)
+              IS DISTINCT FROM (o.delivery_status, o.delivery_at, o.delivery_received_at)
+          AND o.operation = 'send';
+        IF added IS NOT NULL THEN
+            PERFORM sms_otp._stats_log_apply(added, removed, false);
+        END IF;
     END IF;
     RETURN NULL;
 END $$;
@@ -278,10 +277,14 @@ CREATE TRIGGER stats_inserted AFTER INSERT ON sms_otp.sms_messages_log
 CREATE TRIGGER stats_updated AFTER UPDATE ON sms_otp.sms_messages_log
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION sms_otp._stats_log_changed();
 
--- The code sessions: a new one is requested; sent, entered and verified as it moves. changes:
--- session rows (created_at, phone, status, sent_at, attempts, verified_at) with a sign.
--- (PL/pgSQL for the same reasons as _stats_log_apply.) Sent: a provider took the code.
-CREATE OR REPLACE FUNCTION sms_otp._stats_sessions_apply(changes jsonb) RETURNS void
+-- The code sessions: a new one is requested; sent, entered and verified as it moves. added:
+-- session rows (created_at, phone, status, sent_at, attempts, verified_at) counted in, each
+-- requested once, when it is inserted (inserted); removed: their versions before an update,
+-- counted out. (PL/pgSQL, and rows as arrays of the table's row type, for the same reasons as
+-- _stats_log_apply.) Sent: a provider took the code.
+CREATE OR REPLACE FUNCTION sms_otp._stats_sessions_apply(added sms_otp.sms_otp_sessions[],
+                                                         removed sms_otp.sms_otp_sessions[], inserted boolean)
+RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     my_shard smallint := (pg_backend_pid() % 4 + 1)::smallint;
@@ -291,12 +294,15 @@ BEGIN
            sum(d.requested), sum(d.sent), sum(d.entered), sum(d.verified)
     FROM (SELECT date_trunc('hour', x.created_at, 'UTC') AS start, x.phone,
                  coalesce(sms_otp.phone_country(x.phone), 'ZZ') AS country,
-                 x.sign * x.requested AS requested,
+                 x.sign * inserted::int AS requested,
                  x.sign * (x.sent_at IS NOT NULL OR x.status IN ('sent', 'verified'))::int AS sent,
                  x.sign * (x.attempts > 0 OR x.verified_at IS NOT NULL)::int AS entered,
                  x.sign * (x.verified_at IS NOT NULL)::int AS verified
-          FROM jsonb_to_recordset(changes) AS x(created_at timestamptz, phone text, status text, sent_at timestamptz,
-                                                attempts int, verified_at timestamptz, sign int, requested int)) d
+          FROM (SELECT a.created_at, a.phone, a.status, a.sent_at, a.attempts, a.verified_at, 1 AS sign
+                FROM unnest(added) a
+                UNION ALL
+                SELECT b.created_at, b.phone, b.status, b.sent_at, b.attempts, b.verified_at, -1
+                FROM unnest(removed) b) x) d
     GROUP BY d.start, d.country, left(d.phone, 7)
     HAVING sum(d.requested) <> 0 OR sum(d.sent) <> 0 OR sum(d.entered) <> 0 OR sum(d.verified) <> 0
     ORDER BY 2, 3, 4
@@ -307,31 +313,23 @@ END $$;
 
 CREATE OR REPLACE FUNCTION sms_otp._stats_sessions_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    added   sms_otp.sms_otp_sessions[];
+    removed sms_otp.sms_otp_sessions[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        PERFORM sms_otp._stats_sessions_apply(
-            (SELECT jsonb_agg(jsonb_build_object('created_at', n.created_at, 'phone', n.phone, 'status', n.status,
-                                                 'sent_at', n.sent_at, 'attempts', n.attempts,
-                                                 'verified_at', n.verified_at, 'sign', 1, 'requested', 1))
-             FROM new_rows n));
+        SELECT array_agg(n::sms_otp.sms_otp_sessions) INTO added FROM new_rows n;
+        PERFORM sms_otp._stats_sessions_apply(added, '{}', true);
     ELSE
         -- A session is requested once, when it is written; then its old state comes off and
         -- its new state goes on.
-        PERFORM sms_otp._stats_sessions_apply(
-            (SELECT jsonb_agg(c) FROM (
-                 SELECT jsonb_build_object('created_at', n.created_at, 'phone', n.phone, 'status', n.status,
-                                           'sent_at', n.sent_at, 'attempts', n.attempts, 'verified_at', n.verified_at,
-                                           'sign', 1, 'requested', 0) AS c
-                 FROM new_rows n JOIN old_rows o ON o.id = n.id
-                 WHERE (n.status, n.sent_at, n.attempts > 0, n.verified_at, n.phone, n.created_at)
-                       IS DISTINCT FROM (o.status, o.sent_at, o.attempts > 0, o.verified_at, o.phone, o.created_at)
-                 UNION ALL
-                 SELECT jsonb_build_object('created_at', o.created_at, 'phone', o.phone, 'status', o.status,
-                                           'sent_at', o.sent_at, 'attempts', o.attempts, 'verified_at', o.verified_at,
-                                           'sign', -1, 'requested', 0)
-                 FROM new_rows n JOIN old_rows o ON o.id = n.id
-                 WHERE (n.status, n.sent_at, n.attempts > 0, n.verified_at, n.phone, n.created_at)
-                       IS DISTINCT FROM (o.status, o.sent_at, o.attempts > 0, o.verified_at, o.phone, o.created_at)) x));
+        SELECT array_agg(n::sms_otp.sms_otp_sessions), array_agg(o::sms_otp.sms_otp_sessions) INTO added, removed
+        FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE (n.status, n.sent_at, n.attempts > 0, n.verified_at, n.phone, n.created_at)
+              IS DISTINCT FROM (o.status, o.sent_at, o.attempts > 0, o.verified_at, o.phone, o.created_at);
+        IF added IS NOT NULL THEN
+            PERFORM sms_otp._stats_sessions_apply(added, removed, false);
+        END IF;
     END IF;
     RETURN NULL;
 END $$;
@@ -485,7 +483,8 @@ DECLARE
     h         timestamptz;
     n_log     bigint := 0;
     n_sess    bigint := 0;
-    batch     jsonb;
+    log_rows     sms_otp.sms_messages_log[];
+    session_rows sms_otp.sms_otp_sessions[];
 BEGIN
     LOCK TABLE sms_otp.sms_messages_log, sms_otp.sms_otp_sessions IN SHARE MODE;
     -- The days that hold raw rows (least and greatest skip a table without any).
@@ -541,20 +540,18 @@ BEGIN
     -- An hour at a time: the rows of one hour go through the triggers' code in one call.
     h := first_day;
     WHILE h < end_day LOOP
-        SELECT jsonb_agg(sms_otp._stats_log_row(l) || '{"sign": 1, "attempt": true, "moved": true}') INTO batch
+        SELECT array_agg(l) INTO log_rows
         FROM sms_otp.sms_messages_log l
         WHERE l.created_at >= h AND l.created_at < h + interval '1 hour' AND l.operation = 'send';
-        IF batch IS NOT NULL THEN
-            PERFORM sms_otp._stats_log_apply(batch);
-            n_log := n_log + jsonb_array_length(batch);
+        IF log_rows IS NOT NULL THEN
+            PERFORM sms_otp._stats_log_apply(log_rows, '{}', true);
+            n_log := n_log + cardinality(log_rows);
         END IF;
-        SELECT jsonb_agg(jsonb_build_object('created_at', s.created_at, 'phone', s.phone, 'status', s.status,
-                                            'sent_at', s.sent_at, 'attempts', s.attempts,
-                                            'verified_at', s.verified_at, 'sign', 1, 'requested', 1)) INTO batch
+        SELECT array_agg(s) INTO session_rows
         FROM sms_otp.sms_otp_sessions s WHERE s.created_at >= h AND s.created_at < h + interval '1 hour';
-        IF batch IS NOT NULL THEN
-            PERFORM sms_otp._stats_sessions_apply(batch);
-            n_sess := n_sess + jsonb_array_length(batch);
+        IF session_rows IS NOT NULL THEN
+            PERFORM sms_otp._stats_sessions_apply(session_rows, '{}', true);
+            n_sess := n_sess + cardinality(session_rows);
         END IF;
         h := h + interval '1 hour';
     END LOOP;
