@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <list>
 #include <utility>
 
 namespace sms_otp::sms {
@@ -212,6 +213,30 @@ std::optional<CountryZones> read_zone_tab(const std::string &path) {
 }
 
 std::optional<std::string> phone_country(std::string_view e164) {
+    if (!is_e164(e164)) return std::nullopt;
+    // A calling code of one country (most of them) names that country whatever the national
+    // number is: libphonenumber's GetRegionCodeForNumber looks no further then. Its Parse (12 µs
+    // of regular expressions) is needed to tell apart the countries that share a code (+1, +7,
+    // +44, ...), and to judge what is too short to parse. Calling codes are prefix-free, and a
+    // parse takes the shortest that is one (ExtractCountryCode), as this does.
+    std::string_view digits = e164.substr(1);
+    if (digits[0] != '0') {
+        int code = 0;
+        for (size_t n = 1; n <= 3 && n < digits.size(); n++) {
+            code = code * 10 + (digits[n - 1] - '0');
+            std::list<std::string> regions;
+            util().GetRegionCodesForCountryCallingCode(code, &regions);
+            if (regions.empty()) continue;
+            // at least the two digits a national number needs (kMinLengthForNsn)
+            if (regions.size() == 1 && is_country_code(regions.front()) && digits.size() - n >= 2)
+                return regions.front();
+            break;
+        }
+    }
+    return phone_country_parsed(e164);
+}
+
+std::optional<std::string> phone_country_parsed(std::string_view e164) {
     if (!is_e164(e164)) return std::nullopt;
     PhoneNumber number;
     if (util().Parse(std::string(e164), "ZZ", &number) != PhoneNumberUtil::NO_PARSING_ERROR) return std::nullopt;

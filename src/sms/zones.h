@@ -41,6 +41,10 @@ std::vector<std::string> phone_zones(std::string_view e164, const CountryZones &
 // code belongs to no country (+800, +882, an unassigned code).
 std::optional<std::string> phone_country(std::string_view e164);
 
+// The same from libphonenumber's full parse of every number: what phone_country answers, more
+// slowly for the calling codes of one country (its tests compare the two).
+std::optional<std::string> phone_country_parsed(std::string_view e164);
+
 // The same against the system's zone.tab (kZoneTabPath), read once per process: empty for
 // every number when it is missing.
 std::vector<std::string> phone_zones(std::string_view e164);

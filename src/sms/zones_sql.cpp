@@ -7,12 +7,14 @@
 extern "C" {
 #include "access/detoast.h"
 #include "catalog/pg_type_d.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 }
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 using sms_otp::pg::entry;
@@ -49,6 +51,37 @@ Datum sms_otp_phone_zones(PG_FUNCTION_ARGS) {
 
 PG_FUNCTION_INFO_V1(sms_otp_phone_country);
 
+}  // extern "C"
+
+namespace {
+
+// The dashboards' triggers ask for the country of one number several times in a transaction:
+// the worker's results write a code's log row and move its session, whose old and new
+// versions are counted apart. libphonenumber takes about 20 µs for each answer, so answers are
+// kept until the transaction ends (a number's country is a fact of the library's metadata;
+// kept no longer, they cost no memory between transactions). At most kMemoSize numbers.
+constexpr size_t kMemoSize = 4096;
+LocalTransactionId memo_transaction = InvalidLocalTransactionId;
+std::unordered_map<std::string, std::optional<std::string>> memo;
+
+std::optional<std::string> remembered_country(std::string_view phone) {
+    if (memo_transaction != MyProc->lxid) {
+        memo.clear();
+        memo_transaction = MyProc->lxid;
+    }
+    std::string key(phone);
+    auto it = memo.find(key);
+    if (it != memo.end()) return it->second;
+    std::optional<std::string> country = sms_otp::sms::phone_country(phone);
+    if (memo.size() >= kMemoSize) memo.clear();
+    memo.emplace(std::move(key), country);
+    return country;
+}
+
+}  // namespace
+
+extern "C" {
+
 // The ISO 3166 alpha-2 code of an E.164 number's country, or NULL.
 Datum sms_otp_phone_country(PG_FUNCTION_ARGS) {
     return entry([&]() -> Datum {
@@ -60,7 +93,7 @@ Datum sms_otp_phone_country(PG_FUNCTION_ARGS) {
                 text *t = PG_GETARG_TEXT_PP(0);
                 return {VARDATA_ANY(t), static_cast<size_t>(VARSIZE_ANY_EXHDR(t))};
             });
-            country = sms::phone_country(phone);
+            country = remembered_country(phone);
         }
         if (!country) PG_RETURN_NULL();
         return pg_call([&] { return PointerGetDatum(cstring_to_text_with_len(country->data(), static_cast<int>(country->size()))); });

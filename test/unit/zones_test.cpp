@@ -4,10 +4,12 @@
 #include "sms/zones.h"
 
 #include <gtest/gtest.h>
+#include <phonenumbers/phonenumberutil.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -255,4 +257,43 @@ TEST(PhoneCountry, NothingForWhatIsNoCountrysNumber) {
     EXPECT_EQ(phone_country("+1-415"), std::nullopt);
     EXPECT_EQ(phone_country("+80012345678"), std::nullopt);  // international freephone
     EXPECT_EQ(phone_country("+999123456"), std::nullopt);    // unassigned
+}
+
+// phone_country names a calling code of one country without libphonenumber's parse. The quick
+// answer must be the parse's for every calling code the library knows, for national numbers
+// of every length, and for the example numbers of every region.
+TEST(PhoneCountry, TheQuickPathAnswersAsTheFullParse) {
+    auto &util = *i18n::phonenumbers::PhoneNumberUtil::GetInstance();
+    std::set<int> codes;
+    util.GetSupportedCallingCodes(&codes);
+    ASSERT_GT(codes.size(), 200u);
+    for (int unassigned : {0, 28, 99, 210, 259, 292, 384, 425, 693, 801, 999}) codes.insert(unassigned);
+    std::mt19937 random(20261201);
+    size_t compared = 0;
+    for (int code : codes) {
+        std::string prefix = "+" + std::to_string(code);
+        for (size_t length = 0; prefix.size() + length <= kMaxE164Bytes; length++) {
+            for (int trial = 0; trial < 6; trial++) {
+                std::string number = prefix;
+                for (size_t i = 0; i < length; i++) {
+                    // the leading digits that are national prefixes and trunk codes, then any
+                    char digit = i == 0 && trial < 3 ? "018"[trial] : char('0' + random() % 10);
+                    number.push_back(digit);
+                }
+                EXPECT_EQ(phone_country(number), phone_country_parsed(number)) << number;
+                compared++;
+            }
+        }
+    }
+    std::set<std::string> regions;
+    util.GetSupportedRegions(&regions);
+    for (const std::string &region : regions) {
+        i18n::phonenumbers::PhoneNumber example;
+        if (!util.GetExampleNumber(region, &example)) continue;
+        std::string number;
+        util.Format(example, i18n::phonenumbers::PhoneNumberUtil::E164, &number);
+        EXPECT_EQ(phone_country(number), phone_country_parsed(number)) << region << " " << number;
+        compared++;
+    }
+    EXPECT_GT(compared, 15000u);
 }
