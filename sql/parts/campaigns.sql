@@ -925,16 +925,20 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The worker's throttles of providers and senders, as the campaign's limits above.
+-- PL/pgSQL: the worker reads it at every claim, and a SQL function pinning its search_path
+-- would be planned again at every call.
 CREATE OR REPLACE FUNCTION sms_otp._throttle_limits()
 RETURNS TABLE (key text, limits jsonb)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY
     SELECT t.scope || ':' || t.name,
            jsonb_strip_nulls(jsonb_build_object(
                'per_second', t.per_second, 'per_minute', t.per_minute, 'per_day', t.per_day,
                'segments_per_second', t.segments_per_second, 'segments_per_minute', t.segments_per_minute,
                'segments_per_day', t.segments_per_day, 'day_start_us', sms_otp._day_start_us(t.day_zone)))
-    FROM sms_otp.sms_throttles t
-$$;
+    FROM sms_otp.sms_throttles t;
+END $$;
 
 -- Campaigns past ends_at: what was not sent is skipped (quiet_hours_deferred when its hours
 -- held it back, else expired), and the campaign finishes.
