@@ -17,14 +17,16 @@ std::vector<Statement *> &registry() {
 
 }  // namespace
 
-Statement::Statement(const char *query, std::vector<Oid> types) : query_(query), types_(std::move(types)) {
+Statement::Statement(const char *query, std::vector<Oid> types, Planning planning)
+    : query_(query), types_(std::move(types)), planning_(planning) {
     registry().push_back(this);
 }
 
 int Statement::execute(const Datum *args, bool read_only, long count) {
     if (!plan_) {
         plan_ = pg_call([&] {
-            SPIPlanPtr plan = SPI_prepare(query_, static_cast<int>(types_.size()), types_.data());
+            int options = planning_ == Planning::Generic ? CURSOR_OPT_GENERIC_PLAN : 0;
+            SPIPlanPtr plan = SPI_prepare_cursor(query_, static_cast<int>(types_.size()), types_.data(), options);
             if (!plan) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
             SPI_keepplan(plan);
             return plan;

@@ -14,9 +14,15 @@ extern "C" {
 
 namespace sms_otp::worker {
 
+// How a statement with parameters is planned. Custom: at each execution, for the values it
+// gets (PostgreSQL's default; the claim's limits decide its row estimates). Generic: once, for
+// any values: what the results statements take, whose parameters are documents that a
+// custom plan would only parse once more to plan them.
+enum class Planning { Custom, Generic };
+
 class Statement {
 public:
-    Statement(const char *query, std::vector<Oid> types);
+    Statement(const char *query, std::vector<Oid> types, Planning planning = Planning::Custom);
     Statement(const Statement &) = delete;
     Statement &operator=(const Statement &) = delete;
 
@@ -28,6 +34,7 @@ public:
 private:
     const char *query_;
     std::vector<Oid> types_;
+    Planning planning_;
     SPIPlanPtr plan_ = nullptr;
 };
 

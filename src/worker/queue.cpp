@@ -8,6 +8,7 @@
 
 extern "C" {
 #include "catalog/pg_type_d.h"
+#include "utils/array.h"
 #include "utils/plancache.h"
 }
 
@@ -226,9 +227,10 @@ const char *kResults = R"sql(
     WITH f AS (
         -- what the worker itself knows of delivery: a provider accepted it, or none could
         SELECT f.*, CASE f.status WHEN 'sent' THEN 'accepted' WHEN 'failed' THEN 'failed' END AS delivery
-        FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb)
-            AS f(id bigint, claim int, status text, provider text, provider_message_id text, error text,
-                 retry_ms int, unclaim boolean)),
+        FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),
+                        pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),
+                        pg_catalog.unnest($7), pg_catalog.unnest($8))
+            AS f(id, claim, status, provider, provider_message_id, error, retry_ms, unclaim)),
     locked AS (
         SELECT o.id FROM sms_otp.sms_outbox o
         WHERE o.id IN (SELECT f.id FROM f)
@@ -278,15 +280,19 @@ const char *kResults = R"sql(
                                           response_time_ms, outcome, error, outbox_id, session_id,
                                           provider_message_id, delivery_status, delivery_at, delivery_error,
                                           campaign_id, sender, segments, requested_at, queued_at)
-    SELECT a.user_id, a."to", a.type, a.text, a.provider, a.status_code, a.response_ms, a.outcome,
-           a.error, a.outbox_id, a.session_id, a.provider_message_id,
+    SELECT a.user_id::pg_catalog.uuid, a."to", a.type, a.text, a.provider, a.status_code, a.response_ms, a.outcome,
+           a.error, a.outbox_id, a.session_id::pg_catalog.uuid, a.provider_message_id,
            d.delivery_status, d.delivery_at, d.delivery_error,
            a.campaign_id, a.sender, a.segments, pg_catalog.to_timestamp(a.requested_us / 1000000.0),
            (SELECT q.created_at FROM sms_otp.sms_outbox q WHERE q.id = a.outbox_id)
-    FROM pg_catalog.jsonb_to_recordset($2::pg_catalog.jsonb)
-        AS a(user_id uuid, "to" text, type text, text text, provider text, status_code int,
-             response_ms int, outcome text, error text, outbox_id bigint, session_id uuid,
-             provider_message_id text, campaign_id bigint, sender text, segments int, requested_us bigint)
+    FROM ROWS FROM (pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),
+                    pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),
+                    pg_catalog.unnest($15), pg_catalog.unnest($16), pg_catalog.unnest($17),
+                    pg_catalog.unnest($18), pg_catalog.unnest($19), pg_catalog.unnest($20),
+                    pg_catalog.unnest($21), pg_catalog.unnest($22), pg_catalog.unnest($23),
+                    pg_catalog.unnest($24))
+        AS a(user_id, "to", type, text, provider, status_code, response_ms, outcome, error, outbox_id, session_id,
+             provider_message_id, campaign_id, sender, segments, requested_us)
     -- The message as this statement left it, or (its result written apart, or not at all) as
     -- it is in the table.
     LEFT JOIN LATERAL (
@@ -301,9 +307,10 @@ const char *kResults = R"sql(
 // The results of 1.0: no delivery state.
 const char *kResults10 = R"sql(
     WITH f AS (
-        SELECT * FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb)
-            AS f(id bigint, claim int, status text, provider text, provider_message_id text, error text,
-                 retry_ms int)),
+        SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),
+                                 pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),
+                                 pg_catalog.unnest($7), pg_catalog.unnest($8))
+            AS f(id, claim, status, provider, provider_message_id, error, retry_ms, unclaim)),
     locked AS (
         SELECT o.id FROM sms_otp.sms_outbox o
         WHERE o.id IN (SELECT f.id FROM f)
@@ -338,21 +345,22 @@ const char *kResults10 = R"sql(
     INSERT INTO sms_otp.sms_messages_log (user_id, "to", type, text, provider_name, status_code,
                                           response_time_ms, outcome, error, outbox_id, session_id,
                                           provider_message_id)
-    SELECT a.user_id, a."to", a.type, a.text, a.provider, a.status_code, a.response_ms, a.outcome,
-           a.error, a.outbox_id, a.session_id, a.provider_message_id
-    FROM pg_catalog.jsonb_to_recordset($2::pg_catalog.jsonb)
-        AS a(user_id uuid, "to" text, type text, text text, provider text, status_code int,
-             response_ms int, outcome text, error text, outbox_id bigint, session_id uuid,
-             provider_message_id text))sql";
+    SELECT a.user_id::pg_catalog.uuid, a."to", a.type, a.text, a.provider, a.status_code, a.response_ms, a.outcome,
+           a.error, a.outbox_id, a.session_id::pg_catalog.uuid, a.provider_message_id
+    FROM ROWS FROM (pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),
+                    pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),
+                    pg_catalog.unnest($15), pg_catalog.unnest($16), pg_catalog.unnest($17),
+                    pg_catalog.unnest($18), pg_catalog.unnest($19), pg_catalog.unnest($20),
+                    pg_catalog.unnest($21), pg_catalog.unnest($22), pg_catalog.unnest($23),
+                    pg_catalog.unnest($24))
+        AS a(user_id, "to", type, text, provider, status_code, response_ms, outcome, error, outbox_id, session_id,
+             provider_message_id, campaign_id, sender, segments, requested_us))sql";
 
 // Receipts that came while these messages were in flight wait for the worker to say which
 // provider took each (sql/parts/receipts.sql); they are applied once that is written, in the
 // same transaction: the outbox rows are held already, and the log rows come after them, as in
 // the results and in the receipts themselves.
-const char *kPendingReceipts = R"sql(
-    SELECT sms_otp._apply_pending_receipts(
-        ARRAY(SELECT (x ->> 'id')::pg_catalog.int8 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) x
-              WHERE x ->> 'status' = 'sent')))sql";
+const char *kPendingReceipts = "SELECT sms_otp._apply_pending_receipts($1)";
 
 // Running campaigns with due recipients (sql/parts/campaigns.sql), the throttles of providers
 // and senders, the feed that moves a campaign's allowance into the outbox, and the sends a new
@@ -379,64 +387,32 @@ Statement version_statement(kVersion, {});
 Statement table_sizes_statement(kTableSizes, {});
 Statement demand_statement(kDemand, {INT4OID});
 Statement throttle_limits_statement(kThrottleLimits, {});
-Statement feed_statement(kFeed, {TEXTOID});
+Statement feed_statement(kFeed, {TEXTOID}, Planning::Generic);
 Statement key_history_statement(kKeyHistory, {TEXTOID, TEXTOID});
 Statement providers_statement(kProviders, {});
 Statement claim_statement(kClaim, {INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID});
 Statement claim10_statement(kClaim10, {INT4OID, INT4OID, INT4OID});
-Statement results_statement(kResults, {TEXTOID, TEXTOID});
-Statement results10_statement(kResults10, {TEXTOID, TEXTOID});
-Statement pending_receipts_statement(kPendingReceipts, {TEXTOID});
-
-nlohmann::json or_null(const std::string &s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
-
-// Provider message ids and errors came from outside: fit them for a text column first.
-nlohmann::json outside(const std::string &s, size_t max) { return or_null(outside_text(s, max)); }
-
-nlohmann::json final_json(const Final &x) {
-    return {{"id", x.outbox_id},
-            {"claim", x.claim},
-            {"status", x.status},
-            {"provider", or_null(x.provider)},
-            {"provider_message_id", outside(x.provider_message_id, kMaxMessageId)},
-            {"error", outside(x.error, kMaxError)},
-            {"retry_ms", x.retry_ms},
-            {"unclaim", x.unclaim}};
-}
-
-nlohmann::json attempt_json(const Attempt &x) {
-    return {{"user_id", or_null(x.user_id)},
-            {"to", x.to},
-            {"type", x.type},
-            {"text", x.text},
-            {"provider", or_null(x.provider)},
-            {"status_code", x.status_code},
-            {"response_ms", x.response_ms},
-            {"outcome", x.outcome},
-            {"error", outside(x.error, kMaxError)},
-            {"outbox_id", x.outbox_id},
-            {"session_id", or_null(x.session_id)},
-            {"provider_message_id", outside(x.provider_message_id, kMaxMessageId)},
-            {"campaign_id", x.campaign_id ? nlohmann::json(x.campaign_id) : nlohmann::json()},
-            {"sender", or_null(x.sender)},
-            {"segments", x.segments ? nlohmann::json(x.segments) : nlohmann::json()},
-            {"requested_us", x.requested_us ? nlohmann::json(x.requested_us) : nlohmann::json()}};
-}
+// The results as columns, each an array of one field of every item: $1 .. $8 the finals (id,
+// claim, status, provider, provider_message_id, error, retry_ms, unclaim), $9 .. $24 the
+// attempts' log rows (user_id, to, type, text, provider, status_code, response_ms, outcome,
+// error, outbox_id, session_id, provider_message_id, campaign_id, sender, segments,
+// requested_us). No document is built, and none parsed, for each row.
+const std::vector<Oid> kResultTypes = {
+    INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, BOOLARRAYOID,
+    TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+    TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
+Statement results_statement(kResults, kResultTypes, Planning::Generic);
+Statement results10_statement(kResults10, kResultTypes, Planning::Generic);
+Statement pending_receipts_statement(kPendingReceipts, {INT8ARRAYOID}, Planning::Generic);
 
 std::string dump(const nlohmann::json &j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
-bool any_sent(const nlohmann::json &finals) {
-    for (const auto &f : finals)
-        if (f["status"] == "sent") return true;
-    return false;
-}
-
 // In a subtransaction of its own: a receipt that cannot be applied stays pending (WARNING),
-// and takes no result of the round with it.
-void apply_pending_receipts(Datum finals) {
+// and takes no result of the round with it. sent: the ids of the messages a provider took.
+void apply_pending_receipts(Datum sent) {
     try {
         Subtransaction sub;
-        pending_receipts_statement.execute(&finals, false);
+        pending_receipts_statement.execute(&sent, false);
         sub.commit();
     } catch (const std::exception &e) {
         std::string message = e.what();
@@ -448,27 +424,120 @@ void apply_pending_receipts(Datum finals) {
     }
 }
 
-void write_results(const nlohmann::json &finals, const nlohmann::json &attempts, bool legacy) {
-    std::string fj = dump(finals), aj = dump(attempts);
-    Datum args[2];
+// An array of one field of every item, built inside pg_call: field(item, &datum) sets the
+// element and returns false for NULL.
+struct ElementType {
+    Oid oid;
+    int16 length;
+    bool by_value;
+    char align;
+};
+constexpr ElementType kInt8{INT8OID, 8, true, TYPALIGN_DOUBLE};
+constexpr ElementType kInt4{INT4OID, 4, true, TYPALIGN_INT};
+constexpr ElementType kBool{BOOLOID, 1, true, TYPALIGN_CHAR};
+constexpr ElementType kText{TEXTOID, -1, false, TYPALIGN_INT};
+
+template <typename T, typename F>
+Datum column(const std::vector<T> &items, ElementType type, F field) {
+    if (items.empty()) return PointerGetDatum(construct_empty_array(type.oid));
+    int n = static_cast<int>(items.size());
+    Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+    bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * n));
+    for (int i = 0; i < n; i++) nulls[i] = !field(items[i], &values[i]);
+    int dims[1] = {n}, lower[1] = {1};
+    return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lower, type.oid, type.length, type.by_value, type.align));
+}
+
+// Text, or NULL when empty.
+bool text_or_null(const std::string &s, Datum *d) {
+    if (s.empty()) return false;
+    *d = PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
+    return true;
+}
+bool text_value(const std::string &s, Datum *d) {
+    *d = PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
+    return true;
+}
+
+// Provider message ids and errors came from outside: fit for a text column first (valid
+// UTF-8, no control characters, bounded).
+Final fitted(const Final &x) {
+    Final f = x;
+    f.provider_message_id = outside_text(x.provider_message_id, kMaxMessageId);
+    f.error = outside_text(x.error, kMaxError);
+    return f;
+}
+Attempt fitted(const Attempt &x) {
+    Attempt a = x;
+    a.provider_message_id = outside_text(x.provider_message_id, kMaxMessageId);
+    a.error = outside_text(x.error, kMaxError);
+    return a;
+}
+
+void write_results(const std::vector<Final> &raw_finals, const std::vector<Attempt> &raw_attempts, bool legacy) {
+    std::vector<Final> finals;
+    std::vector<Attempt> attempts;
+    std::vector<int64_t> sent;
+    for (const auto &x : raw_finals) {
+        finals.push_back(fitted(x));
+        if (x.status == "sent") sent.push_back(x.outbox_id);
+    }
+    for (const auto &x : raw_attempts) attempts.push_back(fitted(x));
+    Datum args[24];
     pg_call([&] {
-        args[0] = CStringGetTextDatum(fj.c_str());
-        args[1] = CStringGetTextDatum(aj.c_str());
+        using F = Final;
+        using A = Attempt;
+        args[0] = column(finals, kInt8, [](const F &x, Datum *d) { *d = Int64GetDatum(x.outbox_id); return true; });
+        args[1] = column(finals, kInt4, [](const F &x, Datum *d) { *d = Int32GetDatum(x.claim); return true; });
+        args[2] = column(finals, kText, [](const F &x, Datum *d) { return text_value(x.status, d); });
+        args[3] = column(finals, kText, [](const F &x, Datum *d) { return text_or_null(x.provider, d); });
+        args[4] = column(finals, kText, [](const F &x, Datum *d) { return text_or_null(x.provider_message_id, d); });
+        args[5] = column(finals, kText, [](const F &x, Datum *d) { return text_or_null(x.error, d); });
+        args[6] = column(finals, kInt4, [](const F &x, Datum *d) { *d = Int32GetDatum(x.retry_ms); return true; });
+        args[7] = column(finals, kBool, [](const F &x, Datum *d) { *d = BoolGetDatum(x.unclaim); return true; });
+        args[8] = column(attempts, kText, [](const A &x, Datum *d) { return text_or_null(x.user_id, d); });
+        args[9] = column(attempts, kText, [](const A &x, Datum *d) { return text_value(x.to, d); });
+        args[10] = column(attempts, kText, [](const A &x, Datum *d) { return text_value(x.type, d); });
+        args[11] = column(attempts, kText, [](const A &x, Datum *d) { return text_value(x.text, d); });
+        args[12] = column(attempts, kText, [](const A &x, Datum *d) { return text_or_null(x.provider, d); });
+        args[13] = column(attempts, kInt4, [](const A &x, Datum *d) {
+            *d = Int32GetDatum(static_cast<int32>(x.status_code));
+            return true;
+        });
+        args[14] = column(attempts, kInt4, [](const A &x, Datum *d) { *d = Int32GetDatum(x.response_ms); return true; });
+        args[15] = column(attempts, kText, [](const A &x, Datum *d) { return text_value(x.outcome, d); });
+        args[16] = column(attempts, kText, [](const A &x, Datum *d) { return text_or_null(x.error, d); });
+        args[17] = column(attempts, kInt8, [](const A &x, Datum *d) { *d = Int64GetDatum(x.outbox_id); return true; });
+        args[18] = column(attempts, kText, [](const A &x, Datum *d) { return text_or_null(x.session_id, d); });
+        args[19] = column(attempts, kText, [](const A &x, Datum *d) { return text_or_null(x.provider_message_id, d); });
+        args[20] = column(attempts, kInt8, [](const A &x, Datum *d) {
+            *d = Int64GetDatum(x.campaign_id);
+            return x.campaign_id != 0;
+        });
+        args[21] = column(attempts, kText, [](const A &x, Datum *d) { return text_or_null(x.sender, d); });
+        args[22] = column(attempts, kInt4, [](const A &x, Datum *d) {
+            *d = Int32GetDatum(x.segments);
+            return x.segments != 0;
+        });
+        args[23] = column(attempts, kInt8, [](const A &x, Datum *d) {
+            *d = Int64GetDatum(x.requested_us);
+            return x.requested_us != 0;
+        });
     });
     (legacy ? results10_statement : results_statement).execute(args, false);
-    if (!legacy && any_sent(finals)) apply_pending_receipts(args[0]);
+    if (!legacy && !sent.empty()) {
+        Datum ids = pg_call([&] {
+            return column(sent, kInt8, [](int64_t id, Datum *d) { *d = Int64GetDatum(id); return true; });
+        });
+        apply_pending_receipts(ids);
+    }
 }
 
-void write_batch(const Results &results, bool legacy) {
-    nlohmann::json f = nlohmann::json::array(), a = nlohmann::json::array();
-    for (const auto &x : results.finals) f.push_back(final_json(x));
-    for (const auto &x : results.attempts) a.push_back(attempt_json(x));
-    write_results(f, a, legacy);
-}
+void write_batch(const Results &results, bool legacy) { write_results(results.finals, results.attempts, legacy); }
 
 // One item in a subtransaction of its own; a failure is the item's alone: WARNING, dropped.
-void write_alone(const nlohmann::json &finals, const nlohmann::json &attempts, bool legacy, int64_t outbox_id,
-                 const char *what) {
+void write_alone(const std::vector<Final> &finals, const std::vector<Attempt> &attempts, bool legacy,
+                 int64_t outbox_id, const char *what) {
     try {
         Subtransaction sub;
         write_results(finals, attempts, legacy);
@@ -484,11 +553,8 @@ void write_alone(const nlohmann::json &finals, const nlohmann::json &attempts, b
 
 // Results first, then log rows: a log row reads its message's delivery state as just written.
 void write_each(const Results &results, bool legacy) {
-    const nlohmann::json none = nlohmann::json::array();
-    for (const auto &x : results.finals)
-        write_alone(nlohmann::json::array({final_json(x)}), none, legacy, x.outbox_id, "result");
-    for (const auto &x : results.attempts)
-        write_alone(none, nlohmann::json::array({attempt_json(x)}), legacy, x.outbox_id, "log row of an attempt");
+    for (const auto &x : results.finals) write_alone({x}, {}, legacy, x.outbox_id, "result");
+    for (const auto &x : results.attempts) write_alone({}, {x}, legacy, x.outbox_id, "log row of an attempt");
 }
 
 void write(const Results &results, bool legacy) {
