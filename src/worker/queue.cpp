@@ -207,6 +207,26 @@ const char *kClaim10 = R"sql(
               coalesce(pg_catalog.floor(extract(epoch FROM o.expires_at))::pg_catalog.int8, 0),
               '')sql";
 
+// The results as columns, each an array of one field of every item (kResultTypes): no
+// document is built, and none parsed, for each row. $1 .. $8 are the finals, $9 .. $24 the
+// attempts' log rows; both result statements read them so.
+const std::string kFinalRows = R"sql(ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),
+                        pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),
+                        pg_catalog.unnest($7), pg_catalog.unnest($8))
+            AS f(id, claim, status, provider, provider_message_id, error, retry_ms, unclaim))sql";
+const std::string kAttemptRows = R"sql(ROWS FROM (pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),
+                    pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),
+                    pg_catalog.unnest($15), pg_catalog.unnest($16), pg_catalog.unnest($17),
+                    pg_catalog.unnest($18), pg_catalog.unnest($19), pg_catalog.unnest($20),
+                    pg_catalog.unnest($21), pg_catalog.unnest($22), pg_catalog.unnest($23),
+                    pg_catalog.unnest($24))
+        AS a(user_id, "to", type, text, provider, status_code, response_ms, outcome, error, outbox_id, session_id,
+             provider_message_id, campaign_id, sender, segments, requested_us))sql";
+const std::vector<Oid> kResultTypes = {
+    INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, BOOLARRAYOID,
+    TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+    TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
+
 // Results in one statement: outbox rows still held by this claim (a row cancelled by a newer
 // send stays cancelled; one claimed again after its lease ran out belongs to the new claim),
 // the sessions still pending, and one log row per attempt.
@@ -223,14 +243,11 @@ const char *kClaim10 = R"sql(
 // deadlock. The sort over `o` reads all of it, so every outbox update is made before `s`
 // touches its first session. Log rows are only inserted (receipts lock outbox, then log).
 // Keep it so when changing this statement.
-const char *kResults = R"sql(
+const std::string kResults = R"sql(
     WITH f AS (
         -- what the worker itself knows of delivery: a provider accepted it, or none could
         SELECT f.*, CASE f.status WHEN 'sent' THEN 'accepted' WHEN 'failed' THEN 'failed' END AS delivery
-        FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),
-                        pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),
-                        pg_catalog.unnest($7), pg_catalog.unnest($8))
-            AS f(id, claim, status, provider, provider_message_id, error, retry_ms, unclaim)),
+        FROM )sql" + kFinalRows + R"sql(),
     locked AS (
         SELECT o.id FROM sms_otp.sms_outbox o
         WHERE o.id IN (SELECT f.id FROM f)
@@ -285,14 +302,7 @@ const char *kResults = R"sql(
            d.delivery_status, d.delivery_at, d.delivery_error,
            a.campaign_id, a.sender, a.segments, pg_catalog.to_timestamp(a.requested_us / 1000000.0),
            (SELECT q.created_at FROM sms_otp.sms_outbox q WHERE q.id = a.outbox_id)
-    FROM ROWS FROM (pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),
-                    pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),
-                    pg_catalog.unnest($15), pg_catalog.unnest($16), pg_catalog.unnest($17),
-                    pg_catalog.unnest($18), pg_catalog.unnest($19), pg_catalog.unnest($20),
-                    pg_catalog.unnest($21), pg_catalog.unnest($22), pg_catalog.unnest($23),
-                    pg_catalog.unnest($24))
-        AS a(user_id, "to", type, text, provider, status_code, response_ms, outcome, error, outbox_id, session_id,
-             provider_message_id, campaign_id, sender, segments, requested_us)
+    FROM )sql" + kAttemptRows + R"sql(
     -- The message as this statement left it, or (its result written apart, or not at all) as
     -- it is in the table.
     LEFT JOIN LATERAL (
@@ -305,12 +315,9 @@ const char *kResults = R"sql(
         LIMIT 1) d ON a.outcome = 'sent')sql";
 
 // The results of 1.0: no delivery state.
-const char *kResults10 = R"sql(
+const std::string kResults10 = R"sql(
     WITH f AS (
-        SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),
-                                 pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),
-                                 pg_catalog.unnest($7), pg_catalog.unnest($8))
-            AS f(id, claim, status, provider, provider_message_id, error, retry_ms, unclaim)),
+        SELECT * FROM )sql" + kFinalRows + R"sql(),
     locked AS (
         SELECT o.id FROM sms_otp.sms_outbox o
         WHERE o.id IN (SELECT f.id FROM f)
@@ -347,14 +354,7 @@ const char *kResults10 = R"sql(
                                           provider_message_id)
     SELECT a.user_id::pg_catalog.uuid, a."to", a.type, a.text, a.provider, a.status_code, a.response_ms, a.outcome,
            a.error, a.outbox_id, a.session_id::pg_catalog.uuid, a.provider_message_id
-    FROM ROWS FROM (pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),
-                    pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),
-                    pg_catalog.unnest($15), pg_catalog.unnest($16), pg_catalog.unnest($17),
-                    pg_catalog.unnest($18), pg_catalog.unnest($19), pg_catalog.unnest($20),
-                    pg_catalog.unnest($21), pg_catalog.unnest($22), pg_catalog.unnest($23),
-                    pg_catalog.unnest($24))
-        AS a(user_id, "to", type, text, provider, status_code, response_ms, outcome, error, outbox_id, session_id,
-             provider_message_id, campaign_id, sender, segments, requested_us))sql";
+    FROM )sql" + kAttemptRows;
 
 // Receipts that came while these messages were in flight wait for the worker to say which
 // provider took each (sql/parts/receipts.sql); they are applied once that is written, in the
@@ -392,17 +392,8 @@ Statement key_history_statement(kKeyHistory, {TEXTOID, TEXTOID});
 Statement providers_statement(kProviders, {});
 Statement claim_statement(kClaim, {INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID});
 Statement claim10_statement(kClaim10, {INT4OID, INT4OID, INT4OID});
-// The results as columns, each an array of one field of every item: $1 .. $8 the finals (id,
-// claim, status, provider, provider_message_id, error, retry_ms, unclaim), $9 .. $24 the
-// attempts' log rows (user_id, to, type, text, provider, status_code, response_ms, outcome,
-// error, outbox_id, session_id, provider_message_id, campaign_id, sender, segments,
-// requested_us). No document is built, and none parsed, for each row.
-const std::vector<Oid> kResultTypes = {
-    INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, BOOLARRAYOID,
-    TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-    TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
-Statement results_statement(kResults, kResultTypes, Planning::Generic);
-Statement results10_statement(kResults10, kResultTypes, Planning::Generic);
+Statement results_statement(kResults.c_str(), kResultTypes, Planning::Generic);
+Statement results10_statement(kResults10.c_str(), kResultTypes, Planning::Generic);
 Statement pending_receipts_statement(kPendingReceipts, {INT8ARRAYOID}, Planning::Generic);
 
 std::string dump(const nlohmann::json &j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
@@ -459,40 +450,35 @@ bool text_value(const std::string &s, Datum *d) {
     return true;
 }
 
-// Provider message ids and errors came from outside: fit for a text column first (valid
-// UTF-8, no control characters, bounded).
-Final fitted(const Final &x) {
-    Final f = x;
-    f.provider_message_id = outside_text(x.provider_message_id, kMaxMessageId);
-    f.error = outside_text(x.error, kMaxError);
-    return f;
-}
-Attempt fitted(const Attempt &x) {
-    Attempt a = x;
-    a.provider_message_id = outside_text(x.provider_message_id, kMaxMessageId);
-    a.error = outside_text(x.error, kMaxError);
-    return a;
+// Provider message ids and errors came from outside: each item's field fitted for a text
+// column first (valid UTF-8, no control characters, bounded).
+template <typename T>
+std::vector<std::string> outside_field(const std::vector<T> &items, std::string T::*field, size_t max) {
+    std::vector<std::string> fitted;
+    fitted.reserve(items.size());
+    for (const T &x : items) fitted.push_back(outside_text(x.*field, max));
+    return fitted;
 }
 
-void write_results(const std::vector<Final> &raw_finals, const std::vector<Attempt> &raw_attempts, bool legacy) {
-    std::vector<Final> finals;
-    std::vector<Attempt> attempts;
+void write_results(const std::vector<Final> &finals, const std::vector<Attempt> &attempts, bool legacy) {
+    std::vector<std::string> final_ids = outside_field(finals, &Final::provider_message_id, kMaxMessageId);
+    std::vector<std::string> final_errors = outside_field(finals, &Final::error, kMaxError);
+    std::vector<std::string> attempt_ids = outside_field(attempts, &Attempt::provider_message_id, kMaxMessageId);
+    std::vector<std::string> attempt_errors = outside_field(attempts, &Attempt::error, kMaxError);
     std::vector<int64_t> sent;
-    for (const auto &x : raw_finals) {
-        finals.push_back(fitted(x));
+    for (const auto &x : finals)
         if (x.status == "sent") sent.push_back(x.outbox_id);
-    }
-    for (const auto &x : raw_attempts) attempts.push_back(fitted(x));
     Datum args[24];
     pg_call([&] {
         using F = Final;
         using A = Attempt;
+        using S = std::string;
         args[0] = column(finals, kInt8, [](const F &x, Datum *d) { *d = Int64GetDatum(x.outbox_id); return true; });
         args[1] = column(finals, kInt4, [](const F &x, Datum *d) { *d = Int32GetDatum(x.claim); return true; });
         args[2] = column(finals, kText, [](const F &x, Datum *d) { return text_value(x.status, d); });
         args[3] = column(finals, kText, [](const F &x, Datum *d) { return text_or_null(x.provider, d); });
-        args[4] = column(finals, kText, [](const F &x, Datum *d) { return text_or_null(x.provider_message_id, d); });
-        args[5] = column(finals, kText, [](const F &x, Datum *d) { return text_or_null(x.error, d); });
+        args[4] = column(final_ids, kText, [](const S &x, Datum *d) { return text_or_null(x, d); });
+        args[5] = column(final_errors, kText, [](const S &x, Datum *d) { return text_or_null(x, d); });
         args[6] = column(finals, kInt4, [](const F &x, Datum *d) { *d = Int32GetDatum(x.retry_ms); return true; });
         args[7] = column(finals, kBool, [](const F &x, Datum *d) { *d = BoolGetDatum(x.unclaim); return true; });
         args[8] = column(attempts, kText, [](const A &x, Datum *d) { return text_or_null(x.user_id, d); });
@@ -506,10 +492,10 @@ void write_results(const std::vector<Final> &raw_finals, const std::vector<Attem
         });
         args[14] = column(attempts, kInt4, [](const A &x, Datum *d) { *d = Int32GetDatum(x.response_ms); return true; });
         args[15] = column(attempts, kText, [](const A &x, Datum *d) { return text_value(x.outcome, d); });
-        args[16] = column(attempts, kText, [](const A &x, Datum *d) { return text_or_null(x.error, d); });
+        args[16] = column(attempt_errors, kText, [](const S &x, Datum *d) { return text_or_null(x, d); });
         args[17] = column(attempts, kInt8, [](const A &x, Datum *d) { *d = Int64GetDatum(x.outbox_id); return true; });
         args[18] = column(attempts, kText, [](const A &x, Datum *d) { return text_or_null(x.session_id, d); });
-        args[19] = column(attempts, kText, [](const A &x, Datum *d) { return text_or_null(x.provider_message_id, d); });
+        args[19] = column(attempt_ids, kText, [](const S &x, Datum *d) { return text_or_null(x, d); });
         args[20] = column(attempts, kInt8, [](const A &x, Datum *d) {
             *d = Int64GetDatum(x.campaign_id);
             return x.campaign_id != 0;
