@@ -1,5 +1,6 @@
 -- :n OTP messages queued at once, as :n calls of otp_send would leave them (an outbox row and
--- a pending session each), committed in one transaction that wakes the worker.
+-- a pending session each), committed in one transaction that wakes the code worker as otp_send's
+-- commit does (the delivery worker while no code worker runs).
 -- Prints "after_id <id>" (the new rows' ids are larger) and "commit_at <epoch seconds>" (taken right before COMMIT).
 BEGIN;
 SELECT 'after_id ' || coalesce(max(id), 0) FROM sms_otp.sms_outbox;
@@ -15,6 +16,6 @@ INSERT INTO sms_otp.sms_otp_sessions (id, user_id, phone, status, max_attempts, 
                                       expires_at, resend_available_at)
 SELECT session_id, user_id, "to", 'pending', 5, sha256(session_id::text::bytea), id, expires_at, now()
 FROM o;
-SELECT sms_otp._wake_worker_on_commit() \g /dev/null
+SELECT sms_otp._wake_code_worker_on_commit() \g /dev/null
 SELECT 'commit_at ' || extract(epoch FROM clock_timestamp());
 COMMIT;
