@@ -210,10 +210,11 @@ settle() {
     q tp -c "VACUUM (ANALYZE) sms_otp.sms_outbox, sms_otp.sms_otp_sessions, sms_otp.sms_messages_log"
     [ "$smoke" -eq 1 ] || q tp -c "CHECKPOINT"
 }
-# ceiling SECONDS: wrk posting the worker's request to the mock with $high connections; prints its req/s.
+# ceiling SECONDS [CONNECTIONS THREADS]: wrk posting the worker's request to the mock with
+# $high connections (two threads) unless told; prints its req/s.
 ceiling() {
     local out
-    out=$(wrk -t2 -c"$high" -d"$1"s -s bench/wrk/twilio_send.lua "$mock_url")
+    out=$(wrk -t"${3:-2}" -c"${2:-$high}" -d"$1"s -s bench/wrk/twilio_send.lua "$mock_url")
     grep -q 'non_2xx=0 errors=0' <<<"$out" || fail "wrk: $out"
     awk '/^wrk_result/ { split($2, r, "="); split($3, s, "="); printf "%.0f\n", r[2] / s[2] }' <<<"$out"
 }
@@ -229,6 +230,10 @@ for _ in $(seq "$rounds"); do
     drains p1-otp-$fast_ms otp 1
     drains p1-tx-$fast_ms transactional 1
 done
+# What the mock itself allows at the defaults' concurrency: its turnaround on this machine, with
+# nothing else running, is the drain's floor (no target).
+mock_alone=$(ceiling "$wrk_min_secs" "$default_in_flight" 1)
+log "  the mock alone: wrk -t1 -c$default_in_flight, $fast_ms ms: $mock_alone req/s"
 mock_delay "$slow_ms"
 for _ in $(seq "$slow_rounds"); do
     drains p1-otp-$slow_ms otp 1
@@ -356,6 +361,7 @@ for ms in $fast_ms $slow_ms; do
     rows+=("| codes (the code worker), defaults (max_in_flight $default_in_flight, batch_size $default_batch), mock answering in $ms ms | $otp msg/s | $default_in_flight / $ms ms = $(ideal "$default_in_flight" "$ms")/s | $r_otp | ≥ 0.9 | $(judge "$r_otp >= 0.9") |")
     rows+=("| transactional messages (the delivery worker), the same | $tx msg/s | ($default_in_flight − $reserved slots kept for codes) / $ms ms = $(ideal "$others_slots" "$ms")/s | $r_tx | ≥ 0.9 | $(judge "$r_tx >= 0.9") |")
 done
+rows+=("| the mock alone at the defaults' concurrency, answering in $fast_ms ms (what is left of the pipe for any client on this machine) | wrk -t1 -c$default_in_flight $mock_alone req/s | $default_in_flight / $fast_ms ms = $(ideal "$default_in_flight" "$fast_ms")/s | $(ratio "$mock_alone" "$(ideal "$default_in_flight" "$fast_ms")") | (no target) | – |")
 drain_high=$(med p2-drain 1); wrk_high=$(median <"$work/p2-wrk.txt"); r_high=$(ratio "$drain_high" "$wrk_high")
 rows+=("| transactional drain, max_in_flight = batch_size = $high, mock answering in $fast_ms ms | $drain_high msg/s | wrk -t2 -c$high $wrk_high req/s | $r_high | ≥ 0.8 | $(judge "$r_high >= 0.8") |")
 rows+=("| worker CPU per message in that drain | $(med p2-drain 3) µs | | | (no target) | – |")
@@ -403,7 +409,7 @@ fi
 Setup:
 - One cluster (test/cluster.sh defaults: fsync off; plus shared_buffers 1GB, max_wal_size 8GB), one database; the mock provider (test/mock_provider, Twilio endpoint) a process of its own answering every request after $fast_ms ms ($slow_ms ms set through POST /_mock/config for the slow drains).
 - A drain: $(label "$n") messages committed in one transaction; the rate is messages sent / (that commit → the last result written). Codes: an outbox row and a pending session each (bench/sql/enqueue.sql), sent by the code worker; transactional messages: each for a user of user_contact_settings (bench/sql/throughput_enqueue.sql), sent by the delivery workers. Before each setting: VACUUM ANALYZE of the outbox, sessions and log$([ "$smoke" -eq 1 ] || echo ' and a CHECKPOINT'), then a warm-up drain of $(label "$warm_n"). CPU: /proc/<pid>/task/*/schedstat of every process that sends the drain's messages, summed.
-- 1: the settings as installed; $(several "$rounds" drain) of each kind at $fast_ms ms (alternating), $slow_rounds at $slow_ms ms; medians. Transactional messages may use $others_slots of the $default_in_flight request slots (sms_otp.otp_reserved_in_flight = $reserved). Most requests open at once at the mock: codes $(peaks p1-otp-$fast_ms), transactional $(peaks p1-tx-$fast_ms) ($fast_ms ms); $(peaks p1-otp-$slow_ms) and $(peaks p1-tx-$slow_ms) ($slow_ms ms).
+- 1: the settings as installed; $(several "$rounds" drain) of each kind at $fast_ms ms (alternating), $slow_rounds at $slow_ms ms; medians. Transactional messages may use $others_slots of the $default_in_flight request slots (sms_otp.otp_reserved_in_flight = $reserved). Most requests open at once at the mock: codes $(peaks p1-otp-$fast_ms), transactional $(peaks p1-tx-$fast_ms) ($fast_ms ms); $(peaks p1-otp-$slow_ms) and $(peaks p1-tx-$slow_ms) ($slow_ms ms); after the drains at $fast_ms ms, wrk -t1 -c$default_in_flight for ${wrk_min_secs}s against the mock with nothing else sending (bench/wrk/twilio_send.lua).
 - 2: $(several "$rounds" drain) and as many wrk runs, alternating (wrk as long as the drain, ${wrk_min_secs}s at least; bench/wrk/twilio_send.lua); medians. Transactional messages may use $((high - reserved)) of the $high slots.
 - 3: $workers_text; $(several "$rounds" drain) each, medians; CPU summed over the delivery workers.
 - 4: one delivery worker, max_in_flight = batch_size = $high; autovacuum off for user_contact_settings (and for the outbox, sessions and log, whose ANALYZE would plan the claim again); the table truncated, $small_users users inserted and analyzed, the workers restarted (pg_terminate_backend) and a drain for those users; then the bulk load, a count(*) of the table (sets the new rows' hint bits, invalidates no plan)$([ "$smoke" -eq 1 ] || echo ' and a CHECKPOINT'), a drain for the loaded users (stale), the workers restarted, a warm-up drain, the same drain (fresh). $p4_text.
