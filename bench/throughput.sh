@@ -299,13 +299,14 @@ q tp -c "ALTER TABLE sms_otp.user_contact_settings SET (autovacuum_enabled = fal
     -c "ALTER TABLE sms_otp.sms_otp_sessions SET (autovacuum_enabled = false)" \
     -c "ALTER TABLE sms_otp.sms_messages_log SET (autovacuum_enabled = false)"
 scans() { q tp -F' ' -c "SELECT coalesce(seq_scan, 0), coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relid = 'sms_otp.user_contact_settings'::regclass"; }
-# measured LABEL: one drain of $n for the users of the bulk load, then the table's scans during it
-# (as the workers' statistics reported them) in $work/LABEL.scans.
+# measured LABEL: $rounds drains of $n for the users of the bulk load (no ANALYZE comes between
+# them, so the plans stay those the workers hold), then the table's scans during them (as the
+# workers' statistics reported them) in $work/LABEL.scans.
 measured() {
     local s0 i0 s1 i1
     sleep 1.5  # the warm-up's own scans reported first
     read -r s0 i0 < <(scans)
-    drains "$1" transactional 1
+    drains "$1" transactional "$rounds"
     sleep 1.5  # a process reports its table statistics a second apart at most
     read -r s1 i1 < <(scans)
     echo "$((s1 - s0)) $((i1 - i0))" >"$work/$1.scans"
@@ -381,13 +382,14 @@ for size in $user_loads; do
     stale=$(med "p4-$size-stale" 1); fresh=$(med "p4-$size-fresh" 1); r=$(ratio "$stale" "$fresh")
     su=$(med "p4-$size-stale" 3); fu=$(med "p4-$size-fresh" 3)
     rows+=("| drain right after $(label "$size") users were loaded into user_contact_settings, plans made for $small_users (stale) | $stale msg/s | after the workers restarted (fresh) $fresh msg/s | $r | ≥ 0.9 | $(judge "$r >= 0.9") |")
+    [ "$rounds" -eq 1 ] || rows+=("| … the first drain after the load alone | $(head -1 "$work/p4-$size-stale.txt" | cut -d' ' -f1) msg/s | fresh $fresh msg/s | $(ratio "$(head -1 "$work/p4-$size-stale.txt" | cut -d' ' -f1)" "$fresh") | (no target) | – |")
     rows+=("| … worker CPU per message, stale / fresh | $su µs | $fu µs | $(ratio "$su" "$fu") | (no target) | – |")
 done
 
 p4_setup=()
 while read -r size secs pages; do
     read -r ss si <"$work/p4-$size-stale.scans"; read -r fs fi_ <"$work/p4-$size-fresh.scans"
-    p4_setup+=("$(label "$size") users loaded in ${secs}s ($pages pages), user_contact_settings scanned during the stale drain $ss times sequentially and $si times by index, during the fresh one $fs and $fi_")
+    p4_setup+=("$(label "$size") users loaded in ${secs}s ($pages pages), user_contact_settings scanned during the stale $(several "$rounds" drain) $ss times sequentially and $si times by index, during the fresh $(several "$rounds" drain) $fs and $fi_")
 done <"$work/p4-loads.txt"
 p4_text=""
 for line in "${p4_setup[@]}"; do p4_text+="${p4_text:+; }$line"; done
@@ -412,7 +414,7 @@ Setup:
 - 1: the settings as installed; $(several "$rounds" drain) of each kind at $fast_ms ms (alternating), $slow_rounds at $slow_ms ms; medians. Transactional messages may use $others_slots of the $default_in_flight request slots (sms_otp.otp_reserved_in_flight = $reserved). Most requests open at once at the mock: codes $(peaks p1-otp-$fast_ms), transactional $(peaks p1-tx-$fast_ms) ($fast_ms ms); $(peaks p1-otp-$slow_ms) and $(peaks p1-tx-$slow_ms) ($slow_ms ms); after the drains at $fast_ms ms, wrk -t1 -c$default_in_flight for ${wrk_min_secs}s against the mock with nothing else sending (bench/wrk/twilio_send.lua).
 - 2: $(several "$rounds" drain) and as many wrk runs, alternating (wrk as long as the drain, ${wrk_min_secs}s at least; bench/wrk/twilio_send.lua); medians. Transactional messages may use $((high - reserved)) of the $high slots.
 - 3: $workers_text; $(several "$rounds" drain) each, medians; CPU summed over the delivery workers.
-- 4: one delivery worker, max_in_flight = batch_size = $high; autovacuum off for user_contact_settings (and for the outbox, sessions and log, whose ANALYZE would plan the claim again); the table truncated, $small_users users inserted and analyzed, the workers restarted (pg_terminate_backend) and a drain for those users; then the bulk load, a count(*) of the table (sets the new rows' hint bits, invalidates no plan)$([ "$smoke" -eq 1 ] || echo ' and a CHECKPOINT'), a drain for the loaded users (stale), the workers restarted, a warm-up drain, the same drain (fresh). $p4_text.
+- 4: one delivery worker, max_in_flight = batch_size = $high; autovacuum off for user_contact_settings (and for the outbox, sessions and log, whose ANALYZE would plan the claim again); the table truncated, $small_users users inserted and analyzed, the workers restarted (pg_terminate_backend) and a drain for those users; then the bulk load, a count(*) of the table (sets the new rows' hint bits, invalidates no plan)$([ "$smoke" -eq 1 ] || echo ' and a CHECKPOINT'), $(several "$rounds" drain) for the loaded users (stale: the first right after the load; no ANALYZE between them, so the workers keep the plans made for $small_users users), the workers restarted, a warm-up drain, $(several "$rounds" drain) the same (fresh); medians. $p4_text.
 - Machine: $(nproc) cores ($(lscpu | sed -nE 's/^Model name:\s+//p' | head -1)), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM; load average at the start $load_at_start, at the end $(cut -d' ' -f1-3 /proc/loadavg) (shared machine). $(q postgres -c "SELECT version()" | cut -d, -f1).
 - Commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src sql 2>/dev/null || echo ' with uncommitted changes in src/ or sql/'), $(date -u '+%Y-%m-%d %H:%M UTC'), \`bash bench/throughput.sh$([ "$smoke" -eq 1 ] && echo ' --smoke')$([ "$write_docs" -eq 1 ] && echo ' --write-docs')\`, $((elapsed / 60)) min $((elapsed % 60)) s.$library_note
 EOF
