@@ -176,14 +176,18 @@ bool more_to_claim(ClaimLimits limits, bool backlog_codes, bool backlog_others) 
     return (backlog_codes && limits.total >= min) || (backlog_others && limits.others >= min && limits.total >= min);
 }
 
-// Results are written once a part is full, or the oldest has waited kResultsWaitMs, or no
-// request is left open: a transaction per answer would cost more than the answer.
-constexpr size_t kResultsPerTransaction = 32;
+// Results are written once a part is full, or the oldest has waited kResultsWaitUs, or no
+// request is left open: a transaction per answer would cost more than the answer. A part is a
+// quarter of max_in_flight, 32 results at least and 128 at most: at the defaults (64) a code
+// committed meanwhile waits for 32 results at most; at 256 in flight, parts of 64 instead of
+// 32 took a drain from 4,850 to 5,520 msg/s (220 instead of 250 µs of CPU a message,
+// alternating builds in one run), each part's statements and commit spread over more results.
+size_t results_per_transaction() { return size_t(std::clamp(settings::max_in_flight / 4, 32, 128)); }
 constexpr int64_t kResultsWaitUs = 20 * 1000;
 bool results_due(const Dispatcher &dispatcher) {
     size_t n = dispatcher.results();
     if (n == 0) return false;
-    return n >= kResultsPerTransaction || dispatcher.in_flight() == 0 ||
+    return n >= results_per_transaction() || dispatcher.in_flight() == 0 ||
            wall_clock_us() - dispatcher.oldest_result_us() >= kResultsWaitUs;
 }
 
@@ -199,9 +203,9 @@ void start_batch(Batch &batch, Dispatcher &dispatcher) {
     if (batch.codes_claimed + batch.others_claimed > 0) mark_batch();
 }
 
-// Results are written kResultsPerTransaction at a time, each part in a transaction of its own (a
-// code committed meanwhile waits for one part, not for a hundred results); and while commits
-// come, that is within kHotMs of the last, the other lanes are claimed at most
+// Results are written results_per_transaction() at a time, each part in a transaction of its
+// own (a code committed meanwhile waits for one part, not for every result held); and while
+// commits come, that is within kHotMs of the last, the other lanes are claimed at most
 // kOthersPerHotClaim at a time.
 constexpr int kOthersPerHotClaim = 64;
 constexpr int kHotMs = 1000;
@@ -335,7 +339,7 @@ void loop() {
             // meanwhile waits for one of them at most, then is claimed on its own.
             dispatcher.take(results);
             while (!results.empty()) {
-                Results part = results.split(kResultsPerTransaction);
+                Results part = results.split(results_per_transaction());
                 size_t finals = part.finals.size();
                 try {
                     Batch batch = round(part, ClaimLimits{}, settings::lease_s, settings::max_send_attempts);
