@@ -382,7 +382,8 @@ for size in $user_loads; do
     stale=$(med "p4-$size-stale" 1); fresh=$(med "p4-$size-fresh" 1); r=$(ratio "$stale" "$fresh")
     su=$(med "p4-$size-stale" 3); fu=$(med "p4-$size-fresh" 3)
     rows+=("| drain right after $(label "$size") users were loaded into user_contact_settings, plans made for $small_users (stale) | $stale msg/s | after the workers restarted (fresh) $fresh msg/s | $r | ≥ 0.9 | $(judge "$r >= 0.9") |")
-    [ "$rounds" -eq 1 ] || rows+=("| … the first drain after the load alone | $(head -1 "$work/p4-$size-stale.txt" | cut -d' ' -f1) msg/s | fresh $fresh msg/s | $(ratio "$(head -1 "$work/p4-$size-stale.txt" | cut -d' ' -f1)" "$fresh") | (no target) | – |")
+    first=$(head -1 "$work/p4-$size-stale.txt" | cut -d' ' -f1)
+    [ "$rounds" -eq 1 ] || rows+=("| … the first drain after the load alone | $first msg/s | fresh $fresh msg/s | $(ratio "$first" "$fresh") | (no target) | – |")
     rows+=("| … worker CPU per message, stale / fresh | $su µs | $fu µs | $(ratio "$su" "$fu") | (no target) | – |")
 done
 

@@ -28,7 +28,6 @@ idle_sends=${BENCH_TX_IDLE_SENDS:-${defaults[4]}}
 backlog_sends=${BENCH_TX_BACKLOG_SENDS:-${defaults[5]}}
 backlog_secs=${BENCH_TX_BACKLOG_SECS:-${defaults[6]}}
 in_flight=${BENCH_IN_FLIGHT:-256}   # sms_otp.max_in_flight and batch_size, as in bench/run.sh
-part_max=$((in_flight / 4 < 32 ? 32 : in_flight / 4 > 128 ? 128 : in_flight / 4))  # results a worker writes a transaction
 mock_delay_ms=20
 
 log() { printf '%s  %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -192,7 +191,7 @@ table=$(cat <<EOF
 | … after it | $(p50_p99 call_after_analyze) | nothing queued $(p50_p99 call_idle) | $(p99_ratio call_after_analyze call_idle) | (no target) | – |
 | the mock seeing a request posted straight to it, p50 / p99 (the machine's share) | $(json floor_backlog.p50) / $(json floor_backlog.p99) ms during the drain | $(json floor_idle.p50) / $(json floor_idle.p99) ms idle | $(ratio "$(json floor_backlog.p99)" "$(json floor_idle.p99)") | (no target) | – |
 | transactional drain while the codes were sent (mock answering in ${mock_delay_ms} ms) | $(json backlog_rate) msg/s | | | (no target) | – |
-| worker transactions writing results meanwhile (at most $part_max results each: a quarter of max_in_flight, 32 to 128; claims apart) | one every $round_p50 ms (median; p99 $round_p99), $round_results results each | | | (no target) | – |
+| worker transactions writing results meanwhile (a part of results each, at most a quarter of max_in_flight: 32 to 128; claims apart) | one every $round_p50 ms (median; p99 $round_p99), $round_results results each | | | (no target) | – |
 | the mock's answer to a backlog message as the worker timed it, p50 / max | $answer_p50 / $answer_max ms | the mock answers in ${mock_delay_ms} ms | | (no target) | – |
 | backlog attempts given up as unanswered (request_timeout $request_timeout) and tried again; messages the mock received twice | $attempts_unanswered; $twice | | | none | $(judge "$twice == 0") |
 EOF

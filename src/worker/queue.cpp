@@ -439,16 +439,12 @@ Datum column(const std::vector<T> &items, ElementType type, F field) {
     return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lower, type.oid, type.length, type.by_value, type.align));
 }
 
-// Text, or NULL when empty.
-bool text_or_null(const std::string &s, Datum *d) {
-    if (s.empty()) return false;
-    *d = PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
-    return true;
-}
 bool text_value(const std::string &s, Datum *d) {
     *d = PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
     return true;
 }
+// Text, or NULL when empty.
+bool text_or_null(const std::string &s, Datum *d) { return !s.empty() && text_value(s, d); }
 
 // Provider message ids and errors came from outside: each item's field fitted for a text
 // column first (valid UTF-8, no control characters, bounded).
