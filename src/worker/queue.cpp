@@ -635,6 +635,7 @@ void configure_key(Throttle &throttle, std::unordered_set<std::string> &known, c
 int64_t feed_campaigns(Throttle &throttle, int total) {
     static std::unordered_set<std::string> known;
     static uint64_t turn = 0;
+    static Fed fed;
     int64_t now = wall_clock_us();
 
     throttle_limits_statement.execute(nullptr, true);
@@ -654,6 +655,7 @@ int64_t feed_campaigns(Throttle &throttle, int total) {
         d.segments_each = std::max<int64_t>(1, std::stoll(value(i, 5)));
         campaign_limits.emplace_back(d.keys[1], limits_from(value(i, 6)));
         next_due.push_back(std::stoll(value(i, 7)));
+        d.behind = fed.behind(d.campaign);
         demands.push_back(std::move(d));
     }
     if (demands.empty()) return 0;
@@ -674,6 +676,7 @@ int64_t feed_campaigns(Throttle &throttle, int total) {
     for (const auto &[campaign, n] : shares)
         if (n > 0) {
             turn++;
+            fed.add(shares);
             break;
         }
     nlohmann::json allowances = nlohmann::json::array();

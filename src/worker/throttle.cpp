@@ -251,13 +251,14 @@ std::map<int64_t, int64_t> allocate(const Throttle &throttle, const std::vector<
         std::vector<size_t> keys;  // into rooms
         int64_t left;              // due, not yet given
         int64_t segments;
+        bool behind;
         int64_t given = 0;
     };
     std::unordered_map<std::string, size_t> index;
     std::vector<Room> rooms;
     std::vector<Share> shares;
     for (const Demand &d : demands) {
-        Share s{d.campaign, {}, std::max<int64_t>(d.due, 0), parts(d.segments_each)};
+        Share s{d.campaign, {}, std::max<int64_t>(d.due, 0), parts(d.segments_each), d.behind > 0};
         for (const auto &name : std::unordered_set<std::string>(d.keys.begin(), d.keys.end())) {
             auto [it, fresh] = index.try_emplace(name, rooms.size());
             if (fresh) rooms.push_back(throttle.room(name, now_us));
@@ -268,6 +269,7 @@ std::map<int64_t, int64_t> allocate(const Throttle &throttle, const std::vector<
     // Id order, so the result does not depend on the order of the caller's rows; then rotated.
     std::stable_sort(shares.begin(), shares.end(), [](const Share &a, const Share &b) { return a.campaign < b.campaign; });
     if (!shares.empty()) std::rotate(shares.begin(), shares.begin() + turn % shares.size(), shares.end());
+    std::stable_partition(shares.begin(), shares.end(), [](const Share &s) { return s.behind; });
 
     auto fits = [&](const Share &s) {
         for (size_t k : s.keys)
@@ -318,6 +320,28 @@ std::map<int64_t, int64_t> allocate(const Throttle &throttle, const std::vector<
     std::map<int64_t, int64_t> out;
     for (const Share &s : shares) out[s.campaign] += s.given;
     return out;
+}
+
+int64_t Fed::behind(int64_t campaign) const {
+    if (fed_.empty()) return 0;
+    int64_t most = 0;
+    for (const auto &[c, n] : fed_) most = std::max(most, n);
+    auto it = fed_.find(campaign);
+    return it == fed_.end() ? 0 : most - it->second;
+}
+
+void Fed::add(const std::map<int64_t, int64_t> &given) {
+    std::map<int64_t, int64_t> next;
+    int64_t most = std::numeric_limits<int64_t>::min();
+    for (const auto &[campaign, n] : given) {
+        auto it = fed_.find(campaign);
+        int64_t total = (it == fed_.end() ? 0 : it->second) + n;
+        next[campaign] = total;
+        most = std::max(most, total);
+    }
+    // One message behind at most; the least is 0, so the counts stay small.
+    for (auto &[campaign, n] : next) n = std::max(n, most - 1) - (most - 1);
+    fed_ = std::move(next);
 }
 
 }  // namespace sms_otp::worker

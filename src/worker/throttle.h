@@ -110,19 +110,35 @@ private:
     mutable std::recursive_mutex mutex_;
 };
 
-// A campaign's due promo messages and the keys each of them is subject to.
+// A campaign's due promo messages and the keys each of them is subject to. behind: 1 if the
+// campaign was given one message fewer than the others so far (see Fed), else 0.
 struct Demand {
     int64_t campaign;
     std::vector<std::string> keys;
     int64_t due;
     int64_t segments_each;
+    int64_t behind = 0;
 };
 
 // Shares the keys' room at now_us among campaigns: round-robin one message at a time over the
-// campaigns in id order, starting `turn` places in (so no campaign is always first and the odd
-// message rotates), never beyond a key's room, a campaign's due count, or `total` in all.
-// Every campaign of `demands` is in the result, with 0 if it gets nothing.
+// campaigns behind first, then in id order starting `turn` places in (so no campaign is always
+// first), never beyond a key's room, a campaign's due count, or `total` in all. Every campaign
+// of `demands` is in the result, with 0 if it gets nothing.
 std::map<int64_t, int64_t> allocate(const Throttle &throttle, const std::vector<Demand> &demands,
                                     int64_t now_us, int64_t total, uint64_t turn);
+
+// What allocate remembers between rounds: which campaigns got the odd message. Room that opens
+// in several rounds a second would otherwise hand the odd message of each round by a rotation
+// that can fall on the same campaign every second. A campaign is never more than one message
+// behind: a newcomer, or a campaign that had less due, takes no backlog of credit with it.
+class Fed {
+   public:
+    int64_t behind(int64_t campaign) const;
+    // given: allocate's result; campaigns not in it are forgotten.
+    void add(const std::map<int64_t, int64_t> &given);
+
+   private:
+    std::map<int64_t, int64_t> fed_;  // given so far, less the least of them
+};
 
 }  // namespace sms_otp::worker
