@@ -2,6 +2,7 @@
 // sql/sms_otp--1.0.sql; these are the pieces that need C++: randomness, keyed hashes,
 // phone numbers, settings and waking the worker (identity and origin: request.cpp).
 #include "pg/guard.h"
+#include "pg/text.h"
 #include "settings.h"
 #include "otp/code.h"
 #include "otp/hmac.h"
@@ -17,16 +18,13 @@ extern "C" {
 
 using sms_otp::pg::entry;
 using sms_otp::pg::pg_call;
+using sms_otp::pg::text_result;
 
 namespace {
 
 std::string_view text_arg(FunctionCallInfo fcinfo, int n) {
     text *t = pg_call([&] { return PG_GETARG_TEXT_PP(n); });
     return {VARDATA_ANY(t), static_cast<size_t>(VARSIZE_ANY_EXHDR(t))};
-}
-
-Datum text_result(std::string_view s) {
-    return pg_call([&] { return PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size()))); });
 }
 
 Datum bytea_result(std::string_view s) {

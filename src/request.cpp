@@ -6,6 +6,7 @@
 #include "identity/forwarded.h"
 #include "identity/login.h"
 #include "pg/guard.h"
+#include "pg/text.h"
 #include "settings.h"
 
 extern "C" {
@@ -101,7 +102,7 @@ Datum sms_otp_login_session(PG_FUNCTION_ARGS) {
         auto fallback = static_cast<sms_otp::settings::LoginFallback>(sms_otp::settings::login_fallback);
         auto login = identity::login_id(claims(), claim, fallback, sha256);
         if (!login) PG_RETURN_NULL();
-        return pg_call([&] { return PointerGetDatum(cstring_to_text_with_len(login->data(), static_cast<int>(login->size()))); });
+        return sms_otp::pg::text_result(*login);
     });
 }
 

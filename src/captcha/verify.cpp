@@ -7,6 +7,7 @@
 #include "http/destination.h"
 #include "identity/forwarded.h"
 #include "pg/guard.h"
+#include "pg/text.h"
 #include "settings.h"
 
 #include <nlohmann/json.hpp>
@@ -111,7 +112,7 @@ Datum sms_otp_captcha_token(PG_FUNCTION_ARGS) {
     return entry([&]() -> Datum {
         std::optional<std::string> token = header_token();
         if (!token) PG_RETURN_NULL();
-        return pg_call([&] { return PointerGetDatum(cstring_to_text_with_len(token->data(), static_cast<int>(token->size()))); });
+        return sms_otp::pg::text_result(*token);
     });
 }
 

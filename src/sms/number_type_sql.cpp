@@ -1,6 +1,7 @@
 // sms_otp._phone_type(phone): the line type of an E.164 number, for the SMS-pumping guard's
 // number-type rule (the lookup itself is src/sms/number_type.cpp).
 #include "pg/guard.h"
+#include "pg/text.h"
 #include "sms/number_type.h"
 #include "sms/zones.h"
 
@@ -34,7 +35,7 @@ Datum sms_otp_phone_type(PG_FUNCTION_ARGS) {
             type = sms::number_type(phone);
         }
         if (!type) PG_RETURN_NULL();
-        return pg_call([&] { return PointerGetDatum(cstring_to_text_with_len(type->data(), static_cast<int>(type->size()))); });
+        return sms_otp::pg::text_result(*type);
     });
 }
 

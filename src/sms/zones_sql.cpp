@@ -2,6 +2,7 @@
 // quiet hours; sms_otp.phone_country(phone): its country, for the dashboards (the lookups
 // themselves are src/sms/zones.cpp).
 #include "pg/guard.h"
+#include "pg/text.h"
 #include "sms/zones.h"
 
 extern "C" {
@@ -42,7 +43,7 @@ Datum sms_otp_phone_zones(PG_FUNCTION_ARGS) {
             if (zones.empty()) return PointerGetDatum(construct_empty_array(TEXTOID));
             Datum *elements = static_cast<Datum *>(palloc(zones.size() * sizeof(Datum)));
             for (size_t i = 0; i < zones.size(); i++)
-                elements[i] = PointerGetDatum(cstring_to_text_with_len(zones[i].data(), static_cast<int>(zones[i].size())));
+                elements[i] = sms_otp::pg::text_datum(zones[i]);
             return PointerGetDatum(
                 construct_array(elements, static_cast<int>(zones.size()), TEXTOID, -1, false, TYPALIGN_INT));
         });
@@ -96,7 +97,7 @@ Datum sms_otp_phone_country(PG_FUNCTION_ARGS) {
             country = remembered_country(phone);
         }
         if (!country) PG_RETURN_NULL();
-        return pg_call([&] { return PointerGetDatum(cstring_to_text_with_len(country->data(), static_cast<int>(country->size()))); });
+        return sms_otp::pg::text_result(*country);
     });
 }
 

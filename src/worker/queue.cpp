@@ -1,6 +1,7 @@
 #include "worker/queue.h"
 
 #include "pg/guard.h"
+#include "pg/text.h"
 #include "worker/outside_text.h"
 #include "worker/plan.h"
 #include "worker/shared_state.h"
@@ -440,7 +441,7 @@ Datum column(const std::vector<T> &items, ElementType type, F field) {
 }
 
 bool text_value(const std::string &s, Datum *d) {
-    *d = PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
+    *d = pg::text_datum(s);
     return true;
 }
 // Text, or NULL when empty.
