@@ -1,4 +1,4 @@
-import { lazy, Suspense, useCallback, useState } from 'react';
+import { lazy, Suspense, useCallback, useState, type ReactNode } from 'react';
 import { Navigate, Route, Routes, useNavigate } from 'react-router';
 import { OtpProvider, ProtectedRoute } from '../otp';
 import { clearAuth, isOperator, loadAuth, saveAuth, type DemoAuth } from './auth';
@@ -46,6 +46,20 @@ export function App({ apiUrl, inboxUrl }: AppProps) {
     </>
   ) : undefined;
 
+  // A page of the end user's: behind the code step; an operator is sent to the dashboard.
+  const endUserPage = (page: ReactNode) =>
+    operator ? (
+      <Navigate to="/dashboard" replace />
+    ) : (
+      <ProtectedRoute
+        unauthenticated={<Navigate to="/login" replace />}
+        placeholder={auth && <LockedShell email={auth.email} />}
+        overlay={{ extra }}
+      >
+        {page}
+      </ProtectedRoute>
+    );
+
   return (
     <OtpProvider apiUrl={apiUrl} token={operator ? null : (auth?.token ?? null)} onSignOut={signOut}>
       <Routes>
@@ -63,38 +77,8 @@ export function App({ apiUrl, inboxUrl }: AppProps) {
             )
           }
         />
-        <Route
-          path="/"
-          element={
-            operator ? (
-              <Navigate to="/dashboard" replace />
-            ) : (
-              <ProtectedRoute
-                unauthenticated={<Navigate to="/login" replace />}
-                placeholder={auth && <LockedShell email={auth.email} />}
-                overlay={{ extra }}
-              >
-                {auth && <ProtectedPage auth={auth} />}
-              </ProtectedRoute>
-            )
-          }
-        />
-        <Route
-          path="/settings"
-          element={
-            operator ? (
-              <Navigate to="/dashboard" replace />
-            ) : (
-              <ProtectedRoute
-                unauthenticated={<Navigate to="/login" replace />}
-                placeholder={auth && <LockedShell email={auth.email} />}
-                overlay={{ extra }}
-              >
-                {auth && <SettingsPage auth={auth} />}
-              </ProtectedRoute>
-            )
-          }
-        />
+        <Route path="/" element={endUserPage(auth && <ProtectedPage auth={auth} />)} />
+        <Route path="/settings" element={endUserPage(auth && <SettingsPage auth={auth} />)} />
         <Route path="*" element={<Navigate to={home} replace />} />
       </Routes>
     </OtpProvider>
