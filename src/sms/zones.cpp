@@ -212,13 +212,27 @@ std::optional<CountryZones> read_zone_tab(const std::string &path) {
     return zones;
 }
 
+namespace {
+
+// The region of a parsed number, else the main country of its calling code.
+std::optional<std::string> region_of(const PhoneNumber &number) {
+    std::string region;
+    util().GetRegionCodeForNumber(number, &region);
+    if (region.size() != 2 || region == "ZZ") util().GetRegionCodeForCountryCode(number.country_code(), &region);
+    if (region.size() != 2 || region == "ZZ") return std::nullopt;
+    return region;
+}
+
+}  // namespace
+
 std::optional<std::string> phone_country(std::string_view e164) {
     if (!is_e164(e164)) return std::nullopt;
     // A calling code of one country (most of them) names that country whatever the national
-    // number is: libphonenumber's GetRegionCodeForNumber looks no further then. Its Parse (12 µs
-    // of regular expressions) is needed to tell apart the countries that share a code (+1, +7,
-    // +44, ...), and to judge what is too short to parse. Calling codes are prefix-free, and a
-    // parse takes the shortest that is one (ExtractCountryCode), as this does.
+    // number is: libphonenumber's GetRegionCodeForNumber looks no further then. For a code
+    // several countries share (+1, +7, +44, ...) the national number decides, and a parse is
+    // needed only where it would change that number (below) or judge it too short. Calling
+    // codes are prefix-free, and a parse takes the shortest that is one (ExtractCountryCode),
+    // as this does.
     std::string_view digits = e164.substr(1);
     if (digits[0] != '0') {
         int code = 0;
@@ -228,9 +242,23 @@ std::optional<std::string> phone_country(std::string_view e164) {
             util().GetRegionCodesForCountryCallingCode(code, &regions);
             if (regions.empty()) continue;
             // at least the two digits a national number needs (kMinLengthForNsn)
-            if (regions.size() == 1 && is_country_code(regions.front()) && digits.size() - n >= 2)
-                return regions.front();
-            break;
+            if (digits.size() - n < 2) break;
+            if (regions.size() == 1) {
+                if (is_country_code(regions.front())) return regions.front();
+                break;  // a non-geographic code (+800, +882 ...)
+            }
+            // A code several countries share: the national number decides, by the same
+            // GetRegionCodeForNumber, without Parse's own 10 µs of regular expressions. What a
+            // parse would change first is taken there: a national number that starts with a
+            // digit that begins the main country's national (or carrier) prefix, which a parse
+            // strips (0, 1 or 8 for every shared code: GB's 0, US's 1, RU's 8, AU's 0 and 1831),
+            // or with 0, kept as an Italian leading zero.
+            std::string_view national = digits.substr(n);
+            if (national[0] == '0' || national[0] == '1' || national[0] == '8') break;
+            PhoneNumber number;
+            number.set_country_code(code);
+            number.set_national_number(std::stoull(std::string(national)));
+            return region_of(number);
         }
     }
     return phone_country_parsed(e164);
@@ -240,11 +268,7 @@ std::optional<std::string> phone_country_parsed(std::string_view e164) {
     if (!is_e164(e164)) return std::nullopt;
     PhoneNumber number;
     if (util().Parse(std::string(e164), "ZZ", &number) != PhoneNumberUtil::NO_PARSING_ERROR) return std::nullopt;
-    std::string region;
-    util().GetRegionCodeForNumber(number, &region);
-    if (region.size() != 2 || region == "ZZ") util().GetRegionCodeForCountryCode(number.country_code(), &region);
-    if (region.size() != 2 || region == "ZZ") return std::nullopt;
-    return region;
+    return region_of(number);
 }
 
 std::vector<std::string> phone_zones(std::string_view e164, const CountryZones &zone_tab) {
