@@ -58,9 +58,10 @@ namespace {
 
 // The dashboards' triggers ask for the country of one number several times in a transaction:
 // the worker's results write a code's log row and move its session, whose old and new
-// versions are counted apart. libphonenumber takes about 20 µs for each answer, so answers are
-// kept until the transaction ends (a number's country is a fact of the library's metadata;
-// kept no longer, they cost no memory between transactions). At most kMemoSize numbers.
+// versions are counted apart. For a calling code several countries share, an answer takes
+// libphonenumber 2 to 20 µs, so answers are kept until the transaction ends (a number's
+// country is a fact of the library's metadata; kept no longer, they cost no memory between
+// transactions). At most kMemoSize numbers.
 constexpr size_t kMemoSize = 4096;
 LocalTransactionId memo_transaction = InvalidLocalTransactionId;
 std::unordered_map<std::string, std::optional<std::string>> memo;
