@@ -6,7 +6,8 @@
 # the workers' throughput against their request slots, with several workers and after a bulk
 # load (bench/throughput.sh); campaigns (bench/campaigns.sh); what nginx and pgbouncer add to a
 # request (bench/proxy.sh); the dashboards' reads and the upkeep of their rollups
-# (bench/dashboards.sh); the SMS-pumping guard against a simulated attack (bench/guard.sh).
+# (bench/dashboards.sh); the SMS-pumping guard against a simulated attack (bench/guard.sh); the
+# cost of a number's country against libphonenumber's full parse (bench/phone_country.sh).
 #   bash bench/run.sh                 the full run (30 to 35 minutes to the transactional sends, about 25 more after)
 #   bash bench/run.sh --smoke         a few seconds: proves the scripts work, judges nothing but the
 #                                     guard's attack and false-refusal targets (bench/guard.sh)
@@ -324,3 +325,7 @@ BENCH_SKIP_BUILD=1 bash bench/dashboards.sh "${rls_args[@]}"
 # ------------------------------------------------------------------ the SMS-pumping guard
 log "the SMS-pumping guard against a simulated attack, and its cost: bench/guard.sh"
 BENCH_SKIP_BUILD=1 bash bench/guard.sh "${rls_args[@]}"
+
+# ------------------------------------------------------------------ the country of a number
+log "what phone_country costs a number, against libphonenumber's full parse: bench/phone_country.sh"
+bash bench/phone_country.sh "${rls_args[@]}"
