@@ -20,7 +20,8 @@ g++ -std=c++17 -O2 -Wall -Wextra -Werror -Isrc -o "$out/phone_country" bench/pho
 {
     cat "$out/table.md"
     echo
-    echo "- $n numbers of each kind; the two alternate, $rounds times each, medians. Every answer of the two was compared first: equal."
+    if [ "$rounds" -eq 1 ]; then each="once each"; else each="$rounds times each, medians"; fi
+    echo "- $n numbers of each kind; the two alternate, $each. Every answer of the two was compared first: equal."
     echo "- Commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u '+%Y-%m-%d %H:%M UTC'), \`$command\`;" \
         "libphonenumber $(dpkg-query -W -f '${Version}' libphonenumber8 2>/dev/null || echo '(version unknown)'); $(nproc) cores (shared machine)."
 } >"$out/results.md"
