@@ -249,10 +249,10 @@ std::optional<std::string> phone_country(std::string_view e164) {
             }
             // A code several countries share: the national number decides, by the same
             // GetRegionCodeForNumber, without Parse's own 10 µs of regular expressions. What a
-            // parse would change first is taken there: a national number that starts with a
-            // digit that begins the main country's national (or carrier) prefix, which a parse
-            // strips (0, 1 or 8 for every shared code: GB's 0, US's 1, RU's 8, AU's 0 and 1831),
-            // or with 0, kept as an Italian leading zero.
+            // parse could change goes to the parse: a national number that starts with 0, 1 or
+            // 8, the first digits of the national prefixes a parse strips for the main
+            // countries of shared codes (GB's 0, US's 1, RU's 8), and 0, kept as an Italian
+            // leading zero. The unit tests compare every first digit of every shared code.
             std::string_view national = digits.substr(n);
             if (national[0] == '0' || national[0] == '1' || national[0] == '8') break;
             PhoneNumber number;
