@@ -323,25 +323,22 @@ std::map<int64_t, int64_t> allocate(const Throttle &throttle, const std::vector<
 }
 
 int64_t Fed::behind(int64_t campaign) const {
-    if (fed_.empty()) return 0;
-    int64_t most = 0;
-    for (const auto &[c, n] : fed_) most = std::max(most, n);
-    auto it = fed_.find(campaign);
-    return it == fed_.end() ? 0 : most - it->second;
+    auto it = behind_.find(campaign);
+    return it != behind_.end() && it->second ? 1 : 0;
 }
 
 void Fed::add(const std::map<int64_t, int64_t> &given) {
-    std::map<int64_t, int64_t> next;
+    // Counted from what is remembered: 0 one message behind (or new), 1 level with the most.
+    std::map<int64_t, int64_t> total;
     int64_t most = std::numeric_limits<int64_t>::min();
     for (const auto &[campaign, n] : given) {
-        auto it = fed_.find(campaign);
-        int64_t total = (it == fed_.end() ? 0 : it->second) + n;
-        next[campaign] = total;
-        most = std::max(most, total);
+        auto it = behind_.find(campaign);
+        int64_t t = (it == behind_.end() || it->second ? 0 : 1) + n;
+        total[campaign] = t;
+        most = std::max(most, t);
     }
-    // One message behind at most; the least is 0, so the counts stay small.
-    for (auto &[campaign, n] : next) n = std::max(n, most - 1) - (most - 1);
-    fed_ = std::move(next);
+    behind_.clear();
+    for (const auto &[campaign, t] : total) behind_[campaign] = t < most;
 }
 
 }  // namespace sms_otp::worker

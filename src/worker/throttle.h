@@ -138,7 +138,10 @@ class Fed {
     void add(const std::map<int64_t, int64_t> &given);
 
    private:
-    std::map<int64_t, int64_t> fed_;  // given so far, less the least of them
+    // The campaigns of the last round shared, each with whether it is one message behind the
+    // most given. A campaign not here counts from one message behind in add(), though behind()
+    // says 0 for it until then.
+    std::map<int64_t, bool> behind_;
 };
 
 }  // namespace sms_otp::worker
