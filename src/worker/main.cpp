@@ -147,10 +147,10 @@ bool sends_codes() { return my_role == kCodes || !settings::code_worker || !code
 // sooner (bench/throughput.sh). A message that waits in the worker past half its lease goes
 // back to the queue (Dispatcher::pump), so holding more never lets a lease run out. Codes may
 // take all of it; transactional and promo messages what is beyond the slots kept for codes
-// (sms_otp.otp_reserved_in_flight, leaving them one at least), kClaimAhead times over, so no backlog of theirs can take the slots a code needs. The code
-// worker claims codes only; the delivery workers none while the code worker runs. Campaigns
-// (promo) are delivery worker 1's alone: their throttles count requests in that one process,
-// so they are exact.
+// (sms_otp.otp_reserved_in_flight, leaving them one at least), kClaimAhead times over, so no
+// backlog of theirs can take the slots a code needs. The code worker claims codes only; the
+// delivery workers none while the code worker runs. Campaigns (promo) are delivery worker 1's
+// alone: their throttles count requests in that one process, so they are exact.
 constexpr int kClaimAhead = 4;
 ClaimLimits room(const Dispatcher &dispatcher) {
     int max = settings::max_in_flight;
