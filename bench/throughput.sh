@@ -42,6 +42,7 @@ small_users=${BENCH_TP_SMALL_USERS:-${defaults[6]}}
 warm_n=$((n / 10 > 100 ? n / 10 : 100))  # the drain before each measured one: plans, connections
 high=256                                  # part 2 and 3: max_in_flight, batch_size, wrk's connections
 fast_ms=20
+cores=$(nproc)
 slow_ms=100
 
 log() { printf '%s  %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -152,18 +153,32 @@ wait_drained() {
             END LOOP;
         END \$\$" || fail "drain of $3 $1 messages did not end"
 }
+# main_thread PID...: ns on a CPU of each process's main thread (a worker's: every statement
+# runs there; its transport thread is apart), summed.
+main_thread() {
+    local p a s=0
+    for p in "$@"; do read -r a _ 2>/dev/null <"/proc/$p/task/$p/schedstat" && s=$((s + a)); done
+    echo "$s"
+}
+# busy: clock ticks of the whole machine from /proc/stat: busy, taken by the host (steal), in all.
+busy() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6 - $9, $9, t }' /proc/stat; }
 # drain KIND N: queue N messages (otp: bench/sql/enqueue.sql, codes of users 1..$small_users,
 # sent by the code worker; transactional: bench/sql/throughput_enqueue.sql, sent by the
 # delivery workers) in one transaction, wait until every one is sent. Prints "rate seconds
-# cpu_us_per_message cpu% wait% mock_requests mock_peak_open": the CPU summed over the
-# processes that send KIND, from the commit to the last result written.
+# cpu_us_per_message cpu% wait% mock_requests mock_peak_open main_us_per_message
+# mock_us_per_message machine_busy% steal%": the CPU summed over the processes that send KIND,
+# from the commit to the last result written; of that, their main threads'; the mock's CPU; how
+# busy the machine's cores were, and how much of them the host took (100% a core).
 drain() {
     local kind=$1 count=$2 type pids now_pids c0 w0 c1 w1 out after_id commit_at secs sent stats
+    local m0 m1 k0 k1 b0 h0 t0 b1 h1 t1
     type=$([ "$kind" = otp ] && [ "$code_worker" = on ] && echo "$codes" || echo "$delivery")
     pids=$(pids_of "$type")
     [ -n "$pids" ] || fail "no $type runs"
     # shellcheck disable=SC2086  # one argument a pid
     read -r c0 w0 < <(sched $pids)
+    # shellcheck disable=SC2086
+    m0=$(main_thread $pids); read -r k0 _ < <(sched "$mock_pid"); read -r b0 h0 t0 < <(busy)
     curl -sf -X DELETE "$mock_url/_mock/stats" >/dev/null
     if [ "$kind" = otp ]; then
         out=$(q tp -v n="$count" -f bench/sql/enqueue.sql)
@@ -175,6 +190,8 @@ drain() {
     wait_drained "$kind" "$after_id" "$count"
     # shellcheck disable=SC2086
     read -r c1 w1 < <(sched $pids)
+    # shellcheck disable=SC2086
+    m1=$(main_thread $pids); read -r k1 _ < <(sched "$mock_pid"); read -r b1 h1 t1 < <(busy)
     # The last result was written in a transaction that began after its answer arrived.
     read -r secs sent now_pids < <(q tp -F' ' -c "
         SELECT extract(epoch FROM max(updated_at)) - $commit_at, count(*) FILTER (WHERE status = 'sent'),
@@ -184,18 +201,22 @@ drain() {
     [ "$sent" = "$count" ] || fail "drain of $count $kind messages: $sent sent ($(q tp -c "SELECT string_agg(status || ' ' || n, ', ')
         FROM (SELECT status, count(*) n FROM sms_otp.sms_outbox WHERE id > $after_id GROUP BY 1) s"))"
     stats=$(curl -sf "$mock_url/_mock/stats" | sed -nE 's/^\{"total":([0-9]+),.*"peak":([0-9]+)\}$/\1 \2/p')
-    awk -v n="$count" -v s="$secs" -v c="$((c1 - c0))" -v w="$((w1 - w0))" -v m="$stats" 'BEGIN {
-        printf "%.0f %.3f %.0f %.0f %.0f %s\n", n / s, s, c / n / 1e3, c / s / 1e7, w / s / 1e7, m }'
+    awk -v n="$count" -v s="$secs" -v c="$((c1 - c0))" -v w="$((w1 - w0))" -v m="$stats" \
+        -v main="$((m1 - m0))" -v mock="$((k1 - k0))" -v b="$((b1 - b0))" -v h="$((h1 - h0))" -v t="$((t1 - t0))" -v cores="$cores" 'BEGIN {
+        if (t < 1) t = 1
+        printf "%.0f %.3f %.0f %.0f %.0f %s %.0f %.0f %.0f %.0f\n", n / s, s, c / n / 1e3, c / s / 1e7, w / s / 1e7, m,
+            main / n / 1e3, mock / n / 1e3, b / t * cores * 100, h / t * cores * 100 }'
 }
 # drains LABEL KIND ROUNDS: ROUNDS drains of $n; their lines appended to $work/LABEL.txt.
 drains() {
-    local label=$1 kind=$2 r out rate secs us cpu wait total peak
+    local label=$1 kind=$2 r out rate secs us cpu wait total peak main mock machine steal
     for r in $(seq "$3"); do
         out=$(drain "$kind" "$n")
         echo "$out" >>"$work/$label.txt"
-        read -r rate secs us cpu wait total peak <<<"$out"
-        log "  $label: $n in ${secs}s = $rate msg/s; on a CPU ${cpu}% of a core ($us µs a message)," \
-            "waiting for one ${wait}%; the mock got $total requests, $peak open at most"
+        read -r rate secs us cpu wait total peak main mock machine steal <<<"$out"
+        log "  $label: $n in ${secs}s = $rate msg/s; on a CPU ${cpu}% of a core ($us µs a message, $main in" \
+            "the main thread), waiting for one ${wait}%; the mock got $total requests, $peak open at most" \
+            "($mock µs a request); the machine ${machine}% busy, ${steal}% taken by the host"
         [ "$total" -ge "$n" ] || fail "the mock got $total requests for $n messages"
     done
 }
@@ -251,9 +272,12 @@ for _ in $(seq "$rounds"); do
     drains p2-drain transactional 1
     secs=$(tail -1 "$work/p2-drain.txt" | cut -d' ' -f2)
     wsecs=$(awk -v s="$secs" -v m="$wrk_min_secs" 'BEGIN { s = int(s + 0.5); print (s > m) ? s : m }')
+    read -r k0 _ < <(sched "$mock_pid")
     wrate=$(ceiling "$wsecs")
-    echo "$wrate" >>"$work/p2-wrk.txt"
-    log "  wrk -t2 -c$high for ${wsecs}s: $wrate req/s"
+    read -r k1 _ < <(sched "$mock_pid")
+    wmock=$(awk -v k="$((k1 - k0))" -v r="$wrate" -v s="$wsecs" 'BEGIN { printf "%.0f", k / (r * s) / 1e3 }')
+    echo "$wrate $wmock" >>"$work/p2-wrk.txt"
+    log "  wrk -t2 -c$high for ${wsecs}s: $wrate req/s (the mock $wmock µs a request)"
 done
 
 # ------------------------------------------------------------------ 3. several delivery workers
@@ -366,6 +390,14 @@ rows+=("| the mock alone at the defaults' concurrency, answering in $fast_ms ms 
 drain_high=$(med p2-drain 1); wrk_high=$(median <"$work/p2-wrk.txt"); r_high=$(ratio "$drain_high" "$wrk_high")
 rows+=("| transactional drain, max_in_flight = batch_size = $high, mock answering in $fast_ms ms | $drain_high msg/s | wrk -t2 -c$high $wrk_high req/s | $r_high | ≥ 0.8 | $(judge "$r_high >= 0.8") |")
 rows+=("| worker CPU per message in that drain | $(med p2-drain 3) µs | | | (no target) | – |")
+# What bounds that drain on this machine: the worker's main thread runs every statement one after
+# another, so it cannot pass one core; and the worker's two threads and the mock share the cores.
+main_high=$(med p2-drain 8); mock_high=$(med p2-drain 9)
+one_core=$(awk -v m="$main_high" 'BEGIN { printf "%.0f", 1e6 / m }')
+all_cores=$(awk -v c="$cores" -v w="$(med p2-drain 3)" -v m="$mock_high" 'BEGIN { printf "%.0f", c * 1e6 / (w + m) }')
+rows+=("| … of which the worker's main thread (every statement runs there; on a CPU $(awk -v m="$main_high" -v r="$drain_high" 'BEGIN { printf "%.0f", m * r / 1e4 }')% of the drain); the rate one whole core allows it | $main_high µs; 1e6 / $main_high = $one_core msg/s | wrk $wrk_high req/s | $(ratio "$one_core" "$wrk_high") | (no target) | – |")
+rows+=("| … the worker's and the mock's CPU a message together ($mock_high µs the mock; $(awk '{ print $2 }' "$work/p2-wrk.txt" | median) µs a request under wrk); the rate all $cores cores allow them | $(med p2-drain 3) + $mock_high µs; $all_cores msg/s | wrk $wrk_high req/s | $(ratio "$all_cores" "$wrk_high") | (no target) | – |")
+rows+=("| … the machine's cores busy during the drain; taken by the host (steal) | $(med p2-drain 10)% of $((cores * 100))%; $(med p2-drain 11)% | | | (no target) | – |")
 for f in "$default_in_flight" "$high"; do
     one=$(med "p3-w1-f$f" 1)
     for w in $worker_counts; do
@@ -420,7 +452,7 @@ Setup:
 - Commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src sql 2>/dev/null || echo ' with uncommitted changes in src/ or sql/'), $(date -u '+%Y-%m-%d %H:%M UTC'), \`bash bench/throughput.sh$([ "$smoke" -eq 1 ] && echo ' --smoke')$([ "$write_docs" -eq 1 ] && echo ' --write-docs')\`, $((elapsed / 60)) min $((elapsed % 60)) s.$library_note
 EOF
 } | tee "$work/results.md"
-log "details in $work (p*.txt: rate, seconds, µs a message, CPU%, wait%, mock requests, peak open)"
+log "details in $work (p*.txt: rate, seconds, µs a message, CPU%, wait%, mock requests, peak open, main thread µs a message, mock µs a request, machine busy%, steal%)"
 
 if [ "$write_docs" -eq 1 ] && [ "$smoke" -eq 0 ]; then
     replace_results_block throughput "$work/results.md"
