@@ -56,6 +56,19 @@ CREATE OR REPLACE FUNCTION sms_otp._guess_forget(session uuid, uid uuid, clear_l
     LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sms_otp_guess_forget';
 
+-- Refused CAPTCHA tokens, counted in shared memory (a refusal raises, so nothing it wrote would
+-- stay) by user and by client network (captcha.sql). _captcha_wait: the seconds until either
+-- may have a token checked again once it reached its limit (sms_otp.captcha_refusals_per_minute,
+-- sms_otp.ip_captcha_refusals_per_minute) in the minute its first refusal opened, or NULL.
+-- _captcha_refused: one more refusal for both.
+-- Without shared memory (not preloaded) nothing is counted and _captcha_wait is NULL.
+CREATE OR REPLACE FUNCTION sms_otp._captcha_wait(uid uuid, net cidr) RETURNS int
+    LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_captcha_wait';
+CREATE OR REPLACE FUNCTION sms_otp._captcha_refused(uid uuid, net cidr) RETURNS void
+    LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sms_otp_captcha_refused';
+
 -- The delivery worker's state: in flight, counters, each provider's health (for monitoring).
 CREATE OR REPLACE FUNCTION sms_otp.worker_status() RETURNS jsonb
     LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp

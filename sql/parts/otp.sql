@@ -134,6 +134,7 @@ DECLARE
     purpose      text := 'sign_in';   -- or enrol: the code makes destination the registered number
     wait         record;
     guard        jsonb;
+    captcha      jsonb;
     session      uuid := gen_random_uuid();
     code         text;
     message      text;
@@ -146,8 +147,12 @@ BEGIN
     login := sms_otp._require_login();
     PERFORM sms_otp._require_read_committed();
     -- The CAPTCHA (captcha.sql), when sms_otp.captcha is on: checked before any lock is taken,
-    -- so a slow verifier holds up this caller alone, and a refusal counts for no limit.
-    PERFORM sms_otp._captcha_check(ip);
+    -- so a slow verifier holds up this caller alone. A refusal counts for none of the limits
+    -- below, only for the CAPTCHA's own (in shared memory), which answers here.
+    captcha := sms_otp._captcha_check(uid, ip, net);
+    IF captcha IS NOT NULL THEN
+        RETURN captcha;
+    END IF;
     -- Sends of one user are serialised, so two at once cannot both pass the limits, and so are
     -- sends from one address, for the per-address limits (locks in memory: cheaper than locking
     -- the user's row, which would write it).

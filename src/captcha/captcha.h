@@ -12,6 +12,8 @@ extern int captcha_mode;           // sms_otp.captcha (CaptchaMode)
 extern char *captcha_secret;       // sms_otp.captcha_secret (superuser-only, hidden)
 extern char *captcha_verify_url;   // sms_otp.captcha_verify_url (empty: the provider's own)
 extern int captcha_timeout_ms;     // sms_otp.captcha_timeout
+extern int captcha_refusals_per_minute;     // sms_otp.captcha_refusals_per_minute, a user's (0: no limit)
+extern int ip_captcha_refusals_per_minute;  // sms_otp.ip_captcha_refusals_per_minute, an address's
 
 // Defined by settings::define().
 void define_captcha();

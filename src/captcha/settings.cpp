@@ -17,6 +17,8 @@ int captcha_mode = kCaptchaOff;
 char *captcha_secret = nullptr;
 char *captcha_verify_url = nullptr;
 int captcha_timeout_ms = 3000;
+int captcha_refusals_per_minute = 10;
+int ip_captcha_refusals_per_minute = 100;
 
 namespace {
 
@@ -67,6 +69,16 @@ void define_captcha() {
                                &captcha_verify_url, "", PGC_SUSET, 0, check_verify_url, nullptr, nullptr);
     DefineCustomIntVariable("sms_otp.captcha_timeout", "Longest wait for the CAPTCHA verifier's answer in otp_send().",
                             nullptr, &captcha_timeout_ms, 3000, 100, 30000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("sms_otp.captcha_refusals_per_minute",
+                            "Refused CAPTCHA tokens a user may send in a minute before otp_send answers "
+                            "rate_limited without asking the verifier (0: no limit).",
+                            nullptr, &captcha_refusals_per_minute, 10, 0, 100000, PGC_SUSET, 0, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("sms_otp.ip_captcha_refusals_per_minute",
+                            "Refused CAPTCHA tokens one client address (IPv6: network) may send in a minute "
+                            "before otp_send answers rate_limited without asking the verifier (0: no limit).",
+                            nullptr, &ip_captcha_refusals_per_minute, 100, 0, 100000, PGC_SUSET, 0, nullptr, nullptr,
                             nullptr);
 }
 

@@ -1,5 +1,6 @@
 #include "otp/guesses.h"
 
+#include "captcha/captcha.h"
 #include "pg/guard.h"
 #include "settings.h"
 
@@ -10,9 +11,12 @@ extern "C" {
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
+#include "utils/inet.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 }
+
+#include <sys/socket.h>
 
 #include <cstring>
 
@@ -20,7 +24,8 @@ namespace sms_otp::otp {
 
 namespace {
 
-enum Kind : uint8 { kSession = 1, kUser = 2 };
+// guesses: kSession and kUser; refusals (refused CAPTCHA tokens): kUser and kNet.
+enum Kind : uint8 { kSession = 1, kUser = 2, kNet = 3 };
 
 struct Key {
     uint8 kind;
@@ -29,32 +34,43 @@ struct Key {
 
 struct Entry {
     Key key;                   // first: the hash table's key
-    int32 count;               // session: wrong codes; user: failures since the last lockout or success
-    TimestampTz locked_until;  // user: 0 when not locked
+    int32 count;               // session: wrong codes; user: failures since the last lockout or
+                               // success; refusals: tokens refused since `locked_until - 1 min`
+    TimestampTz locked_until;  // user: 0 when not locked; refusals: the end of the count's minute
     TimestampTz touched;       // the least recently touched entry makes room when the table is full
 };
 
+// Two tables under one lock: a flood of refused tokens from many addresses makes room among
+// refusals only, never among the wrong codes.
 HTAB *table = nullptr;
+HTAB *refusals = nullptr;
 LWLock *lock = nullptr;
 shmem_request_hook_type prev_request_hook = nullptr;
 shmem_startup_hook_type prev_startup_hook = nullptr;
 
 long capacity() { return static_cast<long>(settings::guess_slots) * 2; }
+long refusal_capacity() { return static_cast<long>(settings::guess_slots); }
 
 void on_request() {
     if (prev_request_hook) prev_request_hook();
     RequestAddinShmemSpace(hash_estimate_size(capacity(), sizeof(Entry)));
+    RequestAddinShmemSpace(hash_estimate_size(refusal_capacity(), sizeof(Entry)));
     RequestNamedLWLockTranche("sms_otp_guesses", 1);
 }
 
-void on_startup() {
-    if (prev_startup_hook) prev_startup_hook();
+HTAB *init_table(const char *name, long size) {
     HASHCTL info;
     std::memset(&info, 0, sizeof(info));
     info.keysize = sizeof(Key);
     info.entrysize = sizeof(Entry);
+    return ShmemInitHash(name, size, size, &info, HASH_ELEM | HASH_BLOBS);
+}
+
+void on_startup() {
+    if (prev_startup_hook) prev_startup_hook();
     LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-    table = ShmemInitHash("sms_otp guesses", capacity(), capacity(), &info, HASH_ELEM | HASH_BLOBS);
+    table = init_table("sms_otp guesses", capacity());
+    refusals = init_table("sms_otp captcha refusals", refusal_capacity());
     lock = &(GetNamedLWLockTranche("sms_otp_guesses"))->lock;
     LWLockRelease(AddinShmemInitLock);
 }
@@ -67,28 +83,47 @@ Key make_key(Kind kind, const pg_uuid_t *id) {
     return k;
 }
 
-// The entry for key, made when missing (fresh: *created is set). The table never grows past
-// its capacity: the least recently touched entry goes first. Called with the lock held.
-Entry *find(const Key &key, bool create, bool *created) {
+// The address of a client network (a cidr, as otp_send groups addresses) as a key: IPv4 as
+// an IPv4-mapped IPv6 address, so that the two families never meet.
+Key make_net_key(const inet *net) {
+    Key k;
+    std::memset(&k, 0, sizeof(k));
+    k.kind = kNet;
+    if (ip_family(net) == PGSQL_AF_INET) {
+        k.id[10] = 0xff;
+        k.id[11] = 0xff;
+        std::memcpy(k.id + 12, ip_addr(net), 4);
+    } else {
+        std::memcpy(k.id, ip_addr(net), 16);
+    }
+    return k;
+}
+
+// The entry for key in tab (of size), made when missing (fresh: *created is set). A table
+// never grows past its size: the least recently touched entry goes first. Called with the
+// lock held.
+Entry *find_in(HTAB *tab, long size, const Key &key, bool create, bool *created) {
     *created = false;
-    Entry *e = static_cast<Entry *>(hash_search(table, &key, HASH_FIND, nullptr));
+    Entry *e = static_cast<Entry *>(hash_search(tab, &key, HASH_FIND, nullptr));
     if (e || !create) return e;
-    if (hash_get_num_entries(table) >= capacity()) {
+    if (hash_get_num_entries(tab) >= size) {
         HASH_SEQ_STATUS scan;
-        hash_seq_init(&scan, table);
+        hash_seq_init(&scan, tab);
         Entry *oldest = nullptr;
         while (Entry *x = static_cast<Entry *>(hash_seq_search(&scan)))
             if (!oldest || x->touched < oldest->touched) oldest = x;
-        if (oldest) hash_search(table, &oldest->key, HASH_REMOVE, nullptr);
+        if (oldest) hash_search(tab, &oldest->key, HASH_REMOVE, nullptr);
     }
     bool found = false;
-    e = static_cast<Entry *>(hash_search(table, &key, HASH_ENTER_NULL, &found));
+    e = static_cast<Entry *>(hash_search(tab, &key, HASH_ENTER_NULL, &found));
     if (!e) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("sms_otp: no room to count wrong codes")));
     e->count = 0;
     e->locked_until = 0;
     *created = true;
     return e;
 }
+
+Entry *find(const Key &key, bool create, bool *created) { return find_in(table, capacity(), key, create, created); }
 
 struct State {
     bool has_attempts = false;
@@ -128,6 +163,8 @@ extern "C" {
 PG_FUNCTION_INFO_V1(sms_otp_guess_check);
 PG_FUNCTION_INFO_V1(sms_otp_guess_wrong);
 PG_FUNCTION_INFO_V1(sms_otp_guess_forget);
+PG_FUNCTION_INFO_V1(sms_otp_captcha_wait);
+PG_FUNCTION_INFO_V1(sms_otp_captcha_refused);
 
 // _guess_check(session, attempts, uid, failures, locked_until): the effective state. With a
 // session, both entries are made (from the tables' numbers) so that later wrong codes count
@@ -220,6 +257,76 @@ Datum sms_otp_guess_forget(PG_FUNCTION_ARGS) {
                     hash_search(table, &k, HASH_REMOVE, nullptr);
                 else if (Entry *u = find(k, false, &created))
                     u->count = 0;
+            }
+            LWLockRelease(lock);
+        });
+        PG_RETURN_VOID();
+    });
+}
+
+// The limited keys of a user and (when known) a client network, arguments 0 and 1, each with
+// its limit: sms_otp.captcha_refusals_per_minute and sms_otp.ip_captcha_refusals_per_minute (0:
+// that one is not limited, nor counted).
+static int captcha_keys(FunctionCallInfo fcinfo, Key keys[2], int limits[2]) {
+    int n = 0;
+    if (!PG_ARGISNULL(0) && sms_otp::settings::captcha_refusals_per_minute > 0) {
+        limits[n] = sms_otp::settings::captcha_refusals_per_minute;
+        keys[n++] = make_key(kUser, PG_GETARG_UUID_P(0));
+    }
+    if (!PG_ARGISNULL(1) && sms_otp::settings::ip_captcha_refusals_per_minute > 0) {
+        limits[n] = sms_otp::settings::ip_captcha_refusals_per_minute;
+        keys[n++] = make_net_key(PG_GETARG_INET_PP(1));
+    }
+    return n;
+}
+
+// _captcha_wait(uid, net): the seconds until the user or the network may have a token checked
+// again, when either has had its limit of tokens refused in the minute its first refusal
+// opened; NULL otherwise (and with no limits, or no shared memory).
+Datum sms_otp_captcha_wait(PG_FUNCTION_ARGS) {
+    return entry([&]() -> Datum {
+        if (!refusals) PG_RETURN_NULL();
+        int64 wait_us = pg_call([&] {
+            Key keys[2];
+            int limits[2];
+            int n = captcha_keys(fcinfo, keys, limits);
+            TimestampTz now = GetCurrentTimestamp();
+            int64 longest = 0;
+            bool created;
+            LWLockAcquire(lock, LW_SHARED);
+            for (int i = 0; i < n; i++) {
+                Entry *e = find_in(refusals, refusal_capacity(), keys[i], false, &created);
+                if (e && e->count >= limits[i] && e->locked_until > now)
+                    longest = std::max<int64>(longest, e->locked_until - now);
+            }
+            LWLockRelease(lock);
+            return longest;
+        });
+        if (wait_us <= 0) PG_RETURN_NULL();
+        PG_RETURN_INT32(static_cast<int32>((wait_us + USECS_PER_SEC - 1) / USECS_PER_SEC));
+    });
+}
+
+// _captcha_refused(uid, net): one more refused token for the user and the network. A count
+// covers the minute from its first refusal; the next refusal after that starts a new one.
+Datum sms_otp_captcha_refused(PG_FUNCTION_ARGS) {
+    return entry([&]() -> Datum {
+        if (!refusals) PG_RETURN_VOID();
+        pg_call([&] {
+            Key keys[2];
+            int limits[2];
+            int n = captcha_keys(fcinfo, keys, limits);
+            TimestampTz now = GetCurrentTimestamp();
+            bool created;
+            LWLockAcquire(lock, LW_EXCLUSIVE);
+            for (int i = 0; i < n; i++) {
+                Entry *e = find_in(refusals, refusal_capacity(), keys[i], true, &created);
+                if (e->locked_until <= now) {
+                    e->count = 0;
+                    e->locked_until = now + 60 * USECS_PER_SEC;
+                }
+                e->count++;
+                e->touched = now;
             }
             LWLockRelease(lock);
         });

@@ -21,6 +21,10 @@ const stack = new Stack({
     'sms_otp.ip_rate_limit_per_day = 1000',
     `sms_otp.captcha_timeout = ${CAPTCHA_TIMEOUT_MS}ms`,
     `sms_otp.captcha_secret = '${SECRET}'`,
+    // Refused tokens are limited (per user and per address, in shared memory); the tests
+    // before the last one refuse more than the defaults allow in a minute.
+    'sms_otp.captcha_refusals_per_minute = 1000',
+    'sms_otp.ip_captcha_refusals_per_minute = 1000',
   ],
 });
 const { rpc, login, codeFor } = calls(stack);
@@ -203,5 +207,40 @@ test('hCaptcha: the same answers against /siteverify', async () => {
     assert.deepEqual((await verifierRequests('hcaptcha')).map((q) => q.form.response), ['forged', 'hc-good']);
   } finally {
     await setSystem({ 'sms_otp.captcha': 'turnstile', 'sms_otp.captcha_verify_url': `${stack.mock}/turnstile/v0/siteverify` });
+  }
+});
+
+test('refused tokens are limited: past the user\'s limit, 429 with Retry-After and the verifier is not asked', async () => {
+  // Users of their own: the tests before counted refusals for alice and bob.
+  const carol = { id: 'ca201000-0000-4000-8000-000000000004', email: 'carol@example.com', password: 'carol-password' };
+  const dave = { id: 'da7e0000-0000-4000-8000-000000000005', email: 'dave@example.com', password: 'dave-password' };
+  for (const [u, phone] of [[carol, '+14155550104'], [dave, '+14155550105']]) {
+    stack.sql(`INSERT INTO demo.users (id, email, password_hash)
+               VALUES ('${u.id}', '${u.email}', extensions.crypt('${u.password}', extensions.gen_salt('bf', 4)));
+               INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled) VALUES ('${u.id}', '${phone}', true)`);
+  }
+  await setSystem({ 'sms_otp.captcha_refusals_per_minute': '3' });
+  try {
+    const token = await login(carol);
+    for (let i = 0; i < 2; i++) assertRaised(await send(token, `nope-${i}`), 403, 'captcha_failed');
+    // Each refusal rolled its transaction back; PostgREST's tx=rollback changes nothing either.
+    assertRaised(await send(token, 'nope-2', { Prefer: 'tx=rollback' }), 403, 'captcha_failed');
+    const asked = (await verifierRequests('turnstile')).length;
+    assert.equal(asked, 3);
+    const limited = await send(token, 'good-1');
+    assert.equal(limited.status, 429, limited.text);
+    assert.equal(limited.json.error, 'rate_limited');
+    assert.equal(limited.json.limit, 'captcha_per_minute');
+    const wait = limited.json.retry_after_seconds;
+    assert.ok(wait >= 1 && wait <= 60, `retry_after_seconds ${wait}`);
+    assert.equal(limited.headers.get('retry-after'), String(wait));
+    assert.equal((await verifierRequests('turnstile')).length, asked, 'the verifier was not asked');
+    assert.equal(sessionsOf(carol.id), 0);
+    assert.equal(await inboxCount(), 0);
+    // Another user, from the same address (its limit is 1000 here), is not held back.
+    const other = await send(await login(dave), 'good-2');
+    assert.equal(other.status, 200, other.text);
+  } finally {
+    await setSystem({ 'sms_otp.captcha_refusals_per_minute': '1000' });
   }
 });

@@ -5,7 +5,7 @@
 -- are in test/http/captcha.test.mjs (the mock provider as siteverify).
 -- User n is 00000000-0000-4000-8000-0000000003nn with phone +1 415 555 03nn, login "login-n".
 BEGIN;
-SELECT plan(45);
+SELECT plan(68);
 
 \ir request.psql
 
@@ -143,13 +143,70 @@ SELECT is(sms_otp._captcha_verify('fresh-token', NULL) ->> 'result', 'unavailabl
 SET LOCAL sms_otp.captcha = 'turnstile';
 
 --------------------------------------------------------------------------------------------
+-- Refused tokens are limited, per user and per address, in shared memory: a refusal raises,
+-- so nothing it wrote stays, and the count stays all the same
+--------------------------------------------------------------------------------------------
+SELECT is(current_setting('sms_otp.captcha_refusals_per_minute'), '10', 'a user may have 10 tokens refused a minute by default');
+SELECT is(current_setting('sms_otp.ip_captcha_refusals_per_minute'), '100', 'an address 100 by default');
+SELECT throws_ok($$SET LOCAL sms_otp.captcha_refusals_per_minute = -1$$, '22023', NULL, 'the user limit is not negative');
+SELECT is(pg_temp.request('authenticated', NULL, NULL,
+                          $$set_config('sms_otp.captcha_refusals_per_minute', '0', true)$$) ->> 'sqlstate',
+          '42501', 'a client cannot SET sms_otp.captcha_refusals_per_minute');
+SELECT is(pg_temp.request('authenticated', NULL, NULL,
+                          $$set_config('sms_otp.ip_captcha_refusals_per_minute', '0', true)$$) ->> 'sqlstate',
+          '42501', 'a client cannot SET sms_otp.ip_captcha_refusals_per_minute');
+
+SET LOCAL sms_otp.captcha_refusals_per_minute = 3;
+SET LOCAL sms_otp.ip_captcha_refusals_per_minute = 1000;
+SELECT is((SELECT string_agg(pg_temp.seen(pg_temp.send(5, pg_temp.token(repeat('b', 2049)))), ',')
+             FROM generate_series(1, 3)), '403 captcha_failed,403 captcha_failed,403 captcha_failed',
+          'three refused tokens: 403 each');
+CREATE TEMP TABLE limited AS SELECT pg_temp.send(5, pg_temp.token('fresh-token')) AS r;
+SELECT is(pg_temp.seen(r), '429 rate_limited', 'the fourth token, at the limit: 429, and the verifier (down here: 503) is not asked')
+FROM limited;
+SELECT is(r #>> '{body,limit}', 'captcha_per_minute', 'the limit named is captcha_per_minute') FROM limited;
+SELECT ok((r #>> '{body,retry_after_seconds}')::int BETWEEN 1 AND 60,
+          'it says to wait what is left of the minute of the first refusal (1 to 60 s)') FROM limited;
+SELECT is(r #>> '{body,message}', 'Too many CAPTCHA attempts were refused. Try again in '
+                                  || (r #>> '{body,retry_after_seconds}') || ' seconds.', 'and says so in words') FROM limited;
+SELECT is(pg_temp.seen(pg_temp.send(5, pg_temp.token('seen-token'))), '429 rate_limited',
+          'a replayed token is not even looked up');
+SELECT is(pg_temp.seen(pg_temp.send(5)), '403 captcha_required', 'no token is still captcha_required');
+SELECT is(pg_temp.seen(pg_temp.send(6, pg_temp.token(repeat('b', 2049)))), '403 captcha_failed',
+          'another user at another address is not held back');
+SET LOCAL sms_otp.captcha_refusals_per_minute = 0;
+SELECT is(pg_temp.seen(pg_temp.send(5, pg_temp.token('fresh-token'))), '503 captcha_unavailable',
+          'with the user limit at 0 the user is not limited');
+SELECT is(pg_temp.sessions(5), 0::bigint, 'no session came of any of it');
+
+-- Per address: two users behind one address share its count; the users' own limit is off.
+SET LOCAL sms_otp.ip_captcha_refusals_per_minute = 2;
+SELECT is((SELECT string_agg(pg_temp.seen(pg_temp.send(7, '{"x-forwarded-for": "198.19.4.7"}'::jsonb
+                                                        || pg_temp.token(repeat('c', 2049)))), ',')
+             FROM generate_series(1, 2)), '403 captcha_failed,403 captcha_failed', 'two refused tokens from one address');
+SELECT is(pg_temp.seen(pg_temp.send(8, '{"x-forwarded-for": "198.19.4.7"}'::jsonb || pg_temp.token('fresh-token'))),
+          '429 rate_limited', 'another user from that address: 429 before the verifier');
+SELECT is(pg_temp.seen(pg_temp.send(8, '{"x-forwarded-for": "198.19.4.8"}'::jsonb || pg_temp.token(repeat('c', 2049)))),
+          '403 captcha_failed', 'the same user from another address: not held back');
+SELECT is(pg_temp.seen(pg_temp.send(8, '{"x-forwarded-for": "2001:db8:7:7::1"}'::jsonb || pg_temp.token(repeat('c', 2049)))),
+          '403 captcha_failed', 'an IPv6 address: one refusal');
+SELECT is(pg_temp.seen(pg_temp.send(8, '{"x-forwarded-for": "2001:db8:7:7::2"}'::jsonb || pg_temp.token(repeat('c', 2049)))),
+          '403 captcha_failed', 'another address of the same /64: the second');
+SELECT is(pg_temp.seen(pg_temp.send(8, '{"x-forwarded-for": "2001:db8:7:7:ffff::9"}'::jsonb || pg_temp.token('fresh-token'))),
+          '429 rate_limited', 'a third address of that /64 is held back: the network is counted, not the address');
+
+--------------------------------------------------------------------------------------------
 -- Clients reach none of it
 --------------------------------------------------------------------------------------------
 SELECT is(pg_temp.request('authenticated', '{"sub": "00000000-0000-4000-8000-000000000301", "role": "authenticated"}',
                           NULL, $$sms_otp._captcha_verify('tok', NULL)$$) ->> 'sqlstate', '42501',
           'a client cannot call the verifier');
-SELECT is(pg_temp.request('authenticated', NULL, NULL, $$sms_otp._captcha_check(NULL)$$) ->> 'sqlstate', '42501',
+SELECT is(pg_temp.request('authenticated', NULL, NULL, $$sms_otp._captcha_check(NULL, NULL, NULL)$$) ->> 'sqlstate', '42501',
           'a client cannot call the check');
+SELECT is(pg_temp.request('authenticated', NULL, NULL, $$sms_otp._captcha_refused(NULL, NULL)$$) ->> 'sqlstate', '42501',
+          'a client cannot count refusals');
+SELECT is(pg_temp.request('authenticated', NULL, NULL, $$sms_otp._captcha_wait(NULL, NULL)$$) ->> 'sqlstate', '42501',
+          'a client cannot read the refusal counts');
 SELECT is(pg_temp.request('service_role', NULL, NULL, $$(SELECT count(*) FROM sms_otp.captcha_tokens)$$) ->> 'sqlstate', '42501',
           'not even the service role reads the accepted tokens');
 

@@ -15,6 +15,8 @@ describe('describeOtpError', () => {
     const perDay = classifyError(429, { error: 'rate_limited', limit: 'user_per_day', retry_after_seconds: 3700 });
     expect(say(perDay, 3700).text).toBe('Too many codes were requested. You can ask for a new one in 1 hour 1 minute 40 seconds.');
     expect(say(cooldown, 0)).toEqual({ text: 'You can ask for a new code now.', recovery: 'send' });
+    const captcha = classifyError(429, { error: 'rate_limited', limit: 'captcha_per_minute', retry_after_seconds: 42 });
+    expect(say(captcha, 42)).toEqual({ text: 'Too many CAPTCHA attempts failed. You can try again in 42 seconds.', recovery: 'send' });
   });
 
   it('counts the attempts left after a wrong code', () => {

@@ -35,7 +35,9 @@ export function describeOtpError(error: OtpError, ctx: MessageContext): OtpMessa
         text:
           error.limit === 'cooldown'
             ? `Please wait ${wait} before asking for another code.`
-            : `Too many codes were requested. You can ask for a new one in ${wait}.`,
+            : error.limit === 'captcha_per_minute'
+              ? `Too many CAPTCHA attempts failed. You can try again in ${wait}.`
+              : `Too many codes were requested. You can ask for a new one in ${wait}.`,
         recovery: 'send',
       };
     case 'locked_out':
