@@ -56,18 +56,20 @@ CREATE OR REPLACE FUNCTION sms_otp._guess_forget(session uuid, uid uuid, clear_l
     LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sms_otp_guess_forget';
 
--- Refused CAPTCHA tokens, counted in shared memory (a refusal raises, so nothing it wrote would
--- stay) by user and by client network (captcha.sql). _captcha_wait: the seconds until either
--- may have a token checked again once it reached its limit (sms_otp.captcha_refusals_per_minute,
--- sms_otp.ip_captcha_refusals_per_minute) in the minute its first refusal opened, or NULL.
--- _captcha_refused: one more refusal for both.
--- Without shared memory (not preloaded) nothing is counted and _captcha_wait is NULL.
-CREATE OR REPLACE FUNCTION sms_otp._captcha_wait(uid uuid, net cidr) RETURNS int
+-- CAPTCHA tokens that did not pass, counted in shared memory (a refusal raises, so nothing it
+-- wrote would stay) by user and by client network (captcha.sql). _captcha_take, before a token
+-- is looked at: the seconds until the user or the network may have one checked again, when
+-- either reached its limit (sms_otp.captcha_refusals_per_minute,
+-- sms_otp.ip_captcha_refusals_per_minute) in the minute its first one opened; otherwise NULL,
+-- and the token counts for both (checked and counted at once, so tokens sent together cannot
+-- all slip under the limit). _captcha_give_back: the token passed and counts no more. Without
+-- shared memory (not preloaded) nothing is counted and _captcha_take is NULL.
+CREATE OR REPLACE FUNCTION sms_otp._captcha_take(uid uuid, net cidr) RETURNS int
     LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', 'sms_otp_captcha_wait';
-CREATE OR REPLACE FUNCTION sms_otp._captcha_refused(uid uuid, net cidr) RETURNS void
+    AS 'MODULE_PATHNAME', 'sms_otp_captcha_take';
+CREATE OR REPLACE FUNCTION sms_otp._captcha_give_back(uid uuid, net cidr) RETURNS void
     LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', 'sms_otp_captcha_refused';
+    AS 'MODULE_PATHNAME', 'sms_otp_captcha_give_back';
 
 -- The delivery worker's state: in flight, counters, each provider's health (for monitoring).
 CREATE OR REPLACE FUNCTION sms_otp.worker_status() RETURNS jsonb

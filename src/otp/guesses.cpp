@@ -7,6 +7,7 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -24,10 +25,11 @@ namespace sms_otp::otp {
 
 namespace {
 
-// guesses: kSession and kUser; refusals (refused CAPTCHA tokens): kUser and kNet.
+// guesses: kSession and kUser; refusals (CAPTCHA tokens not passed): kUser and kNet.
 enum Kind : uint8 { kSession = 1, kUser = 2, kNet = 3 };
 
 struct Key {
+    Oid db;  // refusals: the database (each counts its own); guesses: 0 (sessions and users are uuids)
     uint8 kind;
     unsigned char id[UUID_LEN];
 };
@@ -35,16 +37,17 @@ struct Key {
 struct Entry {
     Key key;                   // first: the hash table's key
     int32 count;               // session: wrong codes; user: failures since the last lockout or
-                               // success; refusals: tokens refused since `locked_until - 1 min`
+                               // success; refusals: tokens taken in and not passed this minute
     TimestampTz locked_until;  // user: 0 when not locked; refusals: the end of the count's minute
-    TimestampTz touched;       // the least recently touched entry makes room when the table is full
+    TimestampTz touched;       // the least recently touched entries make room when the table is full
 };
 
-// Two tables under one lock: a flood of refused tokens from many addresses makes room among
-// refusals only, never among the wrong codes.
+// Two tables, each with its lock: a flood of refused tokens from many addresses makes room
+// among refusals only, never among the wrong codes, and waits on no otp_verify.
 HTAB *table = nullptr;
 HTAB *refusals = nullptr;
 LWLock *lock = nullptr;
+LWLock *refusal_lock = nullptr;
 shmem_request_hook_type prev_request_hook = nullptr;
 shmem_startup_hook_type prev_startup_hook = nullptr;
 
@@ -56,6 +59,7 @@ void on_request() {
     RequestAddinShmemSpace(hash_estimate_size(capacity(), sizeof(Entry)));
     RequestAddinShmemSpace(hash_estimate_size(refusal_capacity(), sizeof(Entry)));
     RequestNamedLWLockTranche("sms_otp_guesses", 1);
+    RequestNamedLWLockTranche("sms_otp_captcha_refusals", 1);
 }
 
 HTAB *init_table(const char *name, long size) {
@@ -72,6 +76,7 @@ void on_startup() {
     table = init_table("sms_otp guesses", capacity());
     refusals = init_table("sms_otp captcha refusals", refusal_capacity());
     lock = &(GetNamedLWLockTranche("sms_otp_guesses"))->lock;
+    refusal_lock = &(GetNamedLWLockTranche("sms_otp_captcha_refusals"))->lock;
     LWLockRelease(AddinShmemInitLock);
 }
 
@@ -83,11 +88,12 @@ Key make_key(Kind kind, const pg_uuid_t *id) {
     return k;
 }
 
-// The address of a client network (a cidr, as otp_send groups addresses) as a key: IPv4 as
-// an IPv4-mapped IPv6 address, so that the two families never meet.
+// The address of a client network (a cidr, as otp_send groups addresses) as a key of this
+// database: IPv4 as an IPv4-mapped IPv6 address (the same host either way).
 Key make_net_key(const inet *net) {
     Key k;
     std::memset(&k, 0, sizeof(k));
+    k.db = MyDatabaseId;
     k.kind = kNet;
     if (ip_family(net) == PGSQL_AF_INET) {
         k.id[10] = 0xff;
@@ -99,31 +105,67 @@ Key make_net_key(const inet *net) {
     return k;
 }
 
-// The entry for key in tab (of size), made when missing (fresh: *created is set). A table
-// never grows past its size: the least recently touched entry goes first. Called with the
-// lock held.
-Entry *find_in(HTAB *tab, long size, const Key &key, bool create, bool *created) {
-    *created = false;
-    Entry *e = static_cast<Entry *>(hash_search(tab, &key, HASH_FIND, nullptr));
-    if (e || !create) return e;
-    if (hash_get_num_entries(tab) >= size) {
-        HASH_SEQ_STATUS scan;
-        hash_seq_init(&scan, tab);
-        Entry *oldest = nullptr;
-        while (Entry *x = static_cast<Entry *>(hash_seq_search(&scan)))
-            if (!oldest || x->touched < oldest->touched) oldest = x;
-        if (oldest) hash_search(tab, &oldest->key, HASH_REMOVE, nullptr);
+struct Table {
+    HTAB *tab;
+    long size;
+    int batch;      // how many least recently touched entries one pass removes
+    bool expires;   // refusals: an entry whose minute is over is worth nothing
+    const char *what;
+};
+Table guesses_table() { return {table, capacity(), 1, false, "wrong codes"}; }
+Table refusals_table() { return {refusals, refusal_capacity(), 32, true, "CAPTCHA refusals"}; }
+
+constexpr int kMaxBatch = 32;
+
+// Room in a full table, in one pass: every entry whose minute is over goes (t.expires); when
+// none was, the t.batch least recently touched go. Called with the table's lock held.
+void make_room(const Table &t, TimestampTz now) {
+    Key oldest[kMaxBatch];
+    TimestampTz when[kMaxBatch];
+    int n = 0;
+    long expired = 0;
+    HASH_SEQ_STATUS scan;
+    hash_seq_init(&scan, t.tab);
+    while (Entry *x = static_cast<Entry *>(hash_seq_search(&scan))) {
+        if (t.expires && x->locked_until <= now) {
+            hash_search(t.tab, &x->key, HASH_REMOVE, nullptr);  // the scan's current entry: allowed
+            expired++;
+            continue;
+        }
+        if (n < t.batch) {
+            oldest[n] = x->key;
+            when[n++] = x->touched;
+            continue;
+        }
+        int newest = 0;
+        for (int i = 1; i < n; i++)
+            if (when[i] > when[newest]) newest = i;
+        if (x->touched < when[newest]) {
+            oldest[newest] = x->key;
+            when[newest] = x->touched;
+        }
     }
+    if (expired == 0)
+        for (int i = 0; i < n; i++) hash_search(t.tab, &oldest[i], HASH_REMOVE, nullptr);
+}
+
+// The entry for key in t, made when missing (fresh: *created is set). A table never grows
+// past its size (make_room). Called with the table's lock held.
+Entry *find_in(const Table &t, const Key &key, bool create, bool *created) {
+    *created = false;
+    Entry *e = static_cast<Entry *>(hash_search(t.tab, &key, HASH_FIND, nullptr));
+    if (e || !create) return e;
+    if (hash_get_num_entries(t.tab) >= t.size) make_room(t, GetCurrentTimestamp());
     bool found = false;
-    e = static_cast<Entry *>(hash_search(tab, &key, HASH_ENTER_NULL, &found));
-    if (!e) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("sms_otp: no room to count wrong codes")));
+    e = static_cast<Entry *>(hash_search(t.tab, &key, HASH_ENTER_NULL, &found));
+    if (!e) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("sms_otp: no room to count %s", t.what)));
     e->count = 0;
     e->locked_until = 0;
     *created = true;
     return e;
 }
 
-Entry *find(const Key &key, bool create, bool *created) { return find_in(table, capacity(), key, create, created); }
+Entry *find(const Key &key, bool create, bool *created) { return find_in(guesses_table(), key, create, created); }
 
 struct State {
     bool has_attempts = false;
@@ -163,8 +205,8 @@ extern "C" {
 PG_FUNCTION_INFO_V1(sms_otp_guess_check);
 PG_FUNCTION_INFO_V1(sms_otp_guess_wrong);
 PG_FUNCTION_INFO_V1(sms_otp_guess_forget);
-PG_FUNCTION_INFO_V1(sms_otp_captcha_wait);
-PG_FUNCTION_INFO_V1(sms_otp_captcha_refused);
+PG_FUNCTION_INFO_V1(sms_otp_captcha_take);
+PG_FUNCTION_INFO_V1(sms_otp_captcha_give_back);
 
 // _guess_check(session, attempts, uid, failures, locked_until): the effective state. With a
 // session, both entries are made (from the tables' numbers) so that later wrong codes count
@@ -271,7 +313,8 @@ static int captcha_keys(FunctionCallInfo fcinfo, Key keys[2], int limits[2]) {
     int n = 0;
     if (!PG_ARGISNULL(0) && sms_otp::settings::captcha_refusals_per_minute > 0) {
         limits[n] = sms_otp::settings::captcha_refusals_per_minute;
-        keys[n++] = make_key(kUser, PG_GETARG_UUID_P(0));
+        keys[n] = make_key(kUser, PG_GETARG_UUID_P(0));
+        keys[n++].db = MyDatabaseId;
     }
     if (!PG_ARGISNULL(1) && sms_otp::settings::ip_captcha_refusals_per_minute > 0) {
         limits[n] = sms_otp::settings::ip_captcha_refusals_per_minute;
@@ -280,55 +323,62 @@ static int captcha_keys(FunctionCallInfo fcinfo, Key keys[2], int limits[2]) {
     return n;
 }
 
-// _captcha_wait(uid, net): the seconds until the user or the network may have a token checked
-// again, when either has had its limit of tokens refused in the minute its first refusal
-// opened; NULL otherwise (and with no limits, or no shared memory).
-Datum sms_otp_captcha_wait(PG_FUNCTION_ARGS) {
+// _captcha_take(uid, net): a token is about to be looked at. When the user or the network has
+// had its limit of tokens not passed in the minute its first one opened, the seconds until
+// that minute ends (at most 60), and nothing is taken; otherwise NULL, and the token counts
+// for both until _captcha_give_back says it passed. Checked and counted under one lock, so
+// tokens sent at once cannot all slip under the limit. NULL, counting nothing, without limits
+// or without shared memory.
+Datum sms_otp_captcha_take(PG_FUNCTION_ARGS) {
     return entry([&]() -> Datum {
         if (!refusals) PG_RETURN_NULL();
         int64 wait_us = pg_call([&] {
             Key keys[2];
             int limits[2];
             int n = captcha_keys(fcinfo, keys, limits);
+            Table t = refusals_table();
             TimestampTz now = GetCurrentTimestamp();
             int64 longest = 0;
             bool created;
-            LWLockAcquire(lock, LW_SHARED);
-            for (int i = 0; i < n; i++) {
-                Entry *e = find_in(refusals, refusal_capacity(), keys[i], false, &created);
-                if (e && e->count >= limits[i] && e->locked_until > now)
-                    longest = std::max<int64>(longest, e->locked_until - now);
+            LWLockAcquire(refusal_lock, LW_EXCLUSIVE);
+            for (int i = 0; i < n; i++) find_in(t, keys[i], true, &created)->touched = now;
+            Entry *e[2];
+            for (int i = 0; i < n; i++) {  // making the second may have made room: found again
+                e[i] = find_in(t, keys[i], true, &created);
+                if (e[i]->locked_until <= now) {
+                    e[i]->count = 0;
+                    e[i]->locked_until = now + 60 * USECS_PER_SEC;
+                }
+                e[i]->touched = now;
+                if (e[i]->count >= limits[i]) longest = std::max<int64>(longest, e[i]->locked_until - now);
             }
-            LWLockRelease(lock);
-            return longest;
+            if (longest == 0)
+                for (int i = 0; i < n; i++) e[i]->count++;
+            LWLockRelease(refusal_lock);
+            return std::min<int64>(longest, 60 * USECS_PER_SEC);
         });
         if (wait_us <= 0) PG_RETURN_NULL();
         PG_RETURN_INT32(static_cast<int32>((wait_us + USECS_PER_SEC - 1) / USECS_PER_SEC));
     });
 }
 
-// _captcha_refused(uid, net): one more refused token for the user and the network. A count
-// covers the minute from its first refusal; the next refusal after that starts a new one.
-Datum sms_otp_captcha_refused(PG_FUNCTION_ARGS) {
+// _captcha_give_back(uid, net): the token taken in passed; it counts no more.
+Datum sms_otp_captcha_give_back(PG_FUNCTION_ARGS) {
     return entry([&]() -> Datum {
         if (!refusals) PG_RETURN_VOID();
         pg_call([&] {
             Key keys[2];
             int limits[2];
             int n = captcha_keys(fcinfo, keys, limits);
+            Table t = refusals_table();
             TimestampTz now = GetCurrentTimestamp();
             bool created;
-            LWLockAcquire(lock, LW_EXCLUSIVE);
+            LWLockAcquire(refusal_lock, LW_EXCLUSIVE);
             for (int i = 0; i < n; i++) {
-                Entry *e = find_in(refusals, refusal_capacity(), keys[i], true, &created);
-                if (e->locked_until <= now) {
-                    e->count = 0;
-                    e->locked_until = now + 60 * USECS_PER_SEC;
-                }
-                e->count++;
-                e->touched = now;
+                Entry *e = find_in(t, keys[i], false, &created);
+                if (e && e->locked_until > now && e->count > 0) e->count--;
             }
-            LWLockRelease(lock);
+            LWLockRelease(refusal_lock);
         });
         PG_RETURN_VOID();
     });

@@ -210,15 +210,19 @@ test('hCaptcha: the same answers against /siteverify', async () => {
   }
 });
 
+// Users of their own for the limit on tokens that do not pass: the tests before counted
+// refusals for alice and bob.
+const newUser = (name, n) => {
+  const u = { id: `0000000${n}-0000-4000-8000-00000000000${n}`, email: `${name}@example.com`, password: `${name}-password` };
+  stack.sql(`INSERT INTO demo.users (id, email, password_hash)
+             VALUES ('${u.id}', '${u.email}', extensions.crypt('${u.password}', extensions.gen_salt('bf', 4)));
+             INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled) VALUES ('${u.id}', '+1415555010${n}', true)`);
+  return u;
+};
+
 test('refused tokens are limited: past the user\'s limit, 429 with Retry-After and the verifier is not asked', async () => {
-  // Users of their own: the tests before counted refusals for alice and bob.
-  const carol = { id: 'ca201000-0000-4000-8000-000000000004', email: 'carol@example.com', password: 'carol-password' };
-  const dave = { id: 'da7e0000-0000-4000-8000-000000000005', email: 'dave@example.com', password: 'dave-password' };
-  for (const [u, phone] of [[carol, '+14155550104'], [dave, '+14155550105']]) {
-    stack.sql(`INSERT INTO demo.users (id, email, password_hash)
-               VALUES ('${u.id}', '${u.email}', extensions.crypt('${u.password}', extensions.gen_salt('bf', 4)));
-               INSERT INTO sms_otp.user_contact_settings (user_id, phone, otp_enabled) VALUES ('${u.id}', '${phone}', true)`);
-  }
+  const carol = newUser('carol', 4);
+  const dave = newUser('dave', 5);
   await setSystem({ 'sms_otp.captcha_refusals_per_minute': '3' });
   try {
     const token = await login(carol);
@@ -240,6 +244,20 @@ test('refused tokens are limited: past the user\'s limit, 429 with Retry-After a
     // Another user, from the same address (its limit is 1000 here), is not held back.
     const other = await send(await login(dave), 'good-2');
     assert.equal(other.status, 200, other.text);
+  } finally {
+    await setSystem({ 'sms_otp.captcha_refusals_per_minute': '1000' });
+  }
+});
+
+test('tokens sent at once cannot all slip under the limit: each is counted before the verifier is asked', async () => {
+  const erin = newUser('erin', 6);
+  await setSystem({ 'sms_otp.captcha_refusals_per_minute': '3' });
+  try {
+    const token = await login(erin);
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => send(token, `at-once-${i}`)));
+    const statuses = answers.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [403, 403, 403, 429, 429, 429, 429, 429], JSON.stringify(statuses));
+    assert.equal((await verifierRequests('turnstile')).length, 3, 'three tokens reached the verifier');
   } finally {
     await setSystem({ 'sms_otp.captcha_refusals_per_minute': '1000' });
   }
